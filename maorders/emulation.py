@@ -1,0 +1,227 @@
+"""What every emulator shares: a real HTTP server on 127.0.0.1, fault knobs, effect counters.
+
+A connector's emulator subclasses `EmulatorApp` and implements `route()`. Faults are
+applied here, the same way for every remote, so a test or the demo can make any
+service slow, flaky, rate-limited or malformed with the same knobs:
+
+    app.faults.error_rate = 0.3          # 30 % of requests answer 500
+    app.faults.rate_limit_every = 5      # every 5th request answers 429 + Retry-After
+    app.faults.delay = 2.0               # every reply waits this long (past a short timeout)
+    app.faults.drop_rate = 0.2           # the connection is closed with no reply
+    app.faults.malformed_rate = 0.2      # the body is cut in half
+    app.on_effect = lambda name: ...     # called right after an effect is applied,
+                                         # before the reply: crash tests kill the client here
+
+The same knobs are reachable over HTTP for `maorders sandbox`:
+`GET /_emulator/counters`, `GET /_emulator/faults`, `POST /_emulator/faults` (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+CONTROL_PREFIX = "/_emulator/"
+
+
+@dataclass
+class Faults:
+    error_rate: float = 0.0
+    rate_limit_every: int = 0
+    retry_after: int = 1
+    delay: float = 0.0
+    drop_rate: float = 0.0
+    malformed_rate: float = 0.0
+    drop_after_effect: int = 0  # the next N effects are applied, then the connection drops
+    seed: int = 1
+
+    def update(self, values: dict[str, Any]) -> None:
+        for name, value in values.items():
+            if name not in self.__dataclass_fields__:
+                raise KeyError(name)
+            setattr(self, name, type(getattr(self, name))(value))
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8"))
+
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8"), keep_blank_values=True).items()}
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> "Response":
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return cls(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+
+    @classmethod
+    def xml(cls, status: int, text: str) -> "Response":
+        return cls(status, text.encode("utf-8"), {"Content-Type": "text/xml; charset=utf-8"})
+
+
+class DropConnection(Exception):
+    """Raised inside a handler to close the socket without any reply."""
+
+
+class EmulatorApp:
+    """State, faults and counters of one emulated remote. Subclasses implement `route`."""
+
+    name = "emulator"
+
+    def __init__(self) -> None:
+        self.faults = Faults()
+        self.counters: Counter[str] = Counter()
+        self.lock = threading.RLock()
+        self.on_effect: Callable[[str], None] | None = None
+        self._random = random.Random(self.faults.seed)
+        self._requests = 0
+
+    # -- for subclasses -------------------------------------------------
+    def route(self, request: Request) -> Response:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def effect(self, name: str) -> None:
+        """Count an accepted effect; then let a crash test strike before the reply."""
+        self.counters[name] += 1
+        if self.on_effect is not None:
+            self.on_effect(name)
+        if self.faults.drop_after_effect > 0:
+            self.faults.drop_after_effect -= 1
+            raise DropConnection()
+
+    def rate_limited(self, request: Request) -> Response | None:
+        """A remote's own rate limit (a subclass may answer 429/503); None when allowed."""
+        return None
+
+    # -- the fault layer --------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        if request.path.startswith(CONTROL_PREFIX):
+            return self._control(request)
+        with self.lock:
+            self._requests += 1
+            self.counters["requests"] += 1
+            number = self._requests
+            roll_error, roll_drop, roll_bad = (self._random.random() for _ in range(3))
+        if self.faults.delay:
+            time.sleep(self.faults.delay)
+        if roll_drop < self.faults.drop_rate:
+            self.counters["fault_dropped"] += 1
+            raise DropConnection()
+        if self.faults.rate_limit_every and number % self.faults.rate_limit_every == 0:
+            self.counters["fault_429"] += 1
+            return Response.json(429, {"error": "too_many_requests", "message": "slow down"},
+                                 {"Retry-After": str(self.faults.retry_after)})
+        if roll_error < self.faults.error_rate:
+            self.counters["fault_500"] += 1
+            return Response.json(500, {"error": "internal", "message": "emulated failure"})
+        limited = self.rate_limited(request)
+        if limited is not None:
+            return limited
+        with self.lock:
+            response = self.route(request)
+        if roll_bad < self.faults.malformed_rate and response.body:
+            self.counters["fault_malformed"] += 1
+            response.body = response.body[: len(response.body) // 2]
+        return response
+
+    def _control(self, request: Request) -> Response:
+        what = request.path[len(CONTROL_PREFIX):]
+        if what == "counters":
+            return Response.json(200, dict(self.counters))
+        if what == "faults" and request.method == "POST":
+            try:
+                self.faults.update(request.json())
+            except (KeyError, ValueError) as exc:
+                return Response.json(400, {"error": "bad_fault", "message": str(exc)})
+            self._random.seed(self.faults.seed)
+        if what == "faults":
+            return Response.json(200, asdict(self.faults))
+        return Response.json(404, {"error": "not_found", "message": what})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else every keep-alive reply waits ~40 ms for a delayed ACK
+    app: EmulatorApp
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read counters
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        request = Request(self.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
+                          {k.lower(): v for k, v in self.headers.items()}, body)
+        try:
+            response = self.app.handle(request)
+        except DropConnection:
+            self.close_connection = True
+            return
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+
+class EmulatorServer:
+    """Runs an app on 127.0.0.1 in a background thread; `url` is its base address."""
+
+    def __init__(self, app: EmulatorApp, port: int = 0, base_path: str = "") -> None:
+        handler = type("Handler", (_Handler,), {"app": app})
+        self.app = app
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd.daemon_threads = True
+        self.base_path = base_path
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name=app.name, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.base_path}"
+
+    def start(self) -> "EmulatorServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> "EmulatorServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

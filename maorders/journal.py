@@ -1,0 +1,246 @@
+"""The SQLite journal: the single source of truth of every pass.
+
+Shared tables every connector uses: `runs`, `cursors`, `outbox`, `attempts`,
+`notifications`. Connector tables are added by each connector's own
+`sqlite_utils.Migrations` set (see `maorders.connectors`).
+
+Every write goes through `Journal.write()`: `BEGIN IMMEDIATE` ... `COMMIT`, so a
+write never fails half-way on SQLITE_BUSY and a kill leaves the last committed
+state. No transaction is ever held across an HTTP call.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from maorders.errors import JournalError, TransientError
+
+BUSY_TIMEOUT_S = 10.0
+
+kernel = Migrations("maorders")
+
+
+@kernel()
+def m001_shared_tables(db: Database) -> None:
+    db.execute("""CREATE TABLE runs (
+        id INTEGER PRIMARY KEY, command TEXT NOT NULL, started_at TEXT NOT NULL,
+        finished_at TEXT, exit_code INTEGER, summary TEXT)""")
+    db.execute("""CREATE TABLE cursors (
+        connector TEXT NOT NULL, feed TEXT NOT NULL, value TEXT NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (connector, feed))""")
+    db.execute("""CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY, connector TEXT NOT NULL, kind TEXT NOT NULL,
+        business_key TEXT NOT NULL, payload TEXT NOT NULL, idempotency_key TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT, last_error TEXT, created_at TEXT NOT NULL, sent_at TEXT,
+        UNIQUE (connector, kind, business_key))""")
+    db.execute("CREATE INDEX outbox_due ON outbox (connector, state, next_attempt_at)")
+    db.execute("""CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY, outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+        at TEXT NOT NULL, attempt INTEGER NOT NULL, http_code INTEGER, result TEXT NOT NULL,
+        message TEXT)""")
+    db.execute("CREATE INDEX attempts_outbox ON attempts (outbox_id)")
+    db.execute("""CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY, connector TEXT NOT NULL, subject TEXT NOT NULL,
+        kind TEXT NOT NULL, message TEXT NOT NULL, created_at TEXT NOT NULL,
+        seen_at TEXT, UNIQUE (connector, subject, kind))""")
+    db.execute("CREATE INDEX notifications_unseen ON notifications (seen_at)")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).astimezone()
+
+
+def stamp(moment: datetime | None = None) -> str:
+    return (moment or now()).isoformat(timespec="seconds")
+
+
+@dataclass
+class OutboxItem:
+    id: int
+    connector: str
+    kind: str
+    business_key: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    state: str
+    attempts: int
+    last_error: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "OutboxItem":
+        return cls(row["id"], row["connector"], row["kind"], row["business_key"],
+                   json.loads(row["payload"]), row["idempotency_key"], row["state"],
+                   row["attempts"], row["last_error"])
+
+
+class Journal:
+    """One open journal file. Use `Journal.open(path, migration_sets)`."""
+
+    def __init__(self, db: Database, path: Path):
+        self.db = db
+        self.path = path
+
+    # -- opening --------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path, migration_sets: Iterable[Migrations] = ()) -> "Journal":
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            db = Database(conn)
+            for migrations in (kernel, *migration_sets):
+                if migrations.pending(db):
+                    with immediate(db):
+                        migrations.apply(db)
+        except sqlite3.OperationalError as exc:
+            raise _journal_error(path, exc) from exc
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"journal {path} is not a usable SQLite file: {exc}") from exc
+        except OSError as exc:
+            raise JournalError(f"journal {path} cannot be created: {exc.strerror}") from exc
+        return cls(db, path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- transactions -------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[Database]:
+        """A write transaction taken up front (BEGIN IMMEDIATE)."""
+        try:
+            with immediate(self.db):
+                yield self.db
+        except sqlite3.OperationalError as exc:
+            raise _journal_error(self.path, exc) from exc
+
+    def rows(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.db.execute(sql, params).fetchall()]
+
+    def one(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
+        row = self.db.execute(sql, params).fetchone()
+        return dict(row) if row else None
+
+    def value(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> Any:
+        row = self.db.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    # -- runs -----------------------------------------------------------------
+    def start_run(self, command: str) -> int:
+        with self.write() as db:
+            return db.execute("INSERT INTO runs (command, started_at) VALUES (?, ?)",
+                              (command, stamp())).lastrowid
+
+    def finish_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
+        with self.write() as db:
+            db.execute("UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
+                       (stamp(), exit_code, json.dumps(summary, ensure_ascii=False), run_id))
+
+    # -- cursors (moved in the same transaction as the rows they cover) ------
+    def cursor(self, connector: str, feed: str, default: str = "0") -> str:
+        value = self.value("SELECT value FROM cursors WHERE connector = ? AND feed = ?", (connector, feed))
+        return default if value is None else value
+
+    def set_cursor(self, db: Database, connector: str, feed: str, value: str) -> None:
+        """Call inside `write()`, together with the rows the cursor covers."""
+        db.execute("""INSERT INTO cursors (connector, feed, value, updated_at) VALUES (?, ?, ?, ?)
+                      ON CONFLICT (connector, feed) DO UPDATE SET value = excluded.value,
+                      updated_at = excluded.updated_at""", (connector, feed, str(value), stamp()))
+
+    # -- outbox: intent before effect ------------------------------------------
+    def enqueue(self, db: Database, connector: str, kind: str, business_key: str,
+                payload: dict[str, Any], idempotency_key: str | None = None) -> bool:
+        """Queue an effect once; its idempotency key is made now and never again.
+
+        Returns False when the business key was queued before (nothing changes).
+        Call inside `write()`, with the domain change that caused it.
+        """
+        cursor = db.execute(
+            """INSERT OR IGNORE INTO outbox (connector, kind, business_key, payload,
+               idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?)""",
+            (connector, kind, business_key, json.dumps(payload, ensure_ascii=False),
+             idempotency_key or str(uuid.uuid4()), stamp()))
+        return cursor.rowcount == 1
+
+    def due(self, connector: str, kind: str | None = None, limit: int | None = None) -> list[OutboxItem]:
+        """Pending and retry-due items, oldest first. `unknown` ones (a killed send) too:
+        they are re-sent with the same key, which the remote dedupes on."""
+        sql = """SELECT * FROM outbox WHERE connector = ? AND state IN ('pending', 'retry', 'unknown')
+                 AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"""
+        params: list[Any] = [connector, stamp()]
+        if kind:
+            sql += " AND kind = ?"
+            params.append(kind)
+        sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit else "")
+        return [OutboxItem.from_row(row) for row in self.rows(sql, params)]
+
+    def begin_send(self, item: OutboxItem) -> int:
+        """Mark an item in flight before the call; a kill leaves it 'unknown'-able."""
+        with self.write() as db:
+            db.execute("UPDATE outbox SET state = 'unknown', attempts = attempts + 1 WHERE id = ?",
+                       (item.id,))
+        item.attempts += 1
+        return item.attempts
+
+    def finish_send(self, item: OutboxItem, result: str, http_code: int | None = None,
+                    message: str | None = None, retry_in: timedelta | None = None,
+                    db: Database | None = None) -> None:
+        """Record one attempt and its outcome: sent, failed (for good) or retry."""
+        state = {"sent": "sent", "failed": "failed", "retry": "retry"}[result]
+        next_at = stamp(now() + retry_in) if retry_in else None
+
+        def record(db: Database) -> None:
+            db.execute("""INSERT INTO attempts (outbox_id, at, attempt, http_code, result, message)
+                          VALUES (?, ?, ?, ?, ?, ?)""",
+                       (item.id, stamp(), item.attempts, http_code, result, message))
+            db.execute("""UPDATE outbox SET state = ?, last_error = ?, next_attempt_at = ?,
+                          sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE id = ?""",
+                       (state, None if result == "sent" else message, next_at, state, stamp(), item.id))
+
+        if db is not None:
+            record(db)
+        else:
+            with self.write() as db:
+                record(db)
+        item.state = state
+
+    # -- notifications: what a person must see -----------------------------------
+    def notify(self, db: Database, connector: str, subject: str, kind: str, message: str) -> None:
+        """Once per (subject, kind): a rerun does not pop the same window twice."""
+        db.execute("""INSERT OR IGNORE INTO notifications (connector, subject, kind, message, created_at)
+                      VALUES (?, ?, ?, ?, ?)""", (connector, subject, kind, message, stamp()))
+
+    def notifications(self, unseen_only: bool = True, limit: int = 50) -> list[dict[str, Any]]:
+        where = "WHERE seen_at IS NULL" if unseen_only else ""
+        return self.rows(f"SELECT * FROM notifications {where} ORDER BY id DESC LIMIT ?", (limit,))
+
+
+@contextmanager
+def immediate(db: Database) -> Iterator[Database]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.execute("COMMIT")
+
+
+def _journal_error(path: Path, exc: sqlite3.OperationalError) -> Exception:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return TransientError(f"journal {path} is locked by another program; run again later")
+    return JournalError(f"journal {path} cannot be written: {text}")

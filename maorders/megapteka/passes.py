@@ -1,0 +1,268 @@
+"""MegApteka's passes: read the journal, call the wire, apply the rules, write the journal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any, Iterator
+
+from sqlite_utils import Database
+
+from maorders.errors import ConfigError, PermanentError, TransientError
+from maorders.journal import Journal, now, stamp
+from maorders.megapteka import booking, store
+from maorders.megapteka.client import PART_SIZE, BadOrder, MegaptekaClient, parse_order
+from maorders.megapteka.stock import BadRow, StockFile, StockRow
+from maorders.runner import PassContext
+
+NAME = store.CONNECTOR
+MIGRATIONS = store.migrations
+log = logging.getLogger("maorders.megapteka")
+SHOWN_BAD_ROWS = 100  # every bad row goes to the log; this many are shown to a person
+
+
+def client_for(ctx: PassContext) -> MegaptekaClient:
+    settings = ctx.settings.megapteka
+    return MegaptekaClient(ctx.remote("megapteka", settings.url), settings.pharmacy_code, settings.secret)
+
+
+# -- export-stock ---------------------------------------------------------------------------
+def export_stock(ctx: PassContext) -> None:
+    settings = ctx.settings.megapteka
+    path = ctx.options.get("stock_file") or settings.stock_file
+    if path is None:
+        raise ConfigError("MEGAPTEKA_STOCK_FILE is not set (or give --stock-file)")
+    rows = StockFile(path).rows()
+    first = next(rows, None)  # a file unusable as a whole fails here, before the journal is touched
+    with ctx.journal.write() as db:
+        held = store.reserved(db)
+        digest = hashlib.sha256(json.dumps(_pharmacy(settings), ensure_ascii=False).encode())
+        store.replace_stock(db, _kept_rows(ctx, _chain(first, rows), settings.department, held, digest))
+    snapshot_id = digest.hexdigest()[:32]
+    _upload(ctx, snapshot_id, held)
+
+
+def _chain(first: Any, rows: Iterator[Any]) -> Iterator[Any]:
+    if first is not None:
+        yield first
+    yield from rows
+
+
+def _kept_rows(ctx: PassContext, rows: Iterator[StockRow | BadRow], department: str,
+               held: dict[str, int], digest: Any) -> Iterator[StockRow]:
+    """The default department's good rows; bad and duplicated rows reported by line."""
+    seen: set[str] = set()
+    for row in rows:
+        ctx.counts["rows_read"] += 1
+        if isinstance(row, BadRow):
+            _bad_row(ctx, str(row))
+            continue
+        if row.department and row.department != department:
+            ctx.counts["other_department"] += 1
+            continue
+        if row.sku in seen:
+            _bad_row(ctx, f"line {row.line} (sku {row.sku}): duplicated sku; the first row is exported")
+            continue
+        seen.add(row.sku)
+        digest.update(json.dumps(_item(row.__dict__, held), ensure_ascii=False).encode())
+        yield row
+
+
+def _bad_row(ctx: PassContext, message: str) -> None:
+    ctx.counts["skipped_rows"] += 1
+    log.warning("stock file: %s", message)
+    if ctx.counts["skipped_rows"] <= SHOWN_BAD_ROWS:
+        ctx.problems.append(f"stock file {message}")
+
+
+def _item(row: dict[str, Any], held: dict[str, int]) -> dict[str, Any]:
+    """A stock row as the site gets it: what is free, after active bookings."""
+    return {"sku": row["sku"], "name": row["name"], "manufacturer": row["manufacturer"],
+            "price": row["price"], "quantity": max(0, row["quantity"] - held.get(row["sku"], 0)),
+            "barcode": row["barcode"], "protek_code": row["protek_code"], "katren_code": row["katren_code"],
+            "egk_code": row["egk_code"], "expires_at": row["expires_at"]}
+
+
+def _pharmacy(settings: Any) -> dict[str, str]:
+    company = settings.company
+    return {"region": company.region, "city": company.city, "brand": company.brand}
+
+
+def _upload(ctx: PassContext, snapshot_id: str, held: dict[str, int]) -> None:
+    """PUT every part; the same snapshot id makes a rerun after a kill replace, not add."""
+    total = ctx.journal.value("SELECT COUNT(*) FROM mp_stock")
+    parts = max(1, -(-total // PART_SIZE))
+    client, generated_at = client_for(ctx), stamp()
+    chunks = store.stock_chunks(ctx.journal, PART_SIZE) if total else iter([[]])
+    with ctx.out.progress("uploading stock", total=parts, every=1) as progress:
+        for part, chunk in enumerate(chunks, 1):
+            reply = client.put_stock_part(snapshot_id, part, parts, generated_at, _pharmacy(ctx.settings.megapteka),
+                                          [_item(row, held) for row in chunk])
+            for rejected in reply["rejected"]:
+                ctx.problem(f"the site rejected sku {rejected.get('sku')}: {rejected.get('reason')}")
+            ctx.counts["exported"] += len(chunk) - len(reply["rejected"])
+            ctx.counts["parts"] += 1
+            progress.advance(1)
+    with ctx.journal.write() as db:
+        ctx.journal.set_cursor(db, NAME, "stock_snapshot", snapshot_id)
+
+
+# -- pull-orders ----------------------------------------------------------------------------
+def pull_orders(ctx: PassContext) -> None:
+    client = client_for(ctx)
+    cursor = int(ctx.journal.cursor(NAME, "orders"))
+    while True:
+        page = client.fetch_orders(cursor)
+        with ctx.journal.write() as db:  # the cursor moves with the orders it covers
+            for raw in page.items:
+                receive_order(ctx, db, raw)
+            cursor = max(cursor, page.last_id, *(raw["id"] for raw in page.items))
+            ctx.journal.set_cursor(db, NAME, "orders", str(cursor))
+        if not page.has_more or not page.items:
+            return
+
+
+def receive_order(ctx: PassContext, db: Database, raw: dict[str, Any]) -> None:
+    ctx.counts["received"] += 1
+    if store.known(db, raw["id"]):
+        ctx.counts["already_known"] += 1  # the site re-sends orders it saw no status for
+        return
+    try:
+        order = parse_order(raw)
+    except BadOrder as exc:
+        store.save_rejected(db, raw, str(exc))
+        ctx.journal.notify(db, NAME, str(raw["id"]), "rejected", f"Интернет-заказ не принят: {exc}")
+        ctx.counts["rejected"] += 1
+        ctx.problem(str(exc))
+        return
+    decision = booking.book(order, lambda line: store.match_stock(db, line))
+    store.save_order(db, raw, order, decision)
+    queue_status(ctx.journal, db, order.id, decision.status, comment=decision.comment)
+    ctx.journal.notify(db, NAME, str(order.id), "received", decision.notification)
+    ctx.counts[{"full": "booked_full", "partial": "booked_partial", "none": "not_booked"}[decision.outcome]] += 1
+
+
+def queue_status(journal: Journal, db: Database, order_id: int, status: int,
+                 items: list[dict[str, int]] | None = None, comment: str = "") -> bool:
+    """Queue a pharmacy status once; its status_id is made here and re-sent unchanged."""
+    payload = {"order_id": order_id, "status": status, "created_at": stamp(), "items": items or [],
+               "comment": comment}
+    return journal.enqueue(db, NAME, "status", f"{order_id}/{status}", payload)
+
+
+# -- push-statuses --------------------------------------------------------------------------
+def push_statuses(ctx: PassContext) -> None:
+    client = client_for(ctx)
+    send_statuses(ctx, client)
+    apply_events(ctx, client)
+
+
+def send_statuses(ctx: PassContext, client: MegaptekaClient) -> None:
+    """Every queued status in order; a later status of an order waits for the earlier one."""
+    held_back: set[int] = set()
+    for item in ctx.journal.due(NAME, "status"):
+        order_id = item.payload["order_id"]
+        if order_id in held_back:
+            continue
+        ctx.journal.begin_send(item)
+        try:
+            client.send_status(order_id, item.idempotency_key, item.payload["status"],
+                               item.payload["created_at"], item.payload["items"], item.payload["comment"])
+        except PermanentError as exc:
+            _status_refused(ctx, item, exc)
+            held_back.add(order_id)
+            continue
+        except TransientError as exc:
+            ctx.journal.finish_send(item, "retry", message=str(exc))
+            ctx.counts["statuses_to_retry"] += 1
+            raise
+        ctx.journal.finish_send(item, "sent", 200)
+        ctx.counts["statuses_sent"] += 1
+
+
+def _status_refused(ctx: PassContext, item: Any, exc: PermanentError) -> None:
+    order_id, status = item.payload["order_id"], item.payload["status"]
+    with ctx.journal.write() as db:
+        ctx.journal.finish_send(item, "failed", exc.status, str(exc), db=db)
+        ctx.journal.notify(db, NAME, str(order_id), f"status-{status}-refused",
+                           f"Сайт не принял статус {status} ({booking.STATUS_NAMES.get(status)}) "
+                           f"заказа {order_id}: {exc}")
+    ctx.counts["statuses_refused"] += 1
+    ctx.problem(f"status {status} of order {order_id} refused for good: {exc}")
+
+
+def apply_events(ctx: PassContext, client: MegaptekaClient) -> None:
+    cursor = int(ctx.journal.cursor(NAME, "events"))
+    while True:
+        page = client.fetch_events(cursor)
+        with ctx.journal.write() as db:
+            for event in page.items:
+                apply_event(ctx, db, event)
+            cursor = max(cursor, page.last_id, *(event["id"] for event in page.items))
+            ctx.journal.set_cursor(db, NAME, "events", str(cursor))
+        if not page.has_more or not page.items:
+            return
+
+
+def apply_event(ctx: PassContext, db: Database, event: dict[str, Any]) -> None:
+    ctx.counts["events"] += 1
+    order = store.order_by_id(db, event.get("order_id")) if isinstance(event.get("order_id"), int) else None
+    if order is None:
+        ctx.problem(f"site event {event['id']} names an unknown order {event.get('order_id')!r}; ignored")
+        return
+    status = event.get("status")
+    if status == booking.STATUS_CANCELLED:
+        change = booking.on_site_cancel(order["number"], order["booking_state"], order["order_state"])
+        _drop_unsent_statuses(db, order["id"])
+        ctx.counts["cancelled"] += 1
+    elif status == booking.STATUS_CONFIRMED:
+        change = booking.on_site_confirm(order["booking_state"], order["order_state"])
+        ctx.counts["confirmed"] += 1
+    else:
+        ctx.problem(f"site event {event['id']}: status {status!r} is not one the site sends; ignored")
+        return
+    apply_change(ctx.journal, db, order, change, f"event-{event['id']}")
+
+
+def _drop_unsent_statuses(db: Database, order_id: int) -> None:
+    """The site takes nothing after 3: statuses never tried are dropped, not refused."""
+    db.execute("""UPDATE outbox SET state = 'dropped', last_error = 'order cancelled on the site'
+                  WHERE connector = ? AND kind = 'status' AND state = 'pending' AND attempts = 0
+                  AND business_key LIKE ?""", (NAME, f"{order_id}/%"))
+
+
+def apply_change(journal: Journal, db: Database, order: dict[str, Any], change: booking.Change,
+                 why: str, items: list[dict[str, int]] | None = None, comment: str = "") -> None:
+    """Write a booking change, its status and its notification in the caller's transaction."""
+    store.set_states(db, order["id"], change.booking_state, change.order_state)
+    if change.status is not None:
+        queue_status(journal, db, order["id"], change.status, items, comment)
+    if change.notification:
+        journal.notify(db, NAME, str(order["id"]), why, change.notification)
+
+
+# -- expire-bookings ------------------------------------------------------------------------
+def expire_bookings(ctx: PassContext) -> None:
+    from datetime import datetime
+
+    ttl, moment = ctx.settings.megapteka.booking_ttl_hours, now()
+    for order in store.active_bookings(ctx.journal):
+        if not booking.expired(datetime.fromisoformat(order["booked_at"]), ttl, moment):
+            continue
+        with ctx.journal.write() as db:
+            fresh = store.order_by_id(db, order["id"])  # a person may have issued it meanwhile
+            if fresh["booking_state"] not in booking.ACTIVE:
+                continue
+            apply_change(ctx.journal, db, fresh, booking.on_expiry(fresh["number"], fresh["order_state"]),
+                         "expired", comment="Истек срок хранения брони")
+        ctx.counts["expired"] += 1
+        log.info("booking of order %s expired", order["id"])
+
+
+PASSES = {
+    "export-stock": export_stock,
+    "pull-orders": pull_orders,
+    "push-statuses": push_statuses,
+    "expire-bookings": expire_bookings,
+}

@@ -1,0 +1,153 @@
+"""MegApteka's tables in the journal: the stock of the default department, orders,
+their lines and booking states. Reservations are not stored: they are the sum
+of what active bookings' lines hold, so they can never drift.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from maorders.journal import Journal, stamp
+from maorders.megapteka.booking import ACTIVE, Decision, Order, OrderLine
+from maorders.megapteka.stock import CODE_COLUMNS, StockRow
+
+CONNECTOR = "megapteka"
+migrations = Migrations("megapteka")
+
+
+@migrations()
+def m001_tables(db: Database) -> None:
+    db.execute("""CREATE TABLE mp_stock (
+        sku TEXT PRIMARY KEY, name TEXT, manufacturer TEXT, department TEXT,
+        quantity INTEGER NOT NULL, price REAL NOT NULL, barcode TEXT, protek_code TEXT,
+        katren_code TEXT, egk_code TEXT, expires_at TEXT, line INTEGER)""")
+    for code in CODE_COLUMNS:
+        db.execute(f"CREATE INDEX mp_stock_{code} ON mp_stock ({code}) WHERE {code} <> ''")
+    db.execute("""CREATE TABLE mp_orders (
+        id INTEGER PRIMARY KEY, number TEXT NOT NULL, received_at TEXT NOT NULL,
+        payload TEXT NOT NULL, outcome TEXT NOT NULL, booking_state TEXT, order_state TEXT NOT NULL,
+        booked_at TEXT, updated_at TEXT NOT NULL, problem TEXT)""")
+    db.execute("CREATE INDEX mp_orders_number ON mp_orders (number)")
+    db.execute("CREATE INDEX mp_orders_booking ON mp_orders (booking_state)")
+    db.execute("""CREATE TABLE mp_order_lines (
+        order_id INTEGER NOT NULL REFERENCES mp_orders(id), line_id INTEGER NOT NULL,
+        name TEXT, stock_sku TEXT, ordered INTEGER NOT NULL, booked INTEGER NOT NULL, price REAL,
+        PRIMARY KEY (order_id, line_id))""")
+    db.execute("CREATE INDEX mp_order_lines_sku ON mp_order_lines (stock_sku)")
+
+
+ACTIVE_SQL = "(" + ", ".join(f"'{state}'" for state in ACTIVE) + ")"
+RESERVED_SQL = f"""SELECT l.stock_sku, SUM(l.booked) FROM mp_order_lines l
+    JOIN mp_orders o ON o.id = l.order_id
+    WHERE o.booking_state IN {ACTIVE_SQL} AND l.booked > 0 {{where}} GROUP BY l.stock_sku"""
+
+
+# -- stock ------------------------------------------------------------------------------
+def replace_stock(db: Database, rows: Iterable[StockRow]) -> None:
+    """Inside a write: the whole department stock is replaced by `rows` (streamed)."""
+    db.execute("DELETE FROM mp_stock")
+    db.conn.executemany(
+        "INSERT INTO mp_stock VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ((r.sku, r.name, r.manufacturer, r.department, r.quantity, r.price, r.barcode, r.protek_code,
+          r.katren_code, r.egk_code, r.expires_at, r.line) for r in rows))
+
+
+def reserved(db: Database | Journal, sku: str | None = None) -> dict[str, int]:
+    """Packs held by active bookings, per stock sku."""
+    where, params = ("AND l.stock_sku = ?", (sku,)) if sku else ("", ())
+    execute = db.db.execute if isinstance(db, Journal) else db.execute
+    return {row[0]: row[1] for row in execute(RESERVED_SQL.format(where=where), params)}
+
+
+def stock_chunks(journal: Journal, size: int) -> Iterable[list[dict[str, Any]]]:
+    """The stock in file order, `size` rows at a time (keyset paging: no OFFSET scans)."""
+    last = 0
+    while True:
+        rows = journal.rows("SELECT rowid AS rid, * FROM mp_stock WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                            (last, size))
+        if not rows:
+            return
+        last = rows[-1]["rid"]
+        yield rows
+
+
+def match_stock(db: Database, line: OrderLine) -> tuple[str | None, int]:
+    """The stock item an order line names (sku first, then the four codes) and what is free."""
+    for column in ("sku", *CODE_COLUMNS):
+        value = getattr(line, column)
+        if not value:
+            continue
+        row = db.execute(f"SELECT sku, quantity FROM mp_stock WHERE {column} = ? LIMIT 1", (value,)).fetchone()
+        if row:
+            held = reserved(db, row[0]).get(row[0], 0)
+            return row[0], max(0, row[1] - held)
+    return None, 0
+
+
+# -- orders -------------------------------------------------------------------------------
+def known(db: Database, order_id: int) -> bool:
+    return db.execute("SELECT 1 FROM mp_orders WHERE id = ?", (order_id,)).fetchone() is not None
+
+
+def save_order(db: Database, raw: dict[str, Any], order: Order, decision: Decision) -> None:
+    now = stamp()
+    booking_state, order_state = ("New", "Новый") if decision.booked else (None, "Отменен")
+    db.execute("""INSERT INTO mp_orders (id, number, received_at, payload, outcome, booking_state,
+                  order_state, booked_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               (order.id, order.number, now, json.dumps(raw, ensure_ascii=False), decision.outcome,
+                booking_state, order_state, now if decision.booked else None, now))
+    names = {line.line_id: line for line in order.lines}
+    db.conn.executemany(
+        "INSERT INTO mp_order_lines VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(order.id, lb.line_id, names[lb.line_id].name, lb.stock_sku, lb.ordered, lb.booked,
+          names[lb.line_id].price) for lb in decision.lines])
+
+
+def save_rejected(db: Database, raw: dict[str, Any], problem: str) -> None:
+    now = stamp()
+    db.execute("""INSERT INTO mp_orders (id, number, received_at, payload, outcome, booking_state,
+                  order_state, updated_at, problem) VALUES (?, ?, ?, ?, 'rejected', NULL, 'Ошибка', ?, ?)""",
+               (raw["id"], str(raw.get("number") or raw["id"]), now, json.dumps(raw, ensure_ascii=False),
+                now, problem))
+
+
+def find_order(journal: Journal, ref: str) -> dict[str, Any] | None:
+    """An order as people know it: its site number (MA-1042) or its site id (1042)."""
+    row = journal.one("SELECT * FROM mp_orders WHERE number = ?", (ref,))
+    if row is None and ref.strip().isdigit():
+        row = journal.one("SELECT * FROM mp_orders WHERE id = ?", (int(ref),))
+    return row
+
+
+def order_by_id(db: Database, order_id: int) -> dict[str, Any] | None:
+    row = db.execute("SELECT * FROM mp_orders WHERE id = ?", (order_id,)).fetchone()
+    return dict(row) if row else None
+
+
+def lines_of(journal: Journal, order_id: int) -> list[dict[str, Any]]:
+    return journal.rows("SELECT * FROM mp_order_lines WHERE order_id = ? ORDER BY line_id", (order_id,))
+
+
+def set_states(db: Database, order_id: int, booking_state: str | None, order_state: str) -> None:
+    db.execute("UPDATE mp_orders SET booking_state = ?, order_state = ?, updated_at = ? WHERE id = ?",
+               (booking_state, order_state, stamp(), order_id))
+
+
+def active_bookings(journal: Journal) -> list[dict[str, Any]]:
+    return journal.rows(f"SELECT * FROM mp_orders WHERE booking_state IN {ACTIVE_SQL} ORDER BY id")
+
+
+def list_orders(journal: Journal, state: str | None = None, cancelled_by_client: bool = False,
+                limit: int = 200) -> list[dict[str, Any]]:
+    """The saved filters people use: by booking state, or «Аннулирован клиентом» not deleted."""
+    sql, params = "SELECT * FROM mp_orders WHERE 1 = 1", []
+    if cancelled_by_client:
+        sql += " AND order_state = 'Аннулирован клиентом' AND booking_state IS NOT 'Deleted'"
+    if state:
+        sql += " AND (booking_state = ? OR order_state = ? OR outcome = ?)"
+        params += [state, state, state]
+    return journal.rows(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))

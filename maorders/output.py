@@ -1,0 +1,93 @@
+"""Output: rich on stderr for people, one JSON object on stdout for scripts.
+
+Progress bars only on an interactive terminal; under a scheduler a plain line
+every N items. Every text that leaves here passes `redact()`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+from maorders.redact import redact
+
+
+class Output:
+    def __init__(self, json_mode: bool = False, quiet: bool = False, verbose: bool = False):
+        from rich.console import Console
+
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self.verbose = verbose
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.interactive = self.console.is_terminal and not json_mode
+
+    # -- lines ------------------------------------------------------------
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(redact(message), markup=False)
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(redact(message), style="yellow", markup=False)
+
+    def error(self, message: str) -> None:
+        """One line on stderr, always shown, even with --quiet."""
+        self.console.print("error: " + redact(message).splitlines()[0] if message else "error",
+                           style="bold red", markup=False)
+
+    def emit_json(self, payload: dict[str, Any]) -> None:
+        sys.stdout.write(redact(json.dumps(payload, ensure_ascii=False, default=str)) + "\n")
+        sys.stdout.flush()
+
+    # -- tables -----------------------------------------------------------
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """A rich table on a terminal; tab-separated lines otherwise (easy to grep)."""
+        if self.quiet:
+            return
+        if self.interactive:
+            from rich.table import Table
+
+            table = Table(title=title, title_justify="left")
+            for column in columns:
+                table.add_column(column)
+            for row in rows:
+                table.add_row(*(redact("" if v is None else str(v)) for v in row))
+            self.console.print(table)
+            return
+        self.console.print(title, markup=False)
+        for row in rows:
+            self.console.print("\t".join(redact("" if v is None else str(v)) for v in row), markup=False)
+
+    # -- progress -----------------------------------------------------------
+    @contextmanager
+    def progress(self, description: str, total: int | None = None, every: int = 10000) -> Iterator["Progress"]:
+        if self.interactive and not self.quiet:
+            from rich.progress import Progress as RichProgress
+
+            with RichProgress(console=self.console, transient=True) as bar:
+                task = bar.add_task(description, total=total)
+                yield Progress(lambda n: bar.advance(task, n))
+            return
+        counter = LineProgress(self, description, every)
+        yield Progress(counter.advance)
+
+
+class Progress:
+    def __init__(self, advance: Any):
+        self.advance = advance
+
+
+class LineProgress:
+    """Under a scheduler: a plain line every `every` items."""
+
+    def __init__(self, output: Output, description: str, every: int):
+        self.output, self.description, self.every, self.done = output, description, every, 0
+
+    def advance(self, n: int = 1) -> None:
+        before = self.done // self.every
+        self.done += n
+        if self.done // self.every > before and self.output.verbose:
+            self.output.info(f"{self.description}: {self.done}")

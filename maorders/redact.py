@@ -1,0 +1,40 @@
+"""Masking of secrets and personal data in everything we write: logs, --json, stderr.
+
+Secrets are masked by value (each configured secret and every token a client
+receives is registered). Personal data (phones, e-mails) is masked by shape,
+since it comes from remote data we cannot list in advance; names are simply
+never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+MASK = "***"
+_secrets: set[str] = set()
+
+PHONE = re.compile(r"(?<![\w.])\+?[78][\s(-]*\d{3}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}(?!\d)")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+AUTH = re.compile(r"(?i)(authorization|x-api-key|apikey|access_token|secret|pass(?:word)?)([\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]+)")
+
+
+def register_secret(value: str | None) -> None:
+    """Mask `value` wherever it appears from now on (short values would mask too much)."""
+    if value and len(value) >= 4:
+        _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    text = AUTH.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+    text = EMAIL.sub(MASK, text)
+    return PHONE.sub(MASK, text)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, tracebacks included, then masks the whole text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))

@@ -1,0 +1,271 @@
+"""One pass: settings, lock, log, journal, run record, exit code, summary.
+
+The CLI names a pass; this module runs it for every configured connector that
+takes part, and turns whatever happens into one exit code (CONTRACT.md) and one
+summary (a table for people, one JSON object with --json).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import socket
+from collections import Counter
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from maorders import errors
+from maorders.errors import ConfigError, JournalError, MaordersError, TransientError
+from maorders.journal import Journal, stamp
+from maorders.output import Output
+from maorders.redact import RedactingFormatter, register_secret
+from maorders.settings import Settings
+
+log = logging.getLogger("maorders")
+
+# When several connectors fail, the code that most needs a person wins.
+SEVERITY = [errors.EXIT_BUG, errors.EXIT_CANTCREAT, errors.EXIT_UNAVAILABLE, errors.EXIT_CONFIG,
+            errors.EXIT_DATAERR, errors.EXIT_TEMPFAIL, errors.EXIT_OK]
+
+
+@dataclass
+class AppState:
+    """What the global options say; settings are read once, on first use."""
+
+    output: Output
+    env_file: Path | None = None
+    journal_path: Path | None = None
+    _settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from maorders import settings
+
+            self._settings = settings.load(self.env_file, self.journal_path)
+            for secret in self._settings.secrets():
+                register_secret(secret)
+        return self._settings
+
+    def open_journal(self) -> Journal:
+        from maorders import connectors
+
+        return Journal.open(self.settings().general.journal, connectors.migration_sets())
+
+
+@dataclass
+class PassContext:
+    """Everything a connector's pass function needs, and what it reports back."""
+
+    command: str
+    connector: str
+    settings: Settings
+    journal: Journal
+    out: Output
+    options: dict[str, Any]
+    budget: Any
+    counts: Counter = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)  # items rejected for good: shown, not fatal
+    _remotes: list[Any] = field(default_factory=list)
+
+    def remote(self, name: str, base_url: str, **kwargs: Any):
+        from maorders.http import Remote
+
+        general = self.settings.general
+        remote = Remote(name, base_url, general.http_timeout, general.http_retries, self.budget, **kwargs)
+        self._remotes.append(remote)
+        return remote
+
+    def problem(self, message: str) -> None:
+        self.problems.append(message)
+        log.warning("%s: %s", self.connector, message)
+
+    def close(self) -> None:
+        for remote in self._remotes:
+            remote.close()
+
+
+def run_pass(app: AppState, command: str, only: list[str] | None = None,
+             options: dict[str, Any] | None = None) -> int:
+    summary: dict[str, Any] = {"command": command, "exit_code": 0, "started_at": stamp(),
+                               "finished_at": None, "connectors": {}}
+    try:
+        code = _run(app, command, only, options or {}, summary)
+    except MaordersError as exc:
+        code = exc.exit_code
+        summary["error"] = str(exc)
+        app.output.error(str(exc))
+    except Exception as exc:  # a bug: one line here, the traceback in the log
+        code = errors.EXIT_BUG
+        summary["error"] = f"internal error: {type(exc).__name__}: {exc}"
+        log.error("bug in %s", command, exc_info=True)
+        app.output.error(summary["error"] + " (traceback in the log)")
+    summary["exit_code"] = code
+    summary["finished_at"] = stamp()
+    if app.output.json_mode:
+        app.output.emit_json(summary)
+    return code
+
+
+def _run(app: AppState, command: str, only: list[str] | None, options: dict[str, Any],
+         summary: dict[str, Any]) -> int:
+    from maorders import connectors
+
+    settings = app.settings()
+    names = _connectors_for(settings, command, only, connectors.taking_part(command))
+    general = settings.general
+    with pass_lock(general.journal, command), pass_log(general.log_dir, command):
+        journal = app.open_journal()
+        try:
+            run_id = journal.start_run(command)
+            codes = [_run_connector(app, journal, command, name, options, summary) for name in names]
+            code = min(codes, key=SEVERITY.index) if codes else 0
+            journal.finish_run(run_id, code, summary["connectors"])
+        finally:
+            journal.close()
+    _print_summary(app.output, command, summary)
+    return code
+
+
+def _connectors_for(settings: Settings, command: str, only: list[str] | None,
+                    taking_part: list[str]) -> list[str]:
+    if only:
+        unknown = [name for name in only if name not in taking_part]
+        if unknown:
+            raise ConfigError(f"--only {','.join(unknown)}: no such connector for {command} "
+                              f"(choose from {', '.join(taking_part)})")
+        missing = [name for name in only if name not in settings.configured()]
+        if missing:
+            raise ConfigError(f"--only {missing[0]}: that connector is not configured")
+        return only
+    names = [name for name in taking_part if name in settings.configured()]
+    if not names:
+        hint = {"megapteka": "MEGAPTEKA_URL", "courier": "RETAILCRM_URL"}
+        wanted = " or ".join(hint.get(n, n) for n in taking_part) or "a connector"
+        raise ConfigError(f"no connector is configured for {command}: set {wanted}")
+    return names
+
+
+def _run_connector(app: AppState, journal: Journal, command: str, name: str,
+                   options: dict[str, Any], summary: dict[str, Any]) -> int:
+    from maorders import connectors
+    from maorders.http import Budget
+
+    settings = app.settings()
+    ctx = PassContext(command, name, settings, journal, app.output, options,
+                      Budget(settings.general.pass_budget))
+    code, fatal = 0, []
+    try:
+        connectors.module(name).PASSES[command](ctx)
+    except MaordersError as exc:
+        code = exc.exit_code
+        fatal.append(str(exc))
+        log.warning("%s %s: %s", name, command, exc)
+    except Exception as exc:
+        code = errors.EXIT_BUG
+        fatal.append(f"internal error: {type(exc).__name__}: {exc} (traceback in the log)")
+        log.error("bug in %s %s", name, command, exc_info=True)
+    finally:
+        ctx.close()
+    for message in fatal:
+        app.output.error(f"{name}: {message}")
+    summary["connectors"][name] = {"ok": code == 0, "counts": dict(ctx.counts),
+                                   "errors": fatal + ctx.problems, "exit_code": code}
+    return code
+
+
+def _print_summary(out: Output, command: str, summary: dict[str, Any]) -> None:
+    for name, result in summary["connectors"].items():
+        counts = " ".join(f"{k}={v}" for k, v in sorted(result["counts"].items())) or "nothing to do"
+        out.info(f"{command} {name}: {counts}")
+        for problem in result["errors"][:20]:
+            out.warn(f"  {name}: {problem}")
+        if len(result["errors"]) > 20:
+            out.warn(f"  … and {len(result['errors']) - 20} more (see the log)")
+
+
+# -- the lock: one pass of a kind at a time ---------------------------------------
+@contextmanager
+def pass_lock(journal: Path, command: str) -> Iterator[None]:
+    from filelock import FileLock, Timeout
+
+    lock_dir = journal.parent / "locks"
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JournalError(f"lock directory {lock_dir} cannot be created: {exc.strerror}") from None
+    lock_path = lock_dir / f"{journal.stem}.{command}.lock"
+    owner_path = lock_path.with_suffix(".owner")
+    lock = FileLock(str(lock_path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TransientError(f"{command} is already running ({_owner(owner_path)}); "
+                             "this run exits, the next one will go on") from None
+    except OSError as exc:
+        raise JournalError(f"lock {lock_path} cannot be written: {exc.strerror}") from None
+    try:
+        with suppress(OSError):
+            owner_path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                              "since": stamp()}))
+        yield
+    finally:
+        with suppress(OSError):
+            owner_path.unlink()
+        lock.release()
+
+
+def _owner(owner_path: Path) -> str:
+    try:
+        owner = json.loads(owner_path.read_text())
+        return f"pid {owner['pid']} on {owner['host']} since {owner['since']}"
+    except (OSError, ValueError, KeyError):
+        return "held by another process"
+
+
+# -- the log: one file per pass, written only while its lock is held -----------
+@contextmanager
+def pass_log(log_dir: Path, command: str) -> Iterator[None]:
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(log_dir / f"{command}.log", maxBytes=5_000_000,
+                                                       backupCount=5, encoding="utf-8")
+    except OSError as exc:
+        raise JournalError(f"log directory {log_dir} cannot be written: {exc.strerror}") from None
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    roots = [logging.getLogger(name) for name in ("maorders", "courier")]
+    for logger in roots:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    log.info("%s started (pid %d)", command, os.getpid())
+    try:
+        yield
+    finally:
+        log.info("%s finished", command)
+        for logger in roots:
+            logger.removeHandler(handler)
+        handler.close()
+
+
+def guarded(app: AppState, action: Callable[[], int]) -> int:
+    """Run an operator command with the same error handling as a pass (one line, exit code)."""
+    try:
+        with pass_log(app.settings().general.log_dir, "operator"):
+            try:
+                return action()
+            except MaordersError:
+                raise
+            except Exception:
+                log.error("bug in an operator command", exc_info=True)
+                raise
+    except MaordersError as exc:
+        code, message = exc.exit_code, str(exc)
+    except Exception as exc:
+        code, message = errors.EXIT_BUG, f"internal error: {type(exc).__name__}: {exc} (traceback in the log)"
+    app.output.error(message)
+    if app.output.json_mode:
+        app.output.emit_json({"exit_code": code, "error": message})
+    return code
