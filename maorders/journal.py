@@ -16,13 +16,14 @@ import sqlite3
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from maorders.clock import now, stamp
 from maorders.errors import JournalError, TransientError
 
 BUSY_TIMEOUT_S = 10.0
@@ -55,14 +56,6 @@ def m001_shared_tables(db: Database) -> None:
         kind TEXT NOT NULL, message TEXT NOT NULL, created_at TEXT NOT NULL,
         seen_at TEXT, UNIQUE (connector, subject, kind))""")
     db.execute("CREATE INDEX notifications_unseen ON notifications (seen_at)")
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc).astimezone()
-
-
-def stamp(moment: datetime | None = None) -> str:
-    return (moment or now()).isoformat(timespec="seconds")
 
 
 @dataclass

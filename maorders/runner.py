@@ -16,14 +16,17 @@ from collections import Counter
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from maorders import errors
+from maorders.clock import stamp
 from maorders.errors import ConfigError, JournalError, MaordersError, TransientError
-from maorders.journal import Journal, stamp
 from maorders.output import Output
 from maorders.redact import RedactingFormatter, register_secret
 from maorders.settings import Settings
+
+if TYPE_CHECKING:
+    from maorders.journal import Journal
 
 log = logging.getLogger("maorders")
 
@@ -50,8 +53,9 @@ class AppState:
                 register_secret(secret)
         return self._settings
 
-    def open_journal(self) -> Journal:
+    def open_journal(self) -> "Journal":
         from maorders import connectors
+        from maorders.journal import Journal
 
         return Journal.open(self.settings().general.journal, connectors.migration_sets())
 
@@ -63,7 +67,7 @@ class PassContext:
     command: str
     connector: str
     settings: Settings
-    journal: Journal
+    journal: "Journal"
     out: Output
     options: dict[str, Any]
     budget: Any
@@ -149,7 +153,7 @@ def _connectors_for(settings: Settings, command: str, only: list[str] | None,
     return names
 
 
-def _run_connector(app: AppState, journal: Journal, command: str, name: str,
+def _run_connector(app: AppState, journal: "Journal", command: str, name: str,
                    options: dict[str, Any], summary: dict[str, Any]) -> int:
     from maorders import connectors
     from maorders.http import Budget

@@ -260,6 +260,43 @@ def expire_bookings(ctx: PassContext) -> None:
         log.info("booking of order %s expired", order["id"])
 
 
+# -- status and doctor ----------------------------------------------------------------------
+def status_view(journal: Journal) -> dict[str, Any]:
+    counts = {f"bookings {row['booking_state']}": row["n"] for row in journal.rows(
+        "SELECT booking_state, COUNT(*) AS n FROM mp_orders WHERE booking_state IS NOT NULL GROUP BY 1")}
+    to_unbook = len(store.list_orders(journal, cancelled_by_client=True))
+    rejected = journal.value("SELECT COUNT(*) FROM mp_orders WHERE outcome = 'rejected'")
+    counts.update({"stock rows": journal.value("SELECT COUNT(*) FROM mp_stock"),
+                   "cancelled by client, to unbook": to_unbook, "orders rejected": rejected})
+    attention = [f"{to_unbook} booking(s) «Аннулирован клиентом» to unbook"] if to_unbook else []
+    attention += [f"{rejected} order(s) not accepted (see bookings list --state rejected)"] if rejected else []
+    return {"counts": counts, "attention": attention}
+
+
+def doctor_checks(settings: Any, budget: Any) -> list[dict[str, Any]]:
+    from maorders.errors import MaordersError
+    from maorders.http import Remote
+
+    mp = settings.megapteka
+    checks = []
+    if mp.stock_file:
+        ok = mp.stock_file.is_file()
+        checks.append({"check": "megapteka stock file", "ok": ok, "exit_code": 65,
+                       "detail": f"{mp.stock_file}" + ("" if ok else " does not exist")})
+    remote = Remote("megapteka", mp.url, settings.general.http_timeout, 1, budget)
+    try:
+        client = MegaptekaClient(remote, mp.pharmacy_code, mp.secret)
+        client.check_credentials()
+        site = client.fetch_stock()
+        checks.append({"check": "megapteka", "ok": True,
+                       "detail": f"{mp.url}: credentials accepted; the site shows {len(site['items'])} item(s)"})
+    except MaordersError as exc:
+        checks.append({"check": "megapteka", "ok": False, "exit_code": exc.exit_code, "detail": str(exc)})
+    finally:
+        remote.close()
+    return checks
+
+
 PASSES = {
     "export-stock": export_stock,
     "pull-orders": pull_orders,

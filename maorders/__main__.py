@@ -1,0 +1,3 @@
+from maorders.cli import main
+
+main()

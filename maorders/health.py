@@ -1,0 +1,104 @@
+"""`status` and `doctor`: what needs a person, and whether everything is reachable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from maorders.journal import Journal
+from maorders.output import Output
+from maorders.runner import AppState
+
+
+def snapshot(journal: Journal) -> dict[str, Any]:
+    """Counts a person or a monitoring script looks at."""
+    outbox = journal.rows("""SELECT connector, kind, state, COUNT(*) AS n FROM outbox
+                             WHERE state IN ('pending', 'retry', 'unknown', 'failed')
+                             GROUP BY connector, kind, state ORDER BY connector, kind, state""")
+    runs = journal.rows("""SELECT command, MAX(id) AS id FROM runs GROUP BY command""")
+    last_runs = [journal.one("SELECT command, started_at, finished_at, exit_code FROM runs WHERE id = ?",
+                             (r["id"],)) for r in runs]
+    failed = journal.rows("""SELECT connector, kind, business_key, last_error FROM outbox
+                             WHERE state = 'failed' ORDER BY id DESC LIMIT 20""")
+    return {
+        "outbox": outbox,
+        "failed": failed,
+        "notifications": [{k: n[k] for k in ("id", "connector", "subject", "kind", "message", "created_at")}
+                          for n in journal.notifications(limit=20)],
+        "last_runs": last_runs,
+        "cursors": journal.rows("SELECT connector, feed, value, updated_at FROM cursors ORDER BY connector, feed"),
+        "connectors": _connector_views(journal),
+    }
+
+
+def _connector_views(journal: Journal) -> dict[str, Any]:
+    from maorders import connectors
+
+    views = {}
+    for name in connectors.CONNECTORS:
+        view = getattr(connectors.module(name), "status_view", None)
+        if view:
+            views[name] = view(journal)
+    return views
+
+
+def needs_person(snap: dict[str, Any]) -> list[str]:
+    reasons = [f"{len(snap['failed'])} send(s) refused for good"] if snap["failed"] else []
+    bad_runs = [r for r in snap["last_runs"] if r and r["exit_code"] not in (0, 75, None)]
+    reasons += [f"last {r['command']} exited {r['exit_code']}" for r in bad_runs]
+    for name, view in snap["connectors"].items():
+        reasons += view.get("attention", [])
+    return reasons
+
+
+def show_status(journal: Journal, out: Output, check: bool) -> int:
+    snap = snapshot(journal)
+    reasons = needs_person(snap)
+    code = 1 if check and reasons else 0
+    if out.json_mode:
+        out.emit_json({"command": "status", "exit_code": code, "needs_attention": reasons, **snap})
+        return code
+    out.table("Outbox", ["connector", "kind", "state", "count"],
+              [(r["connector"], r["kind"], r["state"], r["n"]) for r in snap["outbox"]])
+    out.table("Last runs", ["command", "started", "finished", "exit"],
+              [(r["command"], r["started_at"], r["finished_at"], r["exit_code"]) for r in snap["last_runs"] if r])
+    for name, view in snap["connectors"].items():
+        out.table(name, ["what", "count"], sorted(view["counts"].items()))
+    if snap["failed"]:
+        out.table("Refused for good", ["connector", "kind", "key", "error"],
+                  [(f["connector"], f["kind"], f["business_key"], f["last_error"]) for f in snap["failed"]])
+    if snap["notifications"]:
+        out.table("Notifications", ["when", "connector", "message"],
+                  [(n["created_at"], n["connector"], n["message"]) for n in snap["notifications"]])
+    for reason in reasons:
+        out.warn(f"needs attention: {reason}")
+    if not reasons:
+        out.info("nothing needs a person")
+    return code
+
+
+def doctor(app: AppState) -> int:
+    """Settings, journal, and a real call to every configured service."""
+    from maorders import connectors
+    from maorders.http import Budget
+
+    out = app.output
+    settings = app.settings()
+    checks: list[dict[str, Any]] = [{"check": "settings", "ok": True,
+                                     "detail": "configured: " + (", ".join(settings.configured()) or "none")}]
+    journal = app.open_journal()
+    try:
+        checks.append({"check": "journal", "ok": journal.value("PRAGMA integrity_check") == "ok",
+                       "detail": f"{settings.general.journal} ({journal.value('PRAGMA journal_mode')})"})
+        for name in settings.configured():
+            probe = getattr(connectors.module(name), "doctor_checks", None)
+            if probe:
+                checks += probe(settings, Budget(min(60.0, settings.general.pass_budget)))
+    finally:
+        journal.close()
+    code = 0 if all(c["ok"] for c in checks) else max(c.get("exit_code", 69) for c in checks if not c["ok"])
+    if out.json_mode:
+        out.emit_json({"command": "doctor", "exit_code": code, "checks": checks})
+    else:
+        out.table("Doctor", ["check", "ok", "detail"], [(c["check"], "yes" if c["ok"] else "NO", c["detail"])
+                                                        for c in checks])
+    return code
