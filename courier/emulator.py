@@ -955,13 +955,16 @@ class RetailcrmEmulator(EmulatorApp):
                                          "(payments: use orders/payments/*).")
         for key in STRING_FIELDS & changes.keys():
             value = changes[key]
-            if not isinstance(value, str) or (key == "status" and not value):
+            if key == "status" and not (isinstance(value, str) and value):
+                raise _entity_error(key, "This value is not valid.")
+            if value is not None and not isinstance(value, str):   # null clears a field
                 raise _entity_error(key, "This value is not valid.")
         for key in ("delivery", "customFields"):
             if key in changes and not isinstance(changes[key], dict):
                 raise _entity_error(key, "This value should be an object.")
-        if "items" in changes and not isinstance(changes["items"], list):
-            raise _entity_error("items", "This value should be a list.")
+        items = changes.get("items", [])
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise _entity_error("items", "This value should be a list of objects.")
         address = changes.get("delivery", {}).get("address")
         if address is not None and not isinstance(address, dict):
             raise _entity_error("delivery[address]", "This value should be an object.")

@@ -1,0 +1,101 @@
+"""Shared fixtures: real emulators on 127.0.0.1, a real journal file, the installed CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maorders.demo import STOCK
+
+BIN = Path(sys.executable).parent
+MAORDERS = shutil.which("maorders", path=str(BIN)) or shutil.which("maorders")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--crash-rounds", type=int, default=int(os.environ.get("MAORDERS_CRASH_ROUNDS", "6")),
+                     help="rounds of the kill-and-rerun tests (CI runs a few; run 200 by hand)")
+
+
+@pytest.fixture
+def crash_rounds(request: pytest.FixtureRequest) -> int:
+    return request.config.getoption("--crash-rounds")
+
+
+@pytest.fixture
+def megapteka():
+    """A strict MegApteka emulator on a free port: (server, app)."""
+    from maorders.megapteka.emulator import serve
+
+    server, app = serve()
+    app.rate_limit_rps = 0
+    yield server, app
+    server.stop()
+
+
+class Cli:
+    """Runs the installed `maorders` as a subprocess, the way Task Scheduler does."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]):
+        self.workdir = workdir
+        self.env = env
+
+    @property
+    def journal(self) -> Path:
+        return Path(self.env["MAORDERS_JOURNAL"])
+
+    def popen(self, *args: str, **extra_env: str) -> subprocess.Popen:
+        return subprocess.Popen([MAORDERS, *args], env={**self.env, **extra_env}, cwd=self.workdir,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                text=True, encoding="utf-8")
+
+    def run(self, *args: str, timeout: float = 120, **extra_env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([MAORDERS, *args], env={**self.env, **extra_env}, cwd=self.workdir,
+                              capture_output=True, stdin=subprocess.DEVNULL, text=True, encoding="utf-8",
+                              timeout=timeout)
+
+    def json(self, *args: str, **extra_env: str) -> tuple[int, dict[str, Any], str]:
+        """Run with --json: (exit code, the one JSON object on stdout, stderr)."""
+        done = self.run("--json", *args, **extra_env)
+        lines = [line for line in done.stdout.splitlines() if line.strip()]
+        assert len(lines) == 1, f"stdout must be one JSON object, got {done.stdout!r} / {done.stderr!r}"
+        return done.returncode, json.loads(lines[0]), done.stderr
+
+    def log_text(self) -> str:
+        logs = Path(self.env["MAORDERS_LOG_DIR"])
+        return "".join(p.read_text(encoding="utf-8") for p in logs.glob("*.log*")) if logs.exists() else ""
+
+
+def base_env(workdir: Path) -> dict[str, str]:
+    """A clean environment: no settings leak in from the machine running the tests."""
+    keep = {k: v for k, v in os.environ.items()
+            if k in ("PATH", "SYSTEMROOT", "HOME", "TMPDIR", "TEMP", "TMP", "LANG", "LC_ALL")}
+    return {**keep, "PYTHONIOENCODING": "utf-8", "MAORDERS_JOURNAL": str(workdir / "journal.db"),
+            "MAORDERS_LOG_DIR": str(workdir / "logs"), "MAORDERS_HTTP_TIMEOUT": "5",
+            "MAORDERS_HTTP_RETRIES": "2", "MAORDERS_ENV_FILE": str(workdir / "none.env")}
+
+
+@pytest.fixture
+def cli(tmp_path: Path, megapteka) -> Cli:
+    """The CLI configured for the MegApteka emulator, with the demo's cp1251 stock file."""
+    server, _ = megapteka
+    (tmp_path / "none.env").write_text("", encoding="utf-8")
+    stock = tmp_path / "stock.csv"
+    stock.write_bytes(STOCK.encode("cp1251"))
+    env = base_env(tmp_path) | {
+        "MEGAPTEKA_URL": server.url, "MEGAPTEKA_PHARMACY_CODE": "1001", "MEGAPTEKA_SECRET": "s3cret",
+        "MEGAPTEKA_COMPANY_INFO": "Московская область, Подольск, Тест Аптека",
+        "MEGAPTEKA_STOCK_FILE": str(stock), "MEGAPTEKA_DEPARTMENT": "Основной",
+    }
+    return Cli(tmp_path, env)
+
+
+def order_line(sku: str, barcode: str, quantity: int, price: float = 100.0, **codes: str) -> dict[str, Any]:
+    return {"sku": sku, "name": sku, "barcode": barcode, "protek_code": "", "katren_code": "", "egk_code": "",
+            "quantity": quantity, "price": price, **codes}
