@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from sqlite_utils import Database
 
-from maorders.errors import ConfigError, PermanentError, TransientError
+from maorders.errors import ConfigError, InputError, PermanentError, TransientError
 from maorders.journal import Journal, now, stamp
 from maorders.megapteka import booking, store
 from maorders.megapteka.client import PART_SIZE, BadOrder, MegaptekaClient, parse_order
@@ -35,6 +35,8 @@ def export_stock(ctx: PassContext) -> None:
         raise ConfigError("MEGAPTEKA_STOCK_FILE is not set (or give --stock-file)")
     rows = StockFile(path).rows()
     first = next(rows, None)  # a file unusable as a whole fails here, before the journal is touched
+    if first is None:  # a broken export with a header only would wipe the site's stock
+        raise InputError(f"{path}: the stock file has a header but no rows; nothing exported")
     with ctx.journal.write() as db:
         held = store.reserved(db)
         digest = hashlib.sha256(json.dumps(_pharmacy(settings), ensure_ascii=False).encode())
@@ -44,8 +46,7 @@ def export_stock(ctx: PassContext) -> None:
 
 
 def _chain(first: Any, rows: Iterator[Any]) -> Iterator[Any]:
-    if first is not None:
-        yield first
+    yield first
     yield from rows
 
 
