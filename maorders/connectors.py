@@ -12,6 +12,7 @@ from types import ModuleType
 
 CONNECTORS: dict[str, str] = {
     "megapteka": "maorders.megapteka.passes",
+    "courier": "courier.passes",
 }
 
 PASS_COMMANDS = ("export-stock", "pull-orders", "push-statuses", "expire-bookings",

@@ -25,8 +25,10 @@ A-1007;Пластырь без кодов;Неизвестный;Основно�
 """
 
 
-def demo_environment(workdir: Path, megapteka_url: str) -> dict[str, str]:
-    return {
+def demo_environment(workdir: Path, megapteka_url: str, measoft_url: str | None = None,
+                     retailcrm_url: str | None = None) -> dict[str, str]:
+    courier = courier_environment(measoft_url, retailcrm_url) if measoft_url and retailcrm_url else {}
+    return courier | {
         "MAORDERS_JOURNAL": str(workdir / "journal.db"),
         "MAORDERS_LOG_DIR": str(workdir / "logs"),
         "MAORDERS_HTTP_TIMEOUT": "5",
@@ -41,6 +43,26 @@ def demo_environment(workdir: Path, megapteka_url: str) -> dict[str, str]:
     }
 
 
+def courier_environment(measoft_url: str, retailcrm_url: str) -> dict[str, str]:
+    """The courier's settings for the built-in MeaSoft and RetailCRM emulators."""
+    return {
+        "RETAILCRM_URL": retailcrm_url,
+        "RETAILCRM_API_KEY": "crm-key",
+        "RETAILCRM_SITE": "shop",
+        "MEASOFT_URL": measoft_url,
+        "MEASOFT_LOGIN": "test",
+        "MEASOFT_PASSWORD": "testm",
+        "MEASOFT_EXTRA": "8",
+        "COURIER_SEND_STATUSES": "SentMeaSoft",
+        "COURIER_DELIVERY_TYPES": "courier,incity",
+        "COURIER_STATUS_MAP": "COMPLETE=complete,PARTIALLY=partially-delivered,CANCELED=cancel-other,RETURNED=returned",
+        "COURIER_COD_PAYMENT_TYPES": "cash,bank-card",
+        "COURIER_PAYTYPE_MAP": "CASH=cash,CARD=bank-card",
+        "COURIER_PAYMENT_STATUS": "paid",
+        "COURIER_SYNC_PAYMENTS": "yes",
+    }
+
+
 def write_env_file(path: Path, values: dict[str, str]) -> None:
     path.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
 
@@ -52,13 +74,16 @@ def _line(sku: str, barcode: str, quantity: int, price: float, name: str = "") -
 
 class Demo:
     def __init__(self, parent: AppState, workdir: Path):
+        from courier.emulator import serve_measoft, serve_retailcrm
         from maorders.megapteka.emulator import serve
 
         self.out = parent.output
         self.workdir = workdir
         self.server, self.site = serve()
         self.site.rate_limit_rps = 0
-        self.env = demo_environment(workdir, self.server.url)
+        self.measoft_server, self.measoft = serve_measoft()
+        self.crm_server, self.crm = serve_retailcrm()  # RetailCRM's 10 requests a second stay on
+        self.env = demo_environment(workdir, self.server.url, self.measoft_server.url, self.crm_server.url)
         write_env_file(workdir / "maorders.env", self.env)
         (workdir / "stock.csv").write_bytes(STOCK.encode("cp1251"))
         self.results: list[dict[str, Any]] = []
@@ -112,7 +137,41 @@ class Demo:
         codes.append(self.step("Status 3 for the expired booking", "push-statuses"))
         codes.append(self.step("Stock again, less nothing now held", "export-stock"))
         self._show(full, part, none, late)
+        codes += self.run_courier()
         return max(codes) if any(codes) else 0
+
+    def run_courier(self) -> list[int]:
+        """RetailCRM orders to MeaSoft and the delivery statuses and payments back."""
+        crm, measoft = self.crm, self.measoft
+        sent = crm.create_order(status="SentMeaSoft")
+        bad = crm.create_order(status="SentMeaSoft", phone="12-34")
+        moved = crm.create_order(status="SentMeaSoft", lastName="О'Нил «Ёлка»")
+        codes = [self.step("Three CRM orders ready for the courier, one with a bad phone", "pull-orders")]
+        crm.manager_edit(moved["id"], delivery={"code": "pickup"})
+        crm.manager_edit(bad["id"], phone="+7 903 111-22-33")
+        codes.append(self.step("The customer picks one up himself (cancel); the bad phone is fixed",
+                               "pull-orders"))
+        measoft.set_status(sent["number"], "COMPLETE", paytype="CARD")
+        measoft.set_status(bad["number"], "PARTIALLY", price=450)
+        codes.append(self.step("Delivered (paid by card at the door) and partially delivered", "push-statuses"))
+        self._show_shipments(sent, bad, moved)
+        return codes
+
+    def _show_shipments(self, *orders: dict[str, Any]) -> None:
+        from courier import desk
+
+        journal = self.app().open_journal()
+        try:
+            rows = desk.rows(journal)
+        finally:
+            journal.close()
+        self.out.table("\nShipments in the journal", ["CRM order", "MeaSoft orderno", "state", "MeaSoft status",
+                                                      "CRM status", "CRM payments"],
+                       [(r["crm_number"], r["orderno"], r["state"], r["measoft_status"] or "-", r["crm_status"] or "-",
+                         ", ".join(f"{p['type']} {p['amount']} {p['status']}" for p in self.crm.orders[
+                             r["crm_order_id"]]["payments"].values())) for r in rows])
+        self.out.info(f"MeaSoft accepted: {dict(self.measoft.counters)}; RetailCRM: {dict(self.crm.counters)}")
+        self.summary["shipments"] = rows
 
     def _show(self, *orders: dict[str, Any]) -> None:
         from maorders.megapteka import desk, store
@@ -133,6 +192,8 @@ class Demo:
 
     def close(self) -> None:
         self.server.stop()
+        self.measoft_server.stop()
+        self.crm_server.stop()
 
 
 def run(parent: AppState, workdir: Path | None) -> int:
@@ -153,14 +214,21 @@ def run(parent: AppState, workdir: Path | None) -> int:
 
 
 def sandbox(parent: AppState, port: int) -> int:
+    from courier.emulator import MeasoftEmulator, RetailcrmEmulator
     from maorders.emulation import EmulatorServer
     from maorders.megapteka.emulator import BASE_PATH, MegaptekaEmulator
 
-    servers = [EmulatorServer(MegaptekaEmulator(), port, BASE_PATH).start()]
+    servers = [EmulatorServer(MegaptekaEmulator(), port, BASE_PATH).start(),
+               EmulatorServer(MeasoftEmulator(), port + 1 if port else 0, "/api/").start(),
+               EmulatorServer(RetailcrmEmulator(), port + 2 if port else 0, "").start()]
     out = parent.output
     out.info("Emulators running (Ctrl+C stops them). Settings to try them with:")
     out.info(f"MEGAPTEKA_URL={servers[0].url}\nMEGAPTEKA_PHARMACY_CODE=1001\nMEGAPTEKA_SECRET=s3cret")
+    out.info("".join(f"{k}={v}\n" for k, v in courier_environment(servers[1].url, servers[2].url).items()).rstrip())
     out.info(f"Fault knobs: POST {servers[0].url}/_emulator/faults  counters: GET {servers[0].url}/_emulator/counters")
+    for server in servers[1:]:
+        root = f"http://127.0.0.1:{server.port}"
+        out.info(f"Fault knobs: POST {root}/_emulator/faults  counters: GET {root}/_emulator/counters")
     try:
         while True:
             time.sleep(3600)

@@ -18,6 +18,12 @@ class MaordersError(Exception):
     exit_code = EXIT_BUG
 
 
+class UsageError(MaordersError):
+    """The command line names something that does not exist (e.g. --only nosuch)."""
+
+    exit_code = EXIT_USAGE
+
+
 class InputError(MaordersError):
     """Local input unusable as a whole (stock file unreadable, bad operator input)."""
 

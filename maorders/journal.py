@@ -12,6 +12,7 @@ state. No transaction is ever held across an HTTP call.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from contextlib import contextmanager
@@ -27,6 +28,15 @@ from maorders.clock import now, stamp
 from maorders.errors import JournalError, TransientError
 
 BUSY_TIMEOUT_S = 10.0
+
+
+def busy_timeout() -> float:
+    """How long a write waits for another program's lock; MAORDERS_BUSY_TIMEOUT (s) for tests."""
+    try:
+        return max(0.0, float(os.environ.get("MAORDERS_BUSY_TIMEOUT") or BUSY_TIMEOUT_S))
+    except ValueError:
+        return BUSY_TIMEOUT_S
+
 
 kernel = Migrations("maorders")
 
@@ -89,7 +99,7 @@ class Journal:
     def open(cls, path: Path, migration_sets: Iterable[Migrations] = ()) -> "Journal":
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn = sqlite3.connect(str(path), timeout=busy_timeout(), isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")

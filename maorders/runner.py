@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from maorders import errors
 from maorders.clock import stamp
-from maorders.errors import ConfigError, JournalError, MaordersError, TransientError
+from maorders.errors import ConfigError, JournalError, MaordersError, TransientError, UsageError
 from maorders.output import Output
 from maorders.redact import RedactingFormatter, register_secret
 from maorders.settings import Settings
@@ -139,7 +139,7 @@ def _connectors_for(settings: Settings, command: str, only: list[str] | None,
     if only:
         unknown = [name for name in only if name not in taking_part]
         if unknown:
-            raise ConfigError(f"--only {','.join(unknown)}: no such connector for {command} "
+            raise UsageError(f"--only {','.join(unknown)}: no such connector for {command} "
                               f"(choose from {', '.join(taking_part)})")
         missing = [name for name in only if name not in settings.configured()]
         if missing:
@@ -174,10 +174,14 @@ def _run_connector(app: AppState, journal: "Journal", command: str, name: str,
         log.error("bug in %s %s", name, command, exc_info=True)
     finally:
         ctx.close()
-    for message in fatal:
-        app.output.error(f"{name}: {message}")
+    for message in fatal:  # wire messages already start with the remote's name
+        app.output.error(message if message.startswith(f"{name}") else f"{name}: {message}")
     summary["connectors"][name] = {"ok": code == 0, "counts": dict(ctx.counts),
                                    "errors": fatal + ctx.problems, "exit_code": code}
+    for problem in ctx.problems[:20]:
+        app.output.warn(f"  {name}: {problem}")
+    if len(ctx.problems) > 20:
+        app.output.warn(f"  … and {len(ctx.problems) - 20} more (see the log)")
     return code
 
 
@@ -185,10 +189,6 @@ def _print_summary(out: Output, command: str, summary: dict[str, Any]) -> None:
     for name, result in summary["connectors"].items():
         counts = " ".join(f"{k}={v}" for k, v in sorted(result["counts"].items())) or "nothing to do"
         out.info(f"{command} {name}: {counts}")
-        for problem in result["errors"][:20]:
-            out.warn(f"  {name}: {problem}")
-        if len(result["errors"]) > 20:
-            out.warn(f"  … and {len(result['errors']) - 20} more (see the log)")
 
 
 # -- the lock: one pass of a kind at a time ---------------------------------------

@@ -12,6 +12,7 @@ import codecs
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -22,6 +23,7 @@ CODE_COLUMNS = ("barcode", "protek_code", "katren_code", "egk_code")
 COLUMNS = ("sku", "name", "manufacturer", "department", "quantity", "price", *CODE_COLUMNS, "expires_at")
 REQUIRED = ("sku", "name", "quantity", "price")
 SNIFF_BYTES = 64 * 1024
+NOT_TEXT = re.compile("[\udc80-\udcff]")  # bytes the encoding could not decode (surrogateescape)
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ class StockFile:
         head = raw.read(SNIFF_BYTES)
         raw.seek(0)
         encoding = detect_encoding(head, self.path)
-        return io.TextIOWrapper(raw, encoding=encoding, newline="")
+        # Undecodable bytes become lone surrogates, found row by row: the error names its own line.
+        return io.TextIOWrapper(raw, encoding=encoding, newline="", errors="surrogateescape")
 
     def rows(self) -> Iterator[StockRow | BadRow]:
         with self._open() as text:
@@ -109,6 +112,9 @@ class StockFile:
                 columns = self._columns(next(csv.reader([header_line], delimiter=reader.dialect.delimiter), []))
                 for record in reader:
                     line = reader.line_num + 1
+                    if NOT_TEXT.search("".join(record)):
+                        raise InputError(f"{self.path}: line {line}: not valid text in the file's encoding "
+                                         f"({text.encoding})")
                     if not any(cell.strip() for cell in record):
                         continue
                     yield self._row(line, record, columns)

@@ -48,12 +48,21 @@ RESERVED_SQL = f"""SELECT l.stock_sku, SUM(l.booked) FROM mp_order_lines l
 
 # -- stock ------------------------------------------------------------------------------
 def replace_stock(db: Database, rows: Iterable[StockRow]) -> None:
-    """Inside a write: the whole department stock is replaced by `rows` (streamed)."""
+    """Inside a write: the whole department stock is replaced by `rows` (streamed).
+
+    The four code indexes are dropped and built again after the load, in the same
+    transaction (a kill rolls it all back): building an index once is about twice as
+    fast as keeping it up to date row by row for a 200,000-row file.
+    """
     db.execute("DELETE FROM mp_stock")
+    for code in CODE_COLUMNS:
+        db.execute(f"DROP INDEX IF EXISTS mp_stock_{code}")
     db.conn.executemany(
         "INSERT INTO mp_stock VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ((r.sku, r.name, r.manufacturer, r.department, r.quantity, r.price, r.barcode, r.protek_code,
           r.katren_code, r.egk_code, r.expires_at, r.line) for r in rows))
+    for code in CODE_COLUMNS:  # the same definitions as m001_tables
+        db.execute(f"CREATE INDEX IF NOT EXISTS mp_stock_{code} ON mp_stock ({code}) WHERE {code} <> ''")
 
 
 def reserved(db: Database | Journal, sku: str | None = None) -> dict[str, int]:
@@ -67,8 +76,11 @@ def stock_chunks(journal: Journal, size: int) -> Iterable[list[dict[str, Any]]]:
     """The stock in file order, `size` rows at a time (keyset paging: no OFFSET scans)."""
     last = 0
     while True:
-        rows = journal.rows("SELECT rowid AS rid, * FROM mp_stock WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                            (last, size))
+        cursor = journal.db.conn.cursor()
+        cursor.row_factory = None  # plain tuples zipped into dicts: 1.5× faster than dict(sqlite3.Row)
+        cursor.execute("SELECT rowid AS rid, * FROM mp_stock WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, size))
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
         if not rows:
             return
         last = rows[-1]["rid"]
@@ -81,7 +93,10 @@ def match_stock(db: Database, line: OrderLine) -> tuple[str | None, int]:
         value = getattr(line, column)
         if not value:
             continue
-        row = db.execute(f"SELECT sku, quantity FROM mp_stock WHERE {column} = ? LIMIT 1", (value,)).fetchone()
+        # `<> ''` repeats the partial index's WHERE: without it SQLite cannot use the index
+        # and scans the whole stock for every barcode / Протек / Катрен / ЕГК lookup.
+        row = db.execute(f"SELECT sku, quantity FROM mp_stock WHERE {column} = ? AND {column} <> '' LIMIT 1",
+                         (value,)).fetchone()
         if row:
             held = reserved(db, row[0]).get(row[0], 0)
             return row[0], max(0, row[1] - held)
