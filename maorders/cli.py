@@ -300,6 +300,8 @@ def status(
     ctx: typer.Context,
     check: bool = typer.Option(False, "--check", help="Exit 1 when something needs a person "
                                "(failed sends, unseen notifications about problems)."),
+    ack: bool = typer.Option(False, "--ack", help="Mark the refused sends and the notifications as seen by "
+                             "a person, so that --check stops reporting them. Example: maorders status --ack"),
 ) -> None:
     """The journal at a glance: pending and failed sends, notifications, last runs.
 
@@ -308,7 +310,7 @@ def status(
     def action(journal: Any) -> int:
         from maorders import health
 
-        return health.show_status(journal, state(ctx).output, check)
+        return health.show_status(journal, state(ctx).output, check, ack)
 
     _with_journal(ctx, action)
 

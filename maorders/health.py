@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from maorders.clock import stamp
 from maorders.journal import Journal
 from maorders.output import Output
 from maorders.runner import AppState
@@ -50,7 +51,17 @@ def needs_person(snap: dict[str, Any]) -> list[str]:
     return reasons
 
 
-def show_status(journal: Journal, out: Output, check: bool) -> int:
+def acknowledge(journal: Journal) -> int:
+    """A person has seen the refused sends and the notifications: --check goes quiet about them."""
+    with journal.write() as db:
+        dismissed = db.execute("UPDATE outbox SET state = 'dismissed' WHERE state = 'failed'").rowcount
+        db.execute("UPDATE notifications SET seen_at = ? WHERE seen_at IS NULL", (stamp(),))
+    return dismissed
+
+
+def show_status(journal: Journal, out: Output, check: bool, ack: bool = False) -> int:
+    if ack:
+        out.info(f"acknowledged {acknowledge(journal)} refused send(s) and every notification")
     snap = snapshot(journal)
     reasons = needs_person(snap)
     code = 1 if check and reasons else 0

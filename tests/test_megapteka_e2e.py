@@ -390,6 +390,10 @@ def test_a_status_the_site_refuses_for_good_is_recorded_not_retried_and_flagged(
     assert site_statuses(site, order) == []
     assert cli.run("status", "--check").returncode == 1
 
+    assert cli.run("status", "--ack").returncode == 0  # a person has seen it
+    assert cli.run("status", "--check").returncode == 0
+    assert outbox(cli, order)[1]["state"] == "dismissed"
+
 
 def test_stock_that_comes_back_to_an_earlier_state_is_shown_again(cli, megapteka):
     """A, B, then A again: the site must show A, not keep B (it never replaces twice under one id)."""
