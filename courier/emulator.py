@@ -12,9 +12,9 @@ Strict about:
   (any parameters such as charset allowed), body at most 10 MB;
 * XML parsed with defusedxml with DTDs forbidden: any DTD, entity declaration or external
   reference (billion laughs, XXE) gives a root error 1, never a crash;
-* the root element names the method (`neworder`, `statusreq`, `commitlaststatus`,
-  `cancelorder`); any other → root error 14 «Неизвестная функция»;
-* `<auth extra login pass/>` attributes must match exactly: neworder answers root error 1
+* the root element names the method (`neworder`, `editorder`, `statusreq`,
+  `commitlaststatus`, `cancelorder`); any other → root error 14 «Неизвестная функция»;
+* `<auth extra login pass/>` attributes must match exactly: neworder and editorder answer root error 1
   (ordering table), the other methods root error 25 (general table) [unsure in research:
   the two tables clash; this is the reading the research suggests];
 * numbers use a dot and are non-negative (`387,5`, `-1`, `1e3` are refused);
@@ -60,11 +60,21 @@ Choices where the research is [unsure]:
   cancelled" for anything not NEW/AWAITING_SYNC — the real code is UNCONFIRMED. Cancelling
   an order already cancelled by the customer answers OK again without a new effect. An
   empty neworder/cancelorder → root error 2 «Отправлен пустой запрос».
+* `editorder` (documented on the MeaSoft wiki, «Изменение заказа» / "Changing Order",
+  2021–2022: the neworder structure under an `editorder` root, the whole order again, no
+  barcode, items addressed by MeaSoft's own `code` from statusreq, an item left out kept
+  with quantity 0, the reply shaped like neworder's under `editorder`; only for orders not
+  yet in work, and only when the courier service allows editing). Stored items get a
+  `code` (shown in statusreq). Error codes are UNCONFIRMED choices: 52 not found, 53 "order
+  is in work, cannot be changed", 56 editing not allowed (`allow_edit = False`, the
+  cabinet's «Разрешить отмену и изменение заказов» switched off); the neworder checks
+  (3, 4, 5, 7, 8, 9, 11) apply too. An accepted edit is the effect "order_edited" and does
+  not change the status.
 
 Test helpers: `orders` (orderno → dict), `set_status(orderno, code, title=None,
 paytype=None, price=None, returns=None, deliveredto=None)` (`returns`: item extcode →
 refused quantity), `fail_next(method, code, level="root"|"child"|"item")` ("item" only
-for neworder and cancelorder).
+for neworder, editorder and cancelorder), `allow_edit`.
 
 RetailCRM (`RetailcrmEmulator`, serve with base path "")
 --------------------------------------------------------
@@ -151,7 +161,8 @@ from maorders.emulation import EmulatorApp, EmulatorServer, Request, Response
 # ======================================================================== MeaSoft
 
 MAX_XML_BYTES = 10 * 1024 * 1024
-MEASOFT_METHODS = ("neworder", "statusreq", "commitlaststatus", "cancelorder")
+MEASOFT_METHODS = ("neworder", "editorder", "statusreq", "commitlaststatus", "cancelorder")
+ORDERING_METHODS = ("neworder", "editorder")
 
 # Ordering error codes: English from the wiki table, Russian from MeaSoft's own 2014 class.
 ORDER_ERRORS: dict[int, tuple[str, str]] = {
@@ -200,6 +211,11 @@ STATUS_TITLES = {
     "COMPLETE": "Доставлен", "PARTIALLY": "Доставлен частично",
     "CANCELED": "Не доставлен (Возврат/Отмена)", "RETURNING": "Планируется возврат",
     "RETURNED": "Возвращен",
+}
+EDIT_ERRORS: dict[int, tuple[str, str]] = {
+    52: ("order not found", "Заказ не найден"),
+    53: ("order is in work, cannot be changed", "Заказ в работе, изменение невозможно"),
+    56: ("editing orders is not allowed", "Изменение заказов не разрешено"),
 }
 CANCELLED_BY_CUSTOMER = "Отменен заказчиком"
 CANCELLABLE = {"NEW", "AWAITING_SYNC"}
@@ -278,6 +294,8 @@ class MeasoftEmulator(EmulatorApp):
         self.orders: dict[str, dict[str, Any]] = {}
         self._seq = 0                  # bumps on every status change; orders keep theirs
         self._next_code = 7000000      # ordercode generator
+        self._next_item = 34000        # item code generator (statusreq items/item/@code)
+        self.allow_edit = True         # «Разрешить отмену и изменение заказов» in the cabinet
         self._streams: dict[int, dict[str, Any]] = {}
         self._injected: dict[str, tuple[int, str]] = {}
 
@@ -315,12 +333,12 @@ class MeasoftEmulator(EmulatorApp):
         auth = root.find("auth")
         given = (auth.get("extra"), auth.get("login"), auth.get("pass")) if auth is not None else None
         if given != (self.extra, self.login, self.password):
-            if method == "neworder":
+            if method in ORDERING_METHODS:
                 raise _RequestError(method, 1, *ORDER_ERRORS[1])
             raise _general(method, 25)
 
     def _dispatch(self, method: str, root: ET.Element) -> ET.Element:
-        handlers = {"neworder": self._neworder, "statusreq": self._statusreq,
+        handlers = {"neworder": self._neworder, "editorder": self._editorder, "statusreq": self._statusreq,
                     "commitlaststatus": self._commit, "cancelorder": self._cancel}
         return handlers[method](root)
 
@@ -386,17 +404,90 @@ class MeasoftEmulator(EmulatorApp):
             "enclosure": _text(node, "enclosure"),
             "instruction": _text(node, "instruction"),
             "receiverpays": _text(node, "receiverpays") or "NO",
-            "items": [dict(item.attrib, name=(item.text or "").strip())
-                      for item in node.findall("items/item")],
+            "items": [_item_dict(item) for item in node.findall("items/item")],
             "date": receiver["date"], "time_min": receiver["time_min"],
             "time_max": receiver["time_max"],
             "created": _now()[0],
             "deliveredto": "", "delivereddate": "", "deliveredtime": "",
             "history": [],
         }
+        order["item_codes"] = [self._new_item_code() for _ in order["items"]]
         self.orders[orderno] = order
         self._change_status(order, "NEW", STATUS_TITLES["NEW"])
         return order
+
+    def _new_item_code(self) -> str:
+        self._next_item += 1
+        return str(self._next_item)
+
+    # -- editorder ----------------------------------------------------------
+    def _editorder(self, root: ET.Element) -> ET.Element:
+        nodes = root.findall("order")
+        if not nodes:
+            raise _RequestError("editorder", 2, *ORDER_ERRORS[2])
+        results: list[tuple[str, int, dict[int, tuple[str, str]]]] = []
+        for node in nodes:
+            orderno = (node.get("orderno") or "").strip()
+            order = self.orders.get(orderno)
+            code, table = self._edit_problem(node, orderno, order), EDIT_ERRORS
+            if code in ORDER_ERRORS:
+                table = ORDER_ERRORS
+            if code == 0:
+                self._apply_edit(order, node)
+            results.append((orderno, code, table))
+        for _, code, _ in results:
+            if code == 0:
+                self.effect("order_edited")
+        reply = ET.Element("editorder")
+        for orderno, code, table in results:
+            reply.append(_result("createorder", {"orderno": orderno}, code, {**ORDER_ERRORS, **table}))
+        return reply
+
+    def _edit_problem(self, node: ET.Element, orderno: str, order: dict[str, Any] | None) -> int:
+        if not orderno:
+            return 2
+        if not self.allow_edit:
+            return 56
+        if order is None:
+            return 52
+        if order["status"] not in CANCELLABLE:
+            return 53
+        code = self._order_problem(node, orderno)
+        return 0 if code == 17 else code   # the order exists: that is the point of an edit
+
+    def _apply_edit(self, order: dict[str, Any], node: ET.Element) -> None:
+        """The whole order again, as if created anew; items by their `code`: changed, new ones
+        added, and those left out kept with quantity 0 (MeaSoft wiki, «Изменение заказа»)."""
+        receiver_node = node.find("receiver")
+        order["receiver"] = {tag: _text(receiver_node, tag) for tag in RECEIVER_FIELDS}
+        paytype = _text(node, "paytype") or "CASH"
+        order.update({
+            "paytype": paytype,
+            "price": "0" if paytype == "NO" else (_text(node, "price") or "0"),
+            "deliveryprice": _text(node, "deliveryprice") or "0",
+            "inshprice": _text(node, "inshprice"),
+            "weight": _text(node, "weight") or "0",
+            "quantity": _text(node, "quantity") or "1",
+            "instruction": _text(node, "instruction"),
+            "date": order["receiver"]["date"], "time_min": order["receiver"]["time_min"],
+            "time_max": order["receiver"]["time_max"],
+        })
+        by_code = dict(zip(order["item_codes"], order["items"]))
+        mentioned = set()
+        for item_node in node.findall("items/item"):
+            code = item_node.get("code", "")
+            if code in by_code:
+                by_code[code].clear()
+                by_code[code].update(_item_dict(item_node))
+            else:
+                code = self._new_item_code()
+                order["items"].append(_item_dict(item_node))
+                order["item_codes"].append(code)
+            mentioned.add(code)
+        for code, item in zip(order["item_codes"], order["items"]):
+            if code not in mentioned:
+                item["quantity"] = "0"
+        order["edits"] = order.get("edits", 0) + 1
 
     def _change_status(self, order: dict[str, Any], code: str, title: str) -> None:
         local, gmt = _now()
@@ -483,8 +574,8 @@ class MeasoftEmulator(EmulatorApp):
         for tag in ("deliveredto", "delivereddate", "deliveredtime"):
             ET.SubElement(el, tag).text = order[tag]
         items = ET.SubElement(el, "items")
-        for item in order["items"]:
-            attrs = {k: v for k, v in item.items() if k not in ("name", "returns")}
+        for code, item in zip(order["item_codes"], order["items"]):
+            attrs = {"code": code, **{k: v for k, v in item.items() if k not in ("name", "returns")}}
             node = ET.SubElement(items, "item", {**attrs, "returns": item.get("returns", "0")})
             node.text = item["name"]
         return el
@@ -535,7 +626,7 @@ class MeasoftEmulator(EmulatorApp):
         if method not in self._injected:
             return None
         code, level = self._injected.pop(method)
-        table = ORDER_ERRORS if method == "neworder" else {**GENERAL_ERRORS, **CANCEL_ERRORS}
+        table = ORDER_ERRORS if method in ORDERING_METHODS else {**GENERAL_ERRORS, **CANCEL_ERRORS}
         en, ru = table.get(code, (f"Error {code}", f"Ошибка {code}"))
         if level == "root":
             raise _RequestError(method, code, en, ru)
@@ -543,7 +634,7 @@ class MeasoftEmulator(EmulatorApp):
         if level == "child":
             ET.SubElement(reply, "error", {"error": str(code), "errormsg": en, "errormsgru": ru})
             return reply
-        tag = "createorder" if method == "neworder" else "order"
+        tag = "createorder" if method in ORDERING_METHODS else "order"
         for node in root.findall("order"):
             attrs = {"orderno": node.get("orderno", "")}
             if method == "cancelorder":
@@ -558,7 +649,7 @@ class MeasoftEmulator(EmulatorApp):
             raise ValueError(f"unknown method {method!r}")
         if level not in ("root", "child", "item"):
             raise ValueError(f"unknown level {level!r}")
-        if level == "item" and method not in ("neworder", "cancelorder"):
+        if level == "item" and method not in ("neworder", "editorder", "cancelorder"):
             raise ValueError(f"{method} has no per-item results")
         with self.lock:
             self._injected[method] = (int(code), level)
@@ -586,6 +677,11 @@ class MeasoftEmulator(EmulatorApp):
                 order["delivereddate"], order["deliveredtime"] = local[:10], local[11:16]
             self._change_status(order, code, STATUS_TITLES.get(code, "") if title is None else title)
             return order
+
+
+def _item_dict(node: ET.Element) -> dict[str, str]:
+    """An order item as stored: its attributes (MeaSoft's own `code` kept apart) and name."""
+    return dict({k: v for k, v in node.attrib.items() if k != "code"}, name=(node.text or "").strip())
 
 
 def _party(tag: str, fields: dict[str, str]) -> ET.Element:

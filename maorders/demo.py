@@ -225,6 +225,7 @@ def sandbox(parent: AppState, port: int) -> int:
     out.info("Emulators running (Ctrl+C stops them). Settings to try them with:")
     out.info(f"MEGAPTEKA_URL={servers[0].url}\nMEGAPTEKA_PHARMACY_CODE=1001\nMEGAPTEKA_SECRET=s3cret")
     out.info("".join(f"{k}={v}\n" for k, v in courier_environment(servers[1].url, servers[2].url).items()).rstrip())
+    out.info("(the masked MeaSoft password is the public test cabinet's: testm)")
     out.info(f"Fault knobs: POST {servers[0].url}/_emulator/faults  counters: GET {servers[0].url}/_emulator/counters")
     for server in servers[1:]:
         root = f"http://127.0.0.1:{server.port}"

@@ -99,3 +99,48 @@ def cli(tmp_path: Path, megapteka) -> Cli:
 def order_line(sku: str, barcode: str, quantity: int, price: float = 100.0, **codes: str) -> dict[str, Any]:
     return {"sku": sku, "name": sku, "barcode": barcode, "protek_code": "", "katren_code": "", "egk_code": "",
             "quantity": quantity, "price": price, **codes}
+
+
+# -- courier: MeaSoft and RetailCRM emulators, the CLI configured for them ----------------------
+COURIER_STATUS_MAP = ("COMPLETE=complete,PARTIALLY=partially-delivered,CANCELED=cancel-other,"
+                      "RETURNED=returned,DELIVERY=delivering")
+
+
+class CourierEmulators:
+    """Both courier remotes on free ports; `measoft`/`crm` are the emulator apps."""
+
+    def __init__(self) -> None:
+        from courier.emulator import serve_measoft, serve_retailcrm
+
+        self.measoft_server, self.measoft = serve_measoft()
+        self.crm_server, self.crm = serve_retailcrm()  # its 10 requests a second limit stays on
+
+    def env(self) -> dict[str, str]:
+        return {"RETAILCRM_URL": self.crm_server.url, "RETAILCRM_API_KEY": "crm-key", "RETAILCRM_SITE": "shop",
+                "MEASOFT_URL": self.measoft_server.url, "MEASOFT_LOGIN": "test", "MEASOFT_PASSWORD": "testm",
+                "MEASOFT_EXTRA": "8", "COURIER_SEND_STATUSES": "SentMeaSoft",
+                "COURIER_DELIVERY_TYPES": "courier,incity", "COURIER_STATUS_MAP": COURIER_STATUS_MAP,
+                "COURIER_COD_PAYMENT_TYPES": "cash,bank-card", "COURIER_PAYTYPE_MAP": "CASH=cash,CARD=bank-card",
+                "COURIER_PAYMENT_STATUS": "paid", "COURIER_SYNC_PAYMENTS": "yes"}
+
+    def stop(self) -> None:
+        self.measoft_server.stop()
+        self.crm_server.stop()
+
+
+@pytest.fixture
+def courier_emulators():
+    emulators = CourierEmulators()
+    yield emulators
+    emulators.stop()
+
+
+def courier_cli_for(workdir: Path, emulators: CourierEmulators) -> Cli:
+    (workdir / "none.env").write_text("", encoding="utf-8")
+    return Cli(workdir, base_env(workdir) | emulators.env())
+
+
+@pytest.fixture
+def courier_cli(tmp_path: Path, courier_emulators: CourierEmulators) -> Cli:
+    """The CLI configured for the courier emulators only (no MegApteka)."""
+    return courier_cli_for(tmp_path, courier_emulators)

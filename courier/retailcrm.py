@@ -1,0 +1,244 @@
+"""RetailCRM (Simla) API v5, the wire (shared/research/courier_apis.md, part 2).
+
+- `X-API-KEY` header on every call (registered as a secret: masked in logs and output);
+  POST bodies are form fields with JSON strings inside (`order=…`, `payment=…`), `site` sent
+  with every write, `by` sent explicitly wherever the API takes it.
+- Envelope `{"success": true, …}`; errors `{"success": false, "errorMsg", "errors": {…} or
+  […]}` with HTTP ≥ 400 (both shapes shown in the message by `maorders.http`). A body that is
+  not JSON (an HTML page from nginx or from an unknown account) is a malformed reply: retried,
+  then 75. 503 (RetailCRM's answer above 10 requests a second) is transient.
+- At most 10 requests in any second from this machine, counted from when each reply arrived,
+  shared by every process (`SharedRateLimiter`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import quote
+
+import requests
+from filelock import FileLock
+
+from maorders.errors import PermanentError
+from maorders.http import Remote, Retryable
+from maorders.redact import register_secret
+
+RATE_LIMIT = 10  # requests a second per IP (RetailCRM «Правила работы с API»)
+PAGE_LIMIT = 100  # the largest page every account accepts (20/50/100)
+API = "/api/v5"
+
+
+class SharedRateLimiter:
+    """At most `per_second` RetailCRM calls in any second from this machine, across processes.
+
+    RetailCRM counts requests per IP, so pull-orders and push-statuses share one budget even
+    when they run as two processes, one after the other or at the same time. The window is a
+    small file next to the journal, read and written under a file lock.
+
+    Each call is dated by the arrival of its reply, not by its sending: the server counts a
+    request when it arrives, so dated by sending the 11th call may leave one second after the
+    1st yet arrive less than a second after it when the 1st was slow on the way (a 503). A reply
+    always comes after the server counted its request, so a window of reply times is never
+    narrower than the server's. A call still in flight holds its place until its reply (or, if
+    its process died, for STALE_S). Wall-clock time, since processes share no other clock.
+    """
+
+    STALE_S = 120.0
+
+    def __init__(self, path: Path, per_second: int = RATE_LIMIT):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.lock = FileLock(str(path) + ".lock")
+        self.per_second = per_second
+        self.in_flight: str | None = None
+        self.calls = 0
+
+    def wait(self) -> None:
+        self._settle()  # the previous call got no reply at all: it counts from now
+        while True:
+            with self.lock:
+                now = time.time()
+                window = self._load(now)
+                if len(window) < self.per_second:
+                    self.calls += 1
+                    self.in_flight = f"{os.getpid()}:{self.calls}"
+                    self._save([*window, [now, self.in_flight, True]])
+                    return
+                answered = [when for when, _, flying in window if not flying]
+                pause = min(answered) + 1.0 - now if answered else 0.05
+            time.sleep(min(max(pause, 0.001), 1.0))
+
+    def replied(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        self._settle()
+        return response
+
+    def _settle(self) -> None:
+        if self.in_flight is None:
+            return
+        with self.lock:
+            now = time.time()
+            window = self._load(now)
+            for entry in window:
+                if entry[1] == self.in_flight:
+                    entry[0], entry[2] = now, False
+            self._save(window)
+        self.in_flight = None
+
+    def _load(self, now: float) -> list[list[Any]]:
+        try:
+            entries = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            entries = []  # no file yet, or a process killed mid-write: start afresh
+        window = []
+        for entry in entries if isinstance(entries, list) else []:
+            if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], (int, float))):
+                continue
+            when = min(float(entry[0]), now)  # the clock stepped back: count it as now
+            if now - when < (self.STALE_S if entry[2] else 1.0):
+                window.append([when, str(entry[1]), bool(entry[2])])
+        return window
+
+    def _save(self, window: list[list[Any]]) -> None:
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(window), encoding="utf-8")
+        os.replace(temporary, self.path)
+
+
+def paced(remote: Remote, window_file: Path, per_second: int = RATE_LIMIT) -> Remote:
+    """Give a remote made with `rate_limit=` the machine-wide, reply-dated limiter."""
+    limiter = SharedRateLimiter(window_file, per_second)
+    remote.limiter = limiter
+    remote.session.hooks["response"].append(limiter.replied)
+    return remote
+
+
+def window_file(journal: Path) -> Path:
+    """Where the RetailCRM call window lives: beside the journal's pass locks."""
+    return journal.parent / "locks" / f"{journal.stem}.retailcrm-rate.json"
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    records: list[dict[str, Any]]
+    more: bool  # pagination says there are records after these
+
+
+class RetailcrmClient:
+    def __init__(self, remote: Remote, api_key: str, site: str):
+        register_secret(api_key)
+        remote.session.headers["X-API-KEY"] = api_key
+        self.remote = remote
+        self.site = site
+
+    # -- reads -----------------------------------------------------------------------------
+    def history(self, since_id: int) -> HistoryPage:
+        """Order changes after `since_id`, ascending, one page of up to 100."""
+        reply = self._get("/orders/history", [("filter[sinceId]", since_id), ("limit", PAGE_LIMIT), ("page", 1)],
+                          "orders history")
+        records = _list(reply, "history", "orders history")
+        for record in records:
+            order = record.get("order")
+            if not isinstance(record.get("id"), int) or not isinstance(order, dict) or not isinstance(order.get("id"), int):
+                raise Retryable("malformed orders history: a record without an integer id or order id")
+        pagination = reply.get("pagination")
+        if not isinstance(pagination, dict):
+            raise Retryable("malformed orders history: no pagination")
+        more = _int(pagination.get("totalPageCount")) > _int(pagination.get("currentPage"))
+        return HistoryPage(sorted(records, key=lambda r: r["id"]), more and bool(records))
+
+    def orders(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Current orders by id, 100 to a call (`GET /orders?filter[ids][]=…`)."""
+        wanted = sorted(set(ids))
+        found: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(wanted), PAGE_LIMIT):
+            chunk = wanted[start:start + PAGE_LIMIT]
+            params = [("filter[ids][]", i) for i in chunk] + [("limit", PAGE_LIMIT), ("page", 1)]
+            for order in _list(self._get("/orders", params, "orders"), "orders", "orders"):
+                if isinstance(order.get("id"), int):
+                    found[order["id"]] = order
+        return found
+
+    def order(self, order_id: int) -> dict[str, Any]:
+        reply = self._get(f"/orders/{order_id}", [("by", "id"), ("site", self.site)], "order")
+        if not isinstance(reply.get("order"), dict):
+            raise Retryable("malformed order reply: no order")
+        return reply["order"]
+
+    # -- writes ----------------------------------------------------------------------------
+    def edit_order(self, order_id: int, changes: dict[str, Any]) -> None:
+        """Only the fields in `changes` change (RetailCRM edits partially)."""
+        self._post(f"/orders/{order_id}/edit", {"by": "id", "site": self.site, "order": _json(changes)},
+                   "order edit")
+
+    def create_payment(self, order_id: int, fields: dict[str, Any]) -> int:
+        reply = self._post("/orders/payments/create",
+                           {"site": self.site, "payment": _json({**fields, "order": {"id": order_id}})},
+                           "payment create")
+        if not isinstance(reply.get("id"), int):
+            raise Retryable("malformed payment create reply: no id")
+        return reply["id"]
+
+    def edit_payment(self, ident: str, by: str, fields: dict[str, Any]) -> None:
+        self._post(f"/orders/payments/{quote(ident, safe='')}/edit",
+                   {"by": by, "site": self.site, "payment": _json(fields)}, "payment edit")
+
+    def delete_payment(self, payment_id: str) -> None:
+        self._post(f"/orders/payments/{quote(payment_id, safe='')}/delete", {}, "payment delete")
+
+    # -- transport -------------------------------------------------------------------------
+    def _get(self, path: str, params: list[tuple[str, Any]], what: str) -> dict[str, Any]:
+        return self.remote.call("GET", API + path, safe=True, params=params,
+                                parse=lambda r: envelope(r, what))
+
+    def _post(self, path: str, form: dict[str, str], what: str) -> dict[str, Any]:
+        # Every write here is safe to repeat: edits set the same values again, our payment is
+        # keyed by its externalId (a repeat is refused as a duplicate and then found), and a
+        # repeated delete finds nothing to delete (404), which the caller takes as done.
+        return self.remote.call("POST", API + path, safe=True, data=form, parse=lambda r: envelope(r, what))
+
+
+def envelope(response: requests.Response, what: str) -> dict[str, Any]:
+    """The JSON envelope of a 2xx reply; anything else is malformed (retried) or refused."""
+    body = response.content.lstrip()
+    if body[:1] == b"<":
+        raise Retryable(f"malformed {what} reply: HTML instead of JSON ({len(response.content)} bytes)")
+    try:
+        reply = json.loads(body)
+    except ValueError:
+        raise Retryable(f"malformed {what} reply: not JSON ({len(response.content)} bytes)") from None
+    if not isinstance(reply, dict) or not isinstance(reply.get("success"), bool):
+        raise Retryable(f"malformed {what} reply: no success flag")
+    if not reply["success"]:
+        raise PermanentError(f"retailcrm: {what}: {error_words(reply)}", status=response.status_code)
+    return reply
+
+
+def error_words(reply: dict[str, Any]) -> str:
+    """errorMsg and errors, whether `errors` is an object or a list."""
+    parts = [str(reply.get("errorMsg") or "refused")]
+    errors = reply.get("errors")
+    if isinstance(errors, dict):
+        parts += [f"{k}: {v}" for k, v in errors.items()]
+    elif isinstance(errors, list):
+        parts += [str(e) for e in errors]
+    return " — ".join(parts)
+
+
+def _list(reply: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:
+    value = reply.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise Retryable(f"malformed {what} reply: {key!r} is not a list of objects")
+    return value
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
