@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlite_utils import Database
 
 from maorders.errors import ConfigError, InputError, PermanentError, TransientError
 from maorders.journal import Journal, now, stamp
 from maorders.megapteka import booking, store
-from maorders.megapteka.client import PART_SIZE, BadOrder, MegaptekaClient, parse_order
+from maorders.megapteka.client import PART_SIZE, BadOrder, MegaptekaClient, Page, parse_order
 from maorders.megapteka.stock import BadRow, StockFile, StockRow
 from maorders.runner import PassContext
 
@@ -118,15 +118,20 @@ def _upload(ctx: PassContext, snapshot_id: str, held: dict[str, int], content: s
 
 # -- pull-orders ----------------------------------------------------------------------------
 def pull_orders(ctx: PassContext) -> None:
-    client = client_for(ctx)
-    cursor = int(ctx.journal.cursor(NAME, "orders"))
+    drain(ctx, "orders", client_for(ctx).fetch_orders, receive_order)
+
+
+def drain(ctx: PassContext, feed: str, fetch: Callable[[int], Page],
+          apply: Callable[[PassContext, Database, dict[str, Any]], None]) -> None:
+    """Read a cursor feed to its end; each page is applied with its cursor in one transaction."""
+    cursor = int(ctx.journal.cursor(NAME, feed))
     while True:
-        page = client.fetch_orders(cursor)
-        with ctx.journal.write() as db:  # the cursor moves with the orders it covers
-            for raw in page.items:
-                receive_order(ctx, db, raw)
-            cursor = max(cursor, page.last_id, *(raw["id"] for raw in page.items))
-            ctx.journal.set_cursor(db, NAME, "orders", str(cursor))
+        page = fetch(cursor)
+        with ctx.journal.write() as db:
+            for item in page.items:
+                apply(ctx, db, item)
+            cursor = max(cursor, page.last_id, *(item["id"] for item in page.items))
+            ctx.journal.set_cursor(db, NAME, feed, str(cursor))
         if not page.has_more or not page.items:
             return
 
@@ -201,16 +206,7 @@ def _status_refused(ctx: PassContext, item: Any, exc: PermanentError) -> None:
 
 
 def apply_events(ctx: PassContext, client: MegaptekaClient) -> None:
-    cursor = int(ctx.journal.cursor(NAME, "events"))
-    while True:
-        page = client.fetch_events(cursor)
-        with ctx.journal.write() as db:
-            for event in page.items:
-                apply_event(ctx, db, event)
-            cursor = max(cursor, page.last_id, *(event["id"] for event in page.items))
-            ctx.journal.set_cursor(db, NAME, "events", str(cursor))
-        if not page.has_more or not page.items:
-            return
+    drain(ctx, "events", client.fetch_events, apply_event)
 
 
 def apply_event(ctx: PassContext, db: Database, event: dict[str, Any]) -> None:
