@@ -24,7 +24,8 @@ from sqlite_utils import Database
 
 from courier import store, sync
 from courier.measoft import NOT_FOUND, ORDER_EXISTS, MeasoftClient, Parcel
-from courier.retailcrm import RATE_LIMIT, RetailcrmClient, paced, window_file
+from courier.retailcrm import RATE_LIMIT, RetailcrmClient
+from maorders.ratelimit import paced, window_file
 from maorders.errors import PermanentError, RefusedError, TransientError
 from maorders.journal import OutboxItem
 from maorders.runner import PassContext
@@ -46,7 +47,7 @@ def measoft_client(ctx: PassContext) -> MeasoftClient:
 def crm_client(ctx: PassContext) -> RetailcrmClient:
     s = ctx.settings.courier
     remote = paced(ctx.remote("retailcrm", s.retailcrm_url, rate_limit=RATE_LIMIT),
-                   window_file(ctx.settings.general.journal))
+                   window_file(ctx.settings.general.journal, "retailcrm"), RATE_LIMIT)
     return RetailcrmClient(remote, s.retailcrm_api_key, s.retailcrm_site)
 
 
@@ -506,7 +507,7 @@ def doctor_checks(settings: Any, budget: Any) -> list[dict[str, Any]]:
     checks = []
     measoft_remote = Remote("measoft", s.measoft_url, timeout, 1, budget)
     crm_remote = paced(Remote("retailcrm", s.retailcrm_url, timeout, 1, budget, rate_limit=RATE_LIMIT),
-                       window_file(settings.general.journal))
+                       window_file(settings.general.journal, "retailcrm"), RATE_LIMIT)
     probes = [
         ("measoft", measoft_remote, lambda: _measoft_probe(MeasoftClient(
             measoft_remote, s.measoft_login, s.measoft_password, s.measoft_extra, s.measoft_stream_id), s)),

@@ -8,21 +8,17 @@
   not JSON (an HTML page from nginx or from an unknown account) is a malformed reply: retried,
   then 75. 503 (RetailCRM's answer above 10 requests a second) is transient.
 - At most 10 requests in any second from this machine, counted from when each reply arrived,
-  shared by every process (`SharedRateLimiter`).
+  shared by every process (`maorders.ratelimit.SharedRateLimiter`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
 import requests
-from filelock import FileLock
 
 from maorders.errors import PermanentError
 from maorders.http import Remote, Retryable
@@ -31,95 +27,6 @@ from maorders.redact import register_secret
 RATE_LIMIT = 10  # requests a second per IP (RetailCRM «Правила работы с API»)
 PAGE_LIMIT = 100  # the largest page every account accepts (20/50/100)
 API = "/api/v5"
-
-
-class SharedRateLimiter:
-    """At most `per_second` RetailCRM calls in any second from this machine, across processes.
-
-    RetailCRM counts requests per IP, so pull-orders and push-statuses share one budget even
-    when they run as two processes, one after the other or at the same time. The window is a
-    small file next to the journal, read and written under a file lock.
-
-    Each call is dated by the arrival of its reply, not by its sending: the server counts a
-    request when it arrives, so dated by sending the 11th call may leave one second after the
-    1st yet arrive less than a second after it when the 1st was slow on the way (a 503). A reply
-    always comes after the server counted its request, so a window of reply times is never
-    narrower than the server's. A call still in flight holds its place until its reply (or, if
-    its process died, for STALE_S). Wall-clock time, since processes share no other clock.
-    """
-
-    STALE_S = 120.0
-
-    def __init__(self, path: Path, per_second: int = RATE_LIMIT):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.lock = FileLock(str(path) + ".lock")
-        self.per_second = per_second
-        self.in_flight: str | None = None
-        self.calls = 0
-
-    def wait(self) -> None:
-        self._settle()  # the previous call got no reply at all: it counts from now
-        while True:
-            with self.lock:
-                now = time.time()
-                window = self._load(now)
-                if len(window) < self.per_second:
-                    self.calls += 1
-                    self.in_flight = f"{os.getpid()}:{self.calls}"
-                    self._save([*window, [now, self.in_flight, True]])
-                    return
-                answered = [when for when, _, flying in window if not flying]
-                pause = min(answered) + 1.0 - now if answered else 0.05
-            time.sleep(min(max(pause, 0.001), 1.0))
-
-    def replied(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        self._settle()
-        return response
-
-    def _settle(self) -> None:
-        if self.in_flight is None:
-            return
-        with self.lock:
-            now = time.time()
-            window = self._load(now)
-            for entry in window:
-                if entry[1] == self.in_flight:
-                    entry[0], entry[2] = now, False
-            self._save(window)
-        self.in_flight = None
-
-    def _load(self, now: float) -> list[list[Any]]:
-        try:
-            entries = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            entries = []  # no file yet, or a process killed mid-write: start afresh
-        window = []
-        for entry in entries if isinstance(entries, list) else []:
-            if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], (int, float))):
-                continue
-            when = min(float(entry[0]), now)  # the clock stepped back: count it as now
-            if now - when < (self.STALE_S if entry[2] else 1.0):
-                window.append([when, str(entry[1]), bool(entry[2])])
-        return window
-
-    def _save(self, window: list[list[Any]]) -> None:
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(window), encoding="utf-8")
-        os.replace(temporary, self.path)
-
-
-def paced(remote: Remote, window_file: Path, per_second: int = RATE_LIMIT) -> Remote:
-    """Give a remote made with `rate_limit=` the machine-wide, reply-dated limiter."""
-    limiter = SharedRateLimiter(window_file, per_second)
-    remote.limiter = limiter
-    remote.session.hooks["response"].append(limiter.replied)
-    return remote
-
-
-def window_file(journal: Path) -> Path:
-    """Where the RetailCRM call window lives: beside the journal's pass locks."""
-    return journal.parent / "locks" / f"{journal.stem}.retailcrm-rate.json"
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
@@ -24,6 +22,7 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from maorders.errors import PermanentError, RefusedError, TransientError
+from maorders.ratelimit import RateLimiter
 
 log = logging.getLogger("maorders.http")
 
@@ -56,26 +55,6 @@ class Budget:
 
     def left(self) -> float:
         return self.seconds - (time.monotonic() - self.started)
-
-
-class RateLimiter:
-    """At most `per_second` calls in any sliding one-second window (RetailCRM: 10)."""
-
-    def __init__(self, per_second: int):
-        self.per_second = per_second
-        self.sent: deque[float] = deque()
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self.lock:
-            while len(self.sent) >= self.per_second:
-                oldest = self.sent[0]
-                pause = oldest + 1.0 - time.monotonic()
-                if pause <= 0:
-                    self.sent.popleft()
-                    continue
-                time.sleep(pause)
-            self.sent.append(time.monotonic())
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -11,7 +11,8 @@ import pytest
 
 from courier import sync
 from courier.measoft import MeasoftRefused, order_element, parse_reply
-from courier.retailcrm import SharedRateLimiter, envelope, error_words
+from courier.retailcrm import envelope, error_words
+from maorders.ratelimit import SharedRateLimiter
 from maorders.errors import PermanentError, RefusedError
 from maorders.http import Retryable
 

@@ -6,7 +6,8 @@ import pytest
 
 from courier import sync
 from courier.measoft import MeasoftClient, MeasoftRefused
-from courier.retailcrm import RetailcrmClient, paced, window_file
+from courier.retailcrm import RetailcrmClient
+from maorders.ratelimit import paced, window_file
 from maorders.errors import PermanentError, RefusedError, TransientError
 from maorders.http import Budget, Remote
 
@@ -23,7 +24,7 @@ def measoft(courier_emulators):
 @pytest.fixture
 def crm(courier_emulators, tmp_path):
     remote = paced(Remote("retailcrm", courier_emulators.crm_server.url, 5, 2, Budget(60), rate_limit=10),
-                   window_file(tmp_path / "journal.db"))
+                   window_file(tmp_path / "journal.db", "retailcrm"), 10)
     yield RetailcrmClient(remote, "crm-key", "shop"), courier_emulators.crm
     remote.close()
 
@@ -132,7 +133,7 @@ def test_edit_and_payments(crm):
 
 def test_wrong_key_is_a_refusal(courier_emulators, tmp_path):
     remote = paced(Remote("retailcrm", courier_emulators.crm_server.url, 5, 2, Budget(60), rate_limit=10),
-                   window_file(tmp_path / "journal.db"))
+                   window_file(tmp_path / "journal.db", "retailcrm"), 10)
     with pytest.raises(RefusedError, match="apiKey"):
         RetailcrmClient(remote, "wrong-key", "shop").history(0)
     remote.close()

@@ -1,15 +1,14 @@
 """The kernel on its own: settings, redaction, HTTP retries against a real local server, the journal."""
 
-import json
 import logging
 import time
 
 import pytest
-import requests
 
 from maorders.emulation import EmulatorApp, EmulatorServer, Response
 from maorders.errors import ConfigError, PermanentError, RefusedError, TransientError
-from maorders.http import Budget, RateLimiter, Remote, json_body, retry_after_seconds
+from maorders.http import Budget, Remote, json_body, retry_after_seconds
+from maorders.ratelimit import RateLimiter
 from maorders.journal import Journal
 from maorders.redact import RedactingFormatter, redact, register_secret
 from maorders.settings import load
