@@ -185,7 +185,9 @@ class Journal:
                  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"""
         params: list[Any] = [connector, stamp()]
         if kind:
-            sql += " AND kind = ?"
+            # `+kind`: not an index term, so SQLite walks outbox_due (the few open items)
+            # instead of the UNIQUE (connector, kind, …) index over every item ever sent
+            sql += " AND +kind = ?"
             params.append(kind)
         sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit else "")
         return [OutboxItem.from_row(row) for row in self.rows(sql, params)]

@@ -7,6 +7,7 @@ strictly: a reply that does not have the contract's shape is a malformed reply
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,10 +51,11 @@ class MegaptekaClient:
     def _call(self, method: str, path: str, *, safe: bool, **kwargs: Any) -> Any:
         if self.token is None:
             self._login()
+        extra_headers = kwargs.pop("headers", {})
         for attempt in (1, 2):
             try:
-                return self.remote.call(method, path, safe=safe, parse=json_body,
-                                        headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
+                headers = {**extra_headers, "Authorization": f"Bearer {self.token}"}
+                return self.remote.call(method, path, safe=safe, parse=json_body, headers=headers, **kwargs)
             except Unauthorized:
                 if attempt == 2:
                     raise RefusedError(f"megapteka: {method} {path}: 401 after a token refresh; "
@@ -69,10 +71,13 @@ class MegaptekaClient:
 
     # -- stock ------------------------------------------------------------------------
     def put_stock_part(self, snapshot_id: str, part: int, parts: int, generated_at: str,
-                       pharmacy: dict[str, str], items: list[dict[str, Any]]) -> dict[str, Any]:
+                       pharmacy: dict[str, str], items_json: bytes) -> dict[str, Any]:
+        """One part; `items_json` is the part's items already encoded (a JSON array)."""
+        head = json.dumps({"parts": parts, "generated_at": generated_at, "pharmacy": pharmacy},
+                          ensure_ascii=False).encode()
+        body = head[:-1] + b', "items": ' + items_json + b"}"
         reply = self._call("PUT", f"/pharmacies/{self.code}/stock/{snapshot_id}/parts/{part}", safe=True,
-                           json={"parts": parts, "generated_at": generated_at, "pharmacy": pharmacy,
-                                 "items": items})
+                           data=body, headers={"Content-Type": "application/json"})
         _expect(reply, {"part": int, "received_parts": int, "complete": bool, "rejected": list}, "stock part")
         return reply
 

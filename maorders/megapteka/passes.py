@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 from typing import Any, Callable, Iterator
 
 from sqlite_utils import Database
@@ -37,17 +38,66 @@ def export_stock(ctx: PassContext) -> None:
     first = next(rows, None)  # a file unusable as a whole fails here, before the journal is touched
     if first is None:  # a broken export with a header only would wipe the site's stock
         raise InputError(f"{path}: the stock file has a header but no rows; nothing exported")
+    with PartSpool(_pharmacy(settings)) as spool:
+        with ctx.journal.write() as db:
+            held = store.reserved(db)
+            store.replace_stock(db, _kept_rows(ctx, _chain(first, rows), settings.department, held, spool))
+        spool.close_part()
+        snapshot_id, content = _snapshot_id(ctx.journal, spool.digest.hexdigest()[:32])
+        _upload(ctx, snapshot_id, spool)
     with ctx.journal.write() as db:
-        held = store.reserved(db)
-        digest = hashlib.sha256(json.dumps(_pharmacy(settings), ensure_ascii=False).encode())
-        store.replace_stock(db, _kept_rows(ctx, _chain(first, rows), settings.department, held, digest))
-    content = digest.hexdigest()[:32]
-    # The site never replaces its stock twice under one id: stock that comes back to an
-    # earlier state (A, B, A) needs an id it has not seen; nothing new repeats the last id.
-    last_id = ctx.journal.cursor(NAME, "stock_snapshot", "")
-    same = ctx.journal.cursor(NAME, "stock_content", "") == content
-    snapshot_id = last_id if same else hashlib.sha256(f"{last_id}/{content}".encode()).hexdigest()[:32]
-    _upload(ctx, snapshot_id, held, content)
+        ctx.journal.set_cursor(db, NAME, "stock_snapshot", snapshot_id)
+        ctx.journal.set_cursor(db, NAME, "stock_content", content)
+
+
+def _snapshot_id(journal: Journal, content: str) -> tuple[str, str]:
+    """Nothing new repeats the last id (a rerun after a kill replaces, never adds); stock
+    that comes back to an earlier state (A, B, A) gets an id the site has not seen, since
+    the site never replaces its stock twice under one id."""
+    last_id = journal.cursor(NAME, "stock_snapshot", "")
+    if journal.cursor(NAME, "stock_content", "") == content:
+        return last_id, content
+    return hashlib.sha256(f"{last_id}/{content}".encode()).hexdigest()[:32], content
+
+
+class PartSpool:
+    """The upload, encoded part by part while the file is read, kept in a temporary file.
+
+    Memory stays flat whatever the file's size, the stock is read once, and the
+    snapshot's content id is the hash of exactly the bytes the site will get.
+    """
+
+    def __init__(self, pharmacy: dict[str, str]):
+        self.file = tempfile.TemporaryFile()
+        self.parts: list[tuple[int, int, int]] = []  # (offset, length, items)
+        self.items: list[dict[str, Any]] = []
+        self.digest = hashlib.sha256(json.dumps(pharmacy, ensure_ascii=False).encode())
+
+    def add(self, item: dict[str, Any]) -> None:
+        self.items.append(item)
+        if len(self.items) == PART_SIZE:
+            self.close_part()
+
+    def close_part(self) -> None:
+        if not self.items and self.parts:
+            return
+        data = json.dumps(self.items, ensure_ascii=False).encode()
+        self.digest.update(data)
+        self.parts.append((self.file.tell(), len(data), len(self.items)))
+        self.file.write(data)
+        self.items = []
+
+    def read(self) -> Iterator[tuple[bytes, int]]:
+        """The parts' items, each a JSON array, and how many items each has."""
+        for offset, length, count in self.parts:
+            self.file.seek(offset)
+            yield self.file.read(length), count
+
+    def __enter__(self) -> "PartSpool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
 
 
 def _chain(first: Any, rows: Iterator[Any]) -> Iterator[Any]:
@@ -56,24 +106,23 @@ def _chain(first: Any, rows: Iterator[Any]) -> Iterator[Any]:
 
 
 def _kept_rows(ctx: PassContext, rows: Iterator[StockRow | BadRow], department: str,
-               held: dict[str, int], digest: Any) -> Iterator[StockRow]:
-    """The default department's good rows; bad and duplicated rows reported by line."""
+               held: dict[str, int], spool: PartSpool) -> Iterator[StockRow]:
+    """The default department's good rows, spooled for the site as they go to the journal;
+    bad and duplicated rows reported by line. (One loop: it runs 200,000 times a file.)"""
     seen: set[str] = set()
+    counts = ctx.counts
     for row in rows:
-        ctx.counts["rows_read"] += 1
-        if isinstance(row, BadRow):
+        counts["rows_read"] += 1
+        if type(row) is BadRow:
             _bad_row(ctx, str(row))
-            continue
-        if row.department and row.department != department:
-            ctx.counts["other_department"] += 1
-            continue
-        if row.sku in seen:
+        elif row.department and row.department != department:
+            counts["other_department"] += 1
+        elif row.sku in seen:
             _bad_row(ctx, f"line {row.line} (sku {row.sku}): duplicated sku; the first row is exported")
-            continue
-        seen.add(row.sku)
-        # what the site gets of the item; repr() of its values is unambiguous and 2× cheaper than JSON
-        digest.update(repr(tuple(_item(row.__dict__, held).values())).encode())
-        yield row
+        else:
+            seen.add(row.sku)
+            spool.add(_item(row, held))
+            yield row
 
 
 def _bad_row(ctx: PassContext, message: str) -> None:
@@ -83,12 +132,12 @@ def _bad_row(ctx: PassContext, message: str) -> None:
         ctx.problems.append(f"stock file {message}")
 
 
-def _item(row: dict[str, Any], held: dict[str, int]) -> dict[str, Any]:
+def _item(row: StockRow, held: dict[str, int]) -> dict[str, Any]:
     """A stock row as the site gets it: what is free, after active bookings."""
-    return {"sku": row["sku"], "name": row["name"], "manufacturer": row["manufacturer"],
-            "price": row["price"], "quantity": max(0, row["quantity"] - held.get(row["sku"], 0)),
-            "barcode": row["barcode"], "protek_code": row["protek_code"], "katren_code": row["katren_code"],
-            "egk_code": row["egk_code"], "expires_at": row["expires_at"]}
+    return {"sku": row.sku, "name": row.name, "manufacturer": row.manufacturer, "price": row.price,
+            "quantity": max(0, row.quantity - held.get(row.sku, 0)), "barcode": row.barcode,
+            "protek_code": row.protek_code, "katren_code": row.katren_code, "egk_code": row.egk_code,
+            "expires_at": row.expires_at}
 
 
 def _pharmacy(settings: Any) -> dict[str, str]:
@@ -96,24 +145,18 @@ def _pharmacy(settings: Any) -> dict[str, str]:
     return {"region": company.region, "city": company.city, "brand": company.brand}
 
 
-def _upload(ctx: PassContext, snapshot_id: str, held: dict[str, int], content: str) -> None:
+def _upload(ctx: PassContext, snapshot_id: str, spool: PartSpool) -> None:
     """PUT every part; the same snapshot id makes a rerun after a kill replace, not add."""
-    total = ctx.journal.value("SELECT COUNT(*) FROM mp_stock")
-    parts = max(1, -(-total // PART_SIZE))
-    client, generated_at = client_for(ctx), stamp()
-    chunks = store.stock_chunks(ctx.journal, PART_SIZE) if total else iter([[]])
+    client, generated_at, parts = client_for(ctx), stamp(), len(spool.parts)
     with ctx.out.progress("uploading stock", total=parts, every=1) as progress:
-        for part, chunk in enumerate(chunks, 1):
-            reply = client.put_stock_part(snapshot_id, part, parts, generated_at, _pharmacy(ctx.settings.megapteka),
-                                          [_item(row, held) for row in chunk])
+        for part, (items, count) in enumerate(spool.read(), 1):
+            reply = client.put_stock_part(snapshot_id, part, parts, generated_at,
+                                          _pharmacy(ctx.settings.megapteka), items)
             for rejected in reply["rejected"]:
                 ctx.problem(f"the site rejected sku {rejected.get('sku')}: {rejected.get('reason')}")
-            ctx.counts["exported"] += len(chunk) - len(reply["rejected"])
+            ctx.counts["exported"] += count - len(reply["rejected"])
             ctx.counts["parts"] += 1
             progress.advance(1)
-    with ctx.journal.write() as db:
-        ctx.journal.set_cursor(db, NAME, "stock_snapshot", snapshot_id)
-        ctx.journal.set_cursor(db, NAME, "stock_content", content)
 
 
 # -- pull-orders ----------------------------------------------------------------------------

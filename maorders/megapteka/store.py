@@ -6,6 +6,7 @@ of what active bookings' lines hold, so they can never drift.
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from typing import Any, Iterable
 
 from sqlite_utils import Database
@@ -21,12 +22,13 @@ migrations = Migrations("megapteka")
 
 @migrations()
 def m001_tables(db: Database) -> None:
+    # No primary key: its unique index is built after each load (see replace_stock).
+    # What the booking rules need of each stock row (names and prices go to the site, not here).
+    # No primary key: its unique index is built after each load (see replace_stock).
     db.execute("""CREATE TABLE mp_stock (
-        sku TEXT PRIMARY KEY, name TEXT, manufacturer TEXT, department TEXT,
-        quantity INTEGER NOT NULL, price REAL NOT NULL, barcode TEXT, protek_code TEXT,
-        katren_code TEXT, egk_code TEXT, expires_at TEXT, line INTEGER)""")
-    for code in CODE_COLUMNS:
-        db.execute(f"CREATE INDEX mp_stock_{code} ON mp_stock ({code}) WHERE {code} <> ''")
+        line INTEGER, sku TEXT NOT NULL, quantity INTEGER NOT NULL, price REAL NOT NULL,
+        barcode TEXT, protek_code TEXT, katren_code TEXT, egk_code TEXT)""")
+    _index_stock(db)
     db.execute("""CREATE TABLE mp_orders (
         id INTEGER PRIMARY KEY, number TEXT NOT NULL, received_at TEXT NOT NULL,
         payload TEXT NOT NULL, outcome TEXT NOT NULL, booking_state TEXT, order_state TEXT NOT NULL,
@@ -50,19 +52,25 @@ RESERVED_SQL = f"""SELECT l.stock_sku, SUM(l.booked) FROM mp_order_lines l
 def replace_stock(db: Database, rows: Iterable[StockRow]) -> None:
     """Inside a write: the whole department stock is replaced by `rows` (streamed).
 
-    The four code indexes are dropped and built again after the load, in the same
-    transaction (a kill rolls it all back): building an index once is about twice as
-    fast as keeping it up to date row by row for a 200,000-row file.
+    The indexes are dropped and built again after the load, in the same transaction (a
+    kill rolls it all back): building an index once is about twice as fast as keeping it
+    up to date row by row for a 200,000-row file. `rows` carry unique skus.
     """
     db.execute("DELETE FROM mp_stock")
-    for code in CODE_COLUMNS:
-        db.execute(f"DROP INDEX IF EXISTS mp_stock_{code}")
-    db.conn.executemany(
-        "INSERT INTO mp_stock VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ((r.sku, r.name, r.manufacturer, r.department, r.quantity, r.price, r.barcode, r.protek_code,
-          r.katren_code, r.egk_code, r.expires_at, r.line) for r in rows))
-    for code in CODE_COLUMNS:  # the same definitions as m001_tables
-        db.execute(f"CREATE INDEX IF NOT EXISTS mp_stock_{code} ON mp_stock ({code}) WHERE {code} <> ''")
+    for name in STOCK_INDEXES:
+        db.execute(f"DROP INDEX IF EXISTS {name}")
+    columns = itemgetter(0, 1, 5, 6, 7, 8, 9, 10)  # StockRow: line, sku, quantity, price, the codes
+    db.conn.executemany("INSERT INTO mp_stock VALUES (?, ?, ?, ?, ?, ?, ?, ?)", map(columns, rows))
+    _index_stock(db)
+
+
+STOCK_INDEXES = ("mp_stock_sku", *(f"mp_stock_{code}" for code in CODE_COLUMNS))
+
+
+def _index_stock(db: Database) -> None:
+    db.execute("CREATE UNIQUE INDEX mp_stock_sku ON mp_stock (sku)")
+    for code in CODE_COLUMNS:  # partial: most rows carry only some of the four codes
+        db.execute(f"CREATE INDEX mp_stock_{code} ON mp_stock ({code}) WHERE {code} <> ''")
 
 
 def reserved(db: Database | Journal, sku: str | None = None) -> dict[str, int]:
@@ -70,21 +78,6 @@ def reserved(db: Database | Journal, sku: str | None = None) -> dict[str, int]:
     where, params = ("AND l.stock_sku = ?", (sku,)) if sku else ("", ())
     execute = db.db.execute if isinstance(db, Journal) else db.execute
     return {row[0]: row[1] for row in execute(RESERVED_SQL.format(where=where), params)}
-
-
-def stock_chunks(journal: Journal, size: int) -> Iterable[list[dict[str, Any]]]:
-    """The stock in file order, `size` rows at a time (keyset paging: no OFFSET scans)."""
-    last = 0
-    while True:
-        cursor = journal.db.conn.cursor()
-        cursor.row_factory = None  # plain tuples zipped into dicts: 1.5× faster than dict(sqlite3.Row)
-        cursor.execute("SELECT rowid AS rid, * FROM mp_stock WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, size))
-        names = [column[0] for column in cursor.description]
-        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
-        if not rows:
-            return
-        last = rows[-1]["rid"]
-        yield rows
 
 
 def match_stock(db: Database, line: OrderLine) -> tuple[str | None, int]:
