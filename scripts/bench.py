@@ -19,6 +19,9 @@ limit off. What is measured:
 - a pass with nothing to do (push-statuses, expire-bookings) on a journal with 1,000,000
   history rows against the same pass on an empty journal: limit 1.2× (median of 5).
 - `maorders --help`: median of 10, limit 0.3 s.
+- courier: 500 orders RetailCRM → MeaSoft and 500 status changes back through the real
+  CLI, the CRM emulator at its 10 requests a second: limit 1.15× the time that limit
+  allows for the CRM calls made (scripts/bench_courier.py).
 
 The table is printed and written to bench-out/bench.md.
 """
@@ -462,6 +465,19 @@ def bench_help(sizes: Sizes, report: Report) -> None:
                            wall <= 0.3))
 
 
+def bench_courier(small: bool, report: Report) -> None:
+    """RetailCRM ↔ MeaSoft at the CRM's 10 requests a second (scripts/bench_courier.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_courier import courier_benchmark
+
+    say("courier: 500 orders CRM → MeaSoft and 500 statuses back" if not small else "courier: smoke run")
+    for row in courier_benchmark(small):
+        limit = row["limit"]
+        report.rows.append(Row("courier " + row["metric"], str(row["maorders"]), str(row["baseline"]),
+                               "" if row["ratio"] is None else f"{row['ratio']}×",
+                               "" if limit is None else f"≤ {limit}×", row["ok"] if limit is not None else None))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="a quick smoke run (CI): smaller sizes, never exits 1")
@@ -483,6 +499,7 @@ def main() -> int:
         bench_pull(work, journal, facts, sizes, report)
         bench_idle(work, sizes, report)
         bench_help(sizes, report)
+        bench_courier(args.small, report)
     finally:
         if args.keep:
             say(f"work folder kept: {work}")
