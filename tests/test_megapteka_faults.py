@@ -246,6 +246,9 @@ def test_bad_orders_are_rejected_and_shown_the_rest_of_the_page_is_booked(cli, m
     assert counts(ok(cli, "pull-orders"))["already_known"] == 1
     assert saved_orders(cli).count(zero["id"]) == 1
 
+    assert cli.run("status", "--ack").returncode == 0  # a person has looked at them
+    assert cli.run("status", "--check").returncode == 0
+
 
 # -- replies that are malformed, refused, late or lost ------------------------------------------------
 def test_a_malformed_reply_is_75_and_loses_nothing(cli, megapteka):

@@ -312,11 +312,15 @@ def status_view(journal: Journal) -> dict[str, Any]:
     counts = {f"bookings {row['booking_state']}": row["n"] for row in journal.rows(
         "SELECT booking_state, COUNT(*) AS n FROM mp_orders WHERE booking_state IS NOT NULL GROUP BY 1")}
     to_unbook = len(store.list_orders(journal, cancelled_by_client=True))
-    rejected = journal.value("SELECT COUNT(*) FROM mp_orders WHERE outcome = 'rejected'")
+    rejected = journal.value("""SELECT COUNT(*) FROM mp_orders o JOIN notifications n
+                                ON n.connector = 'megapteka' AND n.subject = CAST(o.id AS TEXT)
+                                AND n.kind = 'rejected' AND n.seen_at IS NULL
+                                WHERE o.outcome = 'rejected'""")  # until a person acknowledges
     counts.update({"stock rows": journal.value("SELECT COUNT(*) FROM mp_stock"),
                    "cancelled by client, to unbook": to_unbook, "orders rejected": rejected})
     attention = [f"{to_unbook} booking(s) «Аннулирован клиентом» to unbook"] if to_unbook else []
-    attention += [f"{rejected} order(s) not accepted (see bookings list --state rejected)"] if rejected else []
+    attention += [f"{rejected} order(s) not accepted (see bookings list --state rejected; then status --ack)"
+                  ] if rejected else []
     return {"counts": counts, "attention": attention}
 
 
