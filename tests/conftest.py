@@ -7,9 +7,11 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from maorders.demo import STOCK
@@ -144,3 +146,16 @@ def courier_cli_for(workdir: Path, emulators: CourierEmulators) -> Cli:
 def courier_cli(tmp_path: Path, courier_emulators: CourierEmulators) -> Cli:
     """The CLI configured for the courier emulators only (no MegApteka)."""
     return courier_cli_for(tmp_path, courier_emulators)
+
+
+def wait_dead(pid: int, timeout: float = 10.0) -> None:
+    """Until the killed process is gone (a zombie is gone enough: it runs no more code)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"process {pid} still running after SIGKILL")

@@ -26,10 +26,9 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
-from conftest import Cli, CourierEmulators, courier_cli_for
+from conftest import Cli, CourierEmulators, courier_cli_for, wait_dead
 
 OPEN_STATES = ("pending", "retry", "unknown")
 
@@ -39,16 +38,6 @@ def make_orders(emu: CourierEmulators, n: int) -> list[dict[str, Any]]:
     return [emu.crm.create_order(status="SentMeaSoft") for _ in range(n)]
 
 
-def wait_dead(pid: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
-                return
-        except psutil.NoSuchProcess:
-            return
-        time.sleep(0.001)
-    raise AssertionError(f"process {pid} still running after SIGKILL")
 
 
 def kill_on_effect(cli: Cli, app: Any, effect: str, nth: int, command: str) -> int:

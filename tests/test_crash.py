@@ -35,12 +35,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from unittest import mock
 
-import psutil
 import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from conftest import Cli, base_env
+from conftest import Cli, base_env, wait_dead
 from maorders.megapteka.emulator import serve
 
 PAGE = 5  # the test site pages orders and events 5 at a time: a pull crosses many commits
@@ -303,17 +302,6 @@ def check_snapshot(r: Round, completed_before: int) -> None:
 
 
 # -- killing the real CLI --------------------------------------------------------------------
-def wait_dead(pid: int, timeout: float = 10.0) -> None:
-    """Until the killed process is gone (a zombie is gone enough: it runs no more code)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
-                return
-        except psutil.NoSuchProcess:
-            return
-        time.sleep(0.001)
-    raise AssertionError(f"process {pid} still running after SIGKILL")
 
 
 def finish(proc: subprocess.Popen) -> tuple[int, str]:

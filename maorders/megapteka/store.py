@@ -22,8 +22,7 @@ migrations = Migrations("megapteka")
 
 @migrations()
 def m001_tables(db: Database) -> None:
-    # No primary key: its unique index is built after each load (see replace_stock).
-    # What the booking rules need of each stock row (names and prices go to the site, not here).
+    # What the booking rules need of each stock row (names go to the site, not here).
     # No primary key: its unique index is built after each load (see replace_stock).
     db.execute("""CREATE TABLE mp_stock (
         line INTEGER, sku TEXT NOT NULL, quantity INTEGER NOT NULL, price REAL NOT NULL,
