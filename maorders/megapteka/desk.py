@@ -12,7 +12,7 @@ from typing import Any
 from maorders.errors import InputError
 from maorders.journal import Journal
 from maorders.megapteka import booking, store
-from maorders.megapteka.passes import apply_change
+from maorders.megapteka.passes import apply_change, status_keys
 
 PUBLIC_FIELDS = ("id", "number", "outcome", "booking_state", "order_state", "received_at", "booked_at",
                  "updated_at", "problem")
@@ -48,8 +48,8 @@ def public(order: dict[str, Any]) -> dict[str, Any]:
 def detail(journal: Journal, ref: str) -> dict[str, Any]:
     order = find(journal, ref)
     statuses = journal.rows("""SELECT business_key, state, attempts, last_error, sent_at FROM outbox
-                               WHERE connector = 'megapteka' AND kind = 'status' AND business_key LIKE ?
-                               ORDER BY id""", (f"{order['id']}/%",))
+                               WHERE connector = 'megapteka' AND kind = 'status'
+                               AND business_key BETWEEN ? AND ? ORDER BY id""", status_keys(order["id"]))
     return public(order) | {
         "lines": [{k: line[k] for k in ("line_id", "name", "stock_sku", "ordered", "booked", "price")}
                   for line in store.lines_of(journal, order["id"])],

@@ -276,7 +276,13 @@ def _drop_unsent_statuses(db: Database, order_id: int) -> None:
     """The site takes nothing after 3: statuses never tried are dropped, not refused."""
     db.execute("""UPDATE outbox SET state = 'dropped', last_error = 'order cancelled on the site'
                   WHERE connector = ? AND kind = 'status' AND state = 'pending' AND attempts = 0
-                  AND business_key LIKE ?""", (NAME, f"{order_id}/%"))
+                  AND business_key BETWEEN ? AND ?""", (NAME, *status_keys(order_id)))
+
+
+def status_keys(order_id: int) -> tuple[str, str]:
+    """The range of an order's status business keys ("1042/1" … "1042/8"): a range, unlike
+    LIKE, is looked up in the outbox's unique index."""
+    return f"{order_id}/", f"{order_id}/~"
 
 
 def apply_change(journal: Journal, db: Database, order: dict[str, Any], change: booking.Change,
