@@ -804,6 +804,7 @@ class RetailcrmEmulator(EmulatorApp):
         self.history: list[dict[str, Any]] = []
         self.payments: dict[int, dict[str, Any]] = {}
         self.max_rps_seen = 0
+        self.clock = time.monotonic  # tests freeze it to put many requests in one instant
         self._seen: deque[float] = deque()       # every request that reached the limiter
         self._accepted: deque[float] = deque()   # those let through
         self._ids = {"order": 0, "item": 0, "history": 0, "payment": 0}
@@ -811,7 +812,7 @@ class RetailcrmEmulator(EmulatorApp):
 
     # -- rate limit ---------------------------------------------------------------
     def rate_limited(self, request: Request) -> Response | None:
-        now = time.monotonic()
+        now = self.clock()
         with self.lock:
             for window in (self._seen, self._accepted):
                 while window and now - window[0] >= 1.0:

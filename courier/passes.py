@@ -31,7 +31,6 @@ from maorders.journal import OutboxItem
 from maorders.runner import PassContext
 
 NAME = store.CONNECTOR
-MIGRATIONS = store.migrations
 log = logging.getLogger("courier")
 
 CRM_KINDS = ("crm-status", "crm-payment-delete", "crm-payment-create", "crm-payment-edit")

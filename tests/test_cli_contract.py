@@ -191,3 +191,10 @@ def test_only_naming_no_connector_is_wrong_usage(cli, megapteka):
     code, result, stderr = cli.json("pull-orders", "--only", "nosuch")
     assert code == 2 and result["exit_code"] == 2
     assert "nosuch" in stderr and megapteka[1].counters["requests"] == 0
+
+
+def test_the_registry_names_the_passes_each_connector_really_has():
+    from maorders import connectors
+
+    for name, connector in connectors.CONNECTORS.items():
+        assert set(connector.commands) == set(connectors.module(name).PASSES), name

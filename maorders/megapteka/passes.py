@@ -18,7 +18,6 @@ from maorders.megapteka.stock import BadRow, StockFile, StockRow
 from maorders.runner import PassContext
 
 NAME = store.CONNECTOR
-MIGRATIONS = store.migrations
 log = logging.getLogger("maorders.megapteka")
 SHOWN_BAD_ROWS = 100  # every bad row goes to the log; this many are shown to a person
 
