@@ -88,7 +88,7 @@ def pull_orders(ctx: typer.Context, only: Optional[str] = ONLY) -> None:
 
 @app.command("push-statuses")
 def push_statuses(ctx: typer.Context, only: Optional[str] = ONLY) -> None:
-    """Send queued statuses, then apply the site's events (3 cancel, 8 confirm) to bookings.
+    """Apply the site's events (3 cancel, 8 confirm) to bookings, then send queued statuses.
 
     Example: maorders push-statuses
     """
