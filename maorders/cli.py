@@ -79,7 +79,8 @@ def export_stock(
 
 @app.command("pull-orders")
 def pull_orders(ctx: typer.Context, only: Optional[str] = ONLY) -> None:
-    """Fetch new orders and book them against stock (all / part / none), queueing their statuses.
+    """megapteka: book new site orders against stock (all / part / none) and queue their statuses;
+    courier: send RetailCRM orders that reached a send status to MeaSoft.
 
     Example: maorders pull-orders --only megapteka
     """
@@ -88,7 +89,8 @@ def pull_orders(ctx: typer.Context, only: Optional[str] = ONLY) -> None:
 
 @app.command("push-statuses")
 def push_statuses(ctx: typer.Context, only: Optional[str] = ONLY) -> None:
-    """Apply the site's events (3 cancel, 8 confirm) to bookings, then send queued statuses.
+    """megapteka: apply the site's events (3 cancel, 8 confirm), then send queued statuses;
+    courier: MeaSoft's changed statuses and payments to RetailCRM, then commit the poll.
 
     Example: maorders push-statuses
     """
