@@ -26,10 +26,6 @@ CONNECTORS: dict[str, Connector] = {
     "courier": Connector("courier.store", "courier.passes", ("pull-orders", "push-statuses")),
 }
 
-PASS_COMMANDS = ("export-stock", "pull-orders", "push-statuses", "expire-bookings",
-                 "scan-qr", "resend-receipts")
-
-
 def module(name: str) -> ModuleType:
     """The connector's passes module."""
     return importlib.import_module(CONNECTORS[name].passes)

@@ -46,7 +46,7 @@ def needs_person(snap: dict[str, Any]) -> list[str]:
     reasons = [f"{len(snap['failed'])} send(s) refused for good"] if snap["failed"] else []
     bad_runs = [r for r in snap["last_runs"] if r and r["exit_code"] not in (0, 75, None)]
     reasons += [f"last {r['command']} exited {r['exit_code']}" for r in bad_runs]
-    for name, view in snap["connectors"].items():
+    for view in snap["connectors"].values():
         reasons += view.get("attention", [])
     return reasons
 

@@ -6,7 +6,6 @@ in one transaction; `push-statuses` sends the status.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from maorders.errors import InputError
@@ -56,9 +55,3 @@ def detail(journal: Journal, ref: str) -> dict[str, Any]:
         "statuses": [{"status": int(s["business_key"].split("/")[1]), **{k: s[k] for k in
                       ("state", "attempts", "last_error", "sent_at")}} for s in statuses],
     }
-
-
-def customer(order_payload: str) -> str:
-    """The customer's name, for a person at the counter only (never --json or logs)."""
-    data = json.loads(order_payload).get("customer") or {}
-    return str(data.get("name") or "")

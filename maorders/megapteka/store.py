@@ -72,11 +72,10 @@ def _index_stock(db: Database) -> None:
         db.execute(f"CREATE INDEX mp_stock_{code} ON mp_stock ({code}) WHERE {code} <> ''")
 
 
-def reserved(db: Database | Journal, sku: str | None = None) -> dict[str, int]:
+def reserved(db: Database, sku: str | None = None) -> dict[str, int]:
     """Packs held by active bookings, per stock sku."""
     where, params = ("AND l.stock_sku = ?", (sku,)) if sku else ("", ())
-    execute = db.db.execute if isinstance(db, Journal) else db.execute
-    return {row[0]: row[1] for row in execute(RESERVED_SQL.format(where=where), params)}
+    return {row[0]: row[1] for row in db.execute(RESERVED_SQL.format(where=where), params)}
 
 
 def match_stock(db: Database, line: OrderLine) -> tuple[str | None, int]:
