@@ -8,7 +8,11 @@ service slow, flaky, rate-limited or malformed with the same knobs:
     app.faults.rate_limit_every = 5      # every 5th request answers 429 + Retry-After
     app.faults.delay = 2.0               # every reply waits this long (past a short timeout)
     app.faults.drop_rate = 0.2           # the connection is closed with no reply
-    app.faults.malformed_rate = 0.2      # the body is cut in half
+    app.faults.malformed_rate = 0.2      # the body is cut in half (a short, well-framed reply)
+    app.faults.cut_body_rate = 0.2       # the headers promise the whole body, half is sent, the
+                                         # connection closes (a transfer broken mid-body)
+    app.faults.wrong_shape_rate = 0.2    # valid JSON/XML of the wrong shape (`wrong_shape()`)
+    app.faults.redirect_to = "http://…"  # every request answers 307 to that base URL
     app.on_effect = lambda name: ...     # called right after an effect is applied,
                                          # before the reply: crash tests kill the client here
 
@@ -40,6 +44,9 @@ class Faults:
     drop_rate: float = 0.0
     malformed_rate: float = 0.0
     drop_after_effect: int = 0  # the next N effects are applied, then the connection drops
+    cut_body_rate: float = 0.0
+    wrong_shape_rate: float = 0.0
+    redirect_to: str = ""
     seed: int = 1
 
     def update(self, values: dict[str, Any]) -> None:
@@ -73,6 +80,7 @@ class Response:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    cut: bool = False  # send half the body under the whole body's Content-Length, then close
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> "Response":
@@ -114,6 +122,10 @@ class EmulatorApp:
             self.faults.drop_after_effect -= 1
             raise DropConnection()
 
+    def wrong_shape(self, request: Request) -> Response:
+        """A well-formed reply of the wrong shape; emulators override it with one that fits."""
+        return Response.json(200, {"unexpected": [1, 2, 3]})
+
     def rate_limited(self, request: Request) -> Response | None:
         """A remote's own rate limit (a subclass may answer 429/503); None when allowed."""
         return None
@@ -127,8 +139,16 @@ class EmulatorApp:
             self.counters["requests"] += 1
             number = self._requests
             roll_error, roll_drop, roll_bad = (self._random.random() for _ in range(3))
+        # the newer knobs draw only when set, so that seeded fault sequences stay as they were
+        roll_cut = self._random.random() if self.faults.cut_body_rate else 1.0
+        roll_shape = self._random.random() if self.faults.wrong_shape_rate else 1.0
         if self.faults.delay:
             time.sleep(self.faults.delay)
+        if self.faults.redirect_to:
+            self.counters["fault_redirect"] += 1
+            query = "&".join(f"{k}={v}" for k, values in request.query.items() for v in values)
+            location = self.faults.redirect_to.rstrip("/") + request.path + (f"?{query}" if query else "")
+            return Response(307, b"", {"Location": location})
         if roll_drop < self.faults.drop_rate:
             self.counters["fault_dropped"] += 1
             raise DropConnection()
@@ -142,11 +162,17 @@ class EmulatorApp:
         limited = self.rate_limited(request)
         if limited is not None:
             return limited
+        if roll_shape < self.faults.wrong_shape_rate:
+            self.counters["fault_wrong_shape"] += 1
+            return self.wrong_shape(request)
         with self.lock:
             response = self.route(request)
         if roll_bad < self.faults.malformed_rate and response.body:
             self.counters["fault_malformed"] += 1
             response.body = response.body[: len(response.body) // 2]
+        if roll_cut < self.faults.cut_body_rate and len(response.body) > 1:
+            self.counters["fault_cut_body"] += 1
+            response.cut = True
         return response
 
     def _control(self, request: Request) -> Response:
@@ -188,6 +214,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
+        if response.cut:
+            self.wfile.write(response.body[: len(response.body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve

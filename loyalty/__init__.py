@@ -1,0 +1,1 @@
+"""Gas station till <-> Megainsight loyalty (scan-qr)."""

@@ -1,0 +1,76 @@
+"""What a connector package says about itself. The kernel reads nothing else.
+
+A connector is one package whose `connector.py` holds `CONNECTOR = Connector(...)`;
+`maorders/connectors.py` lists those modules, and that is the only place the kernel
+learns a connector's name. Everything heavy is named by a "module:attribute"
+reference and imported only when used, so `maorders --help` imports just these
+descriptions and a pass imports only the connectors that take part in it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+def load(reference: str) -> Any:
+    """Import "package.module:attribute" (the attribute may be dotted)."""
+    module_name, _, attribute = reference.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in filter(None, attribute.split(".")):
+        target = getattr(target, part)
+    return target
+
+
+@dataclass(frozen=True)
+class Option:
+    """An option a connector adds to a pass command: a typer parameter.
+
+    `name` is the keyword it arrives under in `PassContext.options`; `type` the
+    annotation typer reads (`Optional[Path]`, `list[str]`, `bool`, …); `default`
+    the `typer.Option(...)` with its flags and help (an example in the help).
+    """
+
+    name: str
+    type: Any
+    default: Any
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One connector's part of a pass command."""
+
+    run: str  # "module:function", called with a PassContext
+    help: str  # what this connector does in the pass, one sentence
+    example: str = ""  # the arguments after the command in the help's example
+    options: tuple[Option, ...] = ()
+
+
+@dataclass(frozen=True)
+class Connector:
+    name: str
+    purpose: str  # one line: the business and the service it keeps in sync
+    switched_on_by: tuple[str, ...]  # the connector is configured when any of these is set
+    settings: str  # "module:function(env: maorders.settings.Env) -> a frozen dataclass"
+    secrets: tuple[str, ...] = ()  # names of the settings' attributes that hold secrets
+    migrations: str | None = None  # "module:attr": a sqlite_utils Migrations set for its own tables
+    passes: Mapping[str, Pass] = field(default_factory=dict)
+    groups: Mapping[str, str] = field(default_factory=dict)  # operator group name -> "module:typer app"
+    status: str | None = None  # "module:function(journal) -> {'counts': {...}, 'attention': [...]}"
+    doctor: str | None = None  # "module:function(settings, budget) -> [{'check', 'ok', 'detail', 'exit_code'}]"
+    demo: str | None = None  # "module:class": a maorders.demo.DemoPart
+    sandbox: str | None = None  # "module:function(ports) -> maorders.demo.SandboxPart"
+    loggers: tuple[str, ...] = ()  # loggers whose records go to the pass log (default: its package)
+
+    def pass_function(self, command: str) -> Any:
+        return load(self.passes[command].run)
+
+    def read_settings(self, env: Any) -> Any | None:
+        """Its settings when any switching variable is set, else None (not configured)."""
+        if not any(env.optional(name) for name in self.switched_on_by):
+            return None
+        return load(self.settings)(env)
+
+    def secret_values(self, settings: Any) -> list[str]:
+        return [value for value in (getattr(settings, name, None) for name in self.secrets) if value]

@@ -1,0 +1,1 @@
+"""Clinic cash desk <-> TM:MIS: invoices, payments, e-receipts."""
