@@ -1,0 +1,120 @@
+"""sms.ru HTTP API wire client for e-receipts (public-apis.md, «SMS»). Knows nothing of the journal.
+
+`POST {SMS_URL}` form fields api_id, to, msg, json=1, optional from. The api_id goes in the
+form body, never in the URL (a URL ends up in proxies' and servers' logs).
+Codes, from sms.ru's code list as its own clients carry it (e.g. XpycTee/smsru_api,
+the pysmssend table 100 … 209) and public-apis.md:
+- 100 accepted (queued at sms.ru, not yet delivered);
+- retry next run: 220 (service unavailable), 500, and a connection never made;
+- 230–232 (per-number and identical-text limits): retry later, not within the minute;
+- a person must act (the account, not the message): 200/301 api_id, 201/206 money or
+  daily limit, 204/221 sender name not approved;
+- wrong for good: 202/207 number, 203 no text, 205 over 8 SMS, 209/215/216 stop lists;
+- a reply lost after the request went out: `unknown` — `sms/send` has no idempotency key,
+  so it is never re-sent blindly; a person decides (`receipts ereceipt-resend`).
+An unknown code is shown to a person (failed), not retried.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+import requests
+
+RETRY_NEXT_RUN = {220, 500}
+RETRY_LATER = {230, 231, 232}
+ACCOUNT = {200, 201, 204, 206, 221, 301}
+WRONG_FOR_GOOD = {202, 203, 205, 207, 209, 215, 216}
+LATER = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class SmsOutcome:
+    state: str  # sent | retry | account | failed | unknown
+    code: int | None
+    text: str
+    sms_id: str | None = None
+    retry_in: timedelta | None = None
+
+
+def normalise_phone(phone: str) -> str | None:
+    """79XXXXXXXXX, or None when it is not a Russian mobile-style number."""
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) == 11 and digits[0] in "78":
+        digits = "7" + digits[1:]
+    elif len(digits) == 10:
+        digits = "7" + digits
+    return digits if re.fullmatch(r"79\d{9}", digits) else None
+
+
+def outcome_of(code: int, text: str, sms_id: str | None = None) -> SmsOutcome:
+    if code == 100:
+        return SmsOutcome("sent", code, text or "OK", sms_id)
+    if code in RETRY_NEXT_RUN:
+        return SmsOutcome("retry", code, text)
+    if code in RETRY_LATER:
+        return SmsOutcome("retry", code, text, retry_in=LATER)
+    if code in ACCOUNT:
+        return SmsOutcome("account", code, text)
+    return SmsOutcome("failed", code, text)
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request cannot have reached sms.ru (no connection was made)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    seen, cause = set(), exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        name = type(cause).__name__
+        if name in ("NewConnectionError", "ConnectionRefusedError", "NameResolutionError", "gaierror"):
+            return True
+        cause = cause.__cause__ or cause.__context__ or (cause.args[0] if cause.args and
+                                                         isinstance(cause.args[0], BaseException) else None)
+    return False
+
+
+class SmsClient:
+    def __init__(self, session: requests.Session, url: str, api_id: str, sender: str | None, timeout: float):
+        self.session = session
+        self.url = url
+        self.api_id = api_id
+        self.sender = sender
+        self.timeout = timeout
+
+    def send(self, phone: str, message: str) -> SmsOutcome:
+        """One SMS, one attempt: no retries here, since a lost reply may have been sent."""
+        form = {"api_id": self.api_id, "to": phone, "msg": message, "json": "1"}
+        if self.sender:
+            form["from"] = self.sender
+        try:
+            response = self.session.post(self.url, data=form, timeout=self.timeout)
+        except requests.exceptions.SSLError:
+            return SmsOutcome("account", None, "TLS verification failed (REQUESTS_CA_BUNDLE for a private CA)")
+        except requests.RequestException as exc:
+            if _never_sent(exc):
+                return SmsOutcome("retry", None, f"no connection to sms.ru ({type(exc).__name__})")
+            return SmsOutcome("unknown", None, f"reply lost ({type(exc).__name__}): it may have been sent")
+        return self._read(response, phone)
+
+    def _read(self, response: requests.Response, phone: str) -> SmsOutcome:
+        if response.status_code >= 500 or response.status_code == 429:
+            # the request reached a front end that failed: sms.ru answers errors as 200 + code,
+            # so a 5xx came before sms.ru took it
+            return SmsOutcome("retry", response.status_code, f"HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            return SmsOutcome("unknown", response.status_code, "malformed reply: it may have been sent")
+        if not isinstance(body, dict) or not isinstance(body.get("status_code"), int):
+            return SmsOutcome("unknown", response.status_code, "malformed reply: it may have been sent")
+        if body.get("status") != "OK":
+            return outcome_of(body["status_code"], str(body.get("status_text") or body.get("status") or ""))
+        per_number = (body.get("sms") or {}).get(phone) if isinstance(body.get("sms"), dict) else None
+        if not isinstance(per_number, dict) or not isinstance(per_number.get("status_code"), int):
+            return SmsOutcome("unknown", response.status_code, "reply without this number: it may have been sent")
+        sms_id = per_number.get("sms_id")
+        return outcome_of(per_number["status_code"], str(per_number.get("status_text") or per_number.get("status")),
+                          str(sms_id) if sms_id is not None else None)
