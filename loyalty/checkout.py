@@ -1,0 +1,217 @@
+"""The till's rules for a loyalty sale and refund: pure functions, no I/O.
+
+- A line is `CODE:QTY:PRICE[:fuel|shop[:NAME]]` (kind fuel when left out); `--amount SUM`
+  is one shop line AMOUNT × 1 (CONTRACT.md, "scan-qr at the till").
+- amount = quantity × price to the kopeck, half-up, as the till prints it.
+- `--redeem 0` is «Не списывать» (accrue only); `--redeem max` is the lower of the
+  service's `max_redeem` and the balance; a number must not exceed the balance.
+- Offers: `--offer ID` must be one the client has; `--all-offers` applies every one.
+- A sale is known by its receipt number; a rerun with the same inputs is the same sale
+  (the fingerprint leaves the code out: the app's QR changes every time it is shown).
+- A refund is keyed by its return receipt when the till has one, else by the operation
+  and what of it was not yet refunded, so a rerun after a kill asks for the same refund.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable
+
+from loyalty.money import BadNumber, as_json, line_amount, money, quantity
+from maorders.errors import InputError
+
+KINDS = ("fuel", "shop")
+PAYMENT_TYPES = ("cash", "card")
+PRODUCT_CODE = re.compile(r"[\x21-\x7e]{1,64}")
+RECEIPT_NUMBER = re.compile(r"[0-9A-Za-z_./-]{1,64}")
+OPERATION_ID = re.compile(r"[\x21-\x7e]{1,128}")
+MAX_LINES = 200
+NO_REDEEM = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Line:
+    code: str
+    quantity: Decimal
+    price: Decimal
+    kind: str
+    name: str
+
+    @property
+    def amount(self) -> Decimal:
+        return line_amount(self.quantity, self.price)
+
+    def wire(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "kind": self.kind, "quantity": float(self.quantity),
+                "price": as_json(self.price), "amount": as_json(self.amount)}
+
+    def key(self) -> list[str]:
+        return [self.code, str(self.quantity.normalize()), str(self.price), self.kind, self.name]
+
+
+@dataclass(frozen=True)
+class Redeem:
+    """What the cashier asked to redeem: a number of points, or the most allowed."""
+
+    points: Decimal
+    most: bool = False
+
+    def key(self) -> str:
+        return "max" if self.most else str(self.points)
+
+
+@dataclass(frozen=True)
+class SaleRequest:
+    lines: tuple[Line, ...]
+    offer_ids: tuple[str, ...]
+    all_offers: bool
+    redeem: Redeem
+    payment_type: str
+    receipt_number: str | None
+
+    def fingerprint(self) -> str:
+        """The sale's inputs without the code: a rerun with the same inputs is the same sale."""
+        payload = {"lines": [line.key() for line in self.lines], "offers": sorted(self.offer_ids),
+                   "all_offers": self.all_offers, "redeem": self.redeem.key(), "payment": self.payment_type}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal(0))
+
+
+# -- parsing the till's options ------------------------------------------------------------------
+def parse_line(spec: str) -> Line:
+    """`CODE:QTY:PRICE[:fuel|shop[:NAME]]`; the name may itself hold colons."""
+    parts = spec.split(":", 4)
+    if len(parts) < 3:
+        raise InputError(f"--line {spec[:80]!r}: expected CODE:QTY:PRICE[:fuel|shop[:NAME]]")
+    code, qty, price = (p.strip() for p in parts[:3])
+    kind = (parts[3].strip().lower() if len(parts) > 3 else "") or "fuel"
+    name = parts[4].strip() if len(parts) > 4 else ""
+    if not PRODUCT_CODE.fullmatch(code):
+        raise InputError(f"--line {spec[:80]!r}: CODE must be 1-64 printable characters without spaces")
+    if kind not in KINDS:
+        raise InputError(f"--line {spec[:80]!r}: the kind must be fuel or shop, got {kind[:20]!r}")
+    if len(name) > 128 or any(not c.isprintable() for c in name):
+        raise InputError(f"--line {spec[:80]!r}: NAME must be at most 128 printable characters")
+    try:
+        qty_value = quantity(qty)
+    except BadNumber as exc:
+        raise InputError(f"--line {spec[:80]!r}: QTY {exc}") from None
+    try:
+        price_value = money(price, positive=True)
+    except BadNumber as exc:
+        raise InputError(f"--line {spec[:80]!r}: PRICE {exc}") from None
+    return Line(code, qty_value, price_value, kind, name or code)
+
+
+def amount_line(amount: str) -> Line:
+    try:
+        value = money(amount, positive=True)
+    except BadNumber as exc:
+        raise InputError(f"--amount {amount[:40]!r}: {exc}") from None
+    return Line("AMOUNT", Decimal(1), value, "shop", "Покупка")
+
+
+def parse_redeem(value: str | None) -> Redeem:
+    if value is None or value.strip() == "":
+        return Redeem(NO_REDEEM)  # «Не списывать»: accrue only
+    if value.strip().lower() == "max":
+        return Redeem(NO_REDEEM, most=True)
+    try:
+        return Redeem(money(value))
+    except BadNumber as exc:
+        raise InputError(f"--redeem {value[:40]!r}: POINTS {exc} (or give max)") from None
+
+
+def receipt_number(value: str | None, option: str = "--receipt-number") -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not RECEIPT_NUMBER.fullmatch(value):
+        raise InputError(f"{option} {value[:70]!r}: 1-64 letters, digits, '_', '-', '.' or '/'")
+    return value
+
+
+def operation_id(value: str) -> str:
+    value = value.strip()
+    if not OPERATION_ID.fullmatch(value):
+        raise InputError(f"--refund {value[:70]!r}: not an operation id (as scan-qr printed it)")
+    return value
+
+
+def sale_request(lines: Iterable[str] | None, amount: str | None, offers: Iterable[str] | None,
+                 all_offers: bool, redeem: str | None, payment_type: str | None,
+                 receipt: str | None) -> SaleRequest:
+    specs = list(lines or [])
+    if specs and amount is not None:
+        raise InputError("give --line or --amount, not both")
+    if not specs and amount is None:
+        raise InputError("a sale needs --line CODE:QTY:PRICE (repeatable) or --amount SUM")
+    if len(specs) > MAX_LINES:
+        raise InputError(f"at most {MAX_LINES} --line options")
+    parsed = tuple(parse_line(s) for s in specs) if specs else (amount_line(amount),)
+    payment = (payment_type or "cash").strip().lower()
+    if payment not in PAYMENT_TYPES:
+        raise InputError(f"--payment-type {payment_type!r}: cash or card (one payment type per sale)")
+    offer_ids = tuple(dict.fromkeys(o.strip() for o in (offers or []) if o.strip()))
+    if all_offers and offer_ids:
+        raise InputError("give --offer ID or --all-offers, not both")
+    return SaleRequest(parsed, offer_ids, all_offers, parse_redeem(redeem), payment,
+                       receipt_number(receipt))
+
+
+def refund_amount(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return money(value, positive=True)
+    except BadNumber as exc:
+        raise InputError(f"--amount {value[:40]!r}: {exc}") from None
+
+
+# -- decisions -------------------------------------------------------------------------------
+def chosen_offers(request: SaleRequest, available: Iterable[str]) -> list[str]:
+    """The offer ids to send; an offer the client does not have is the cashier's mistake (65)."""
+    have = list(available)
+    if request.all_offers:
+        return have
+    missing = [o for o in request.offer_ids if o not in have]
+    if missing:
+        listed = ", ".join(have) or "none"
+        raise InputError(f"--offer {missing[0]}: the client has no such offer (the client's offers: {listed})")
+    return list(request.offer_ids)
+
+
+def points_to_redeem(redeem: Redeem, balance: Decimal, max_redeem: Decimal | None = None) -> Decimal:
+    """Points to ask for: max → min(max_redeem, balance); a number must not exceed the balance."""
+    if redeem.most:
+        return min(max_redeem if max_redeem is not None else balance, balance)
+    if redeem.points > balance:
+        raise InputError(f"--redeem {redeem.points}: insufficient points, the balance is {balance}")
+    return redeem.points
+
+
+def refund_key(operation: str, return_receipt: str | None, refunded_so_far: Decimal,
+               amount: Decimal | None) -> str:
+    """What makes a refund the same refund when the till runs it again."""
+    if return_receipt:
+        return f"{operation}/receipt/{return_receipt}"
+    return f"{operation}/after/{refunded_so_far}/{'all' if amount is None else amount}"
+
+
+def refundable(paid: Decimal, refunded: Decimal, amount: Decimal | None) -> Decimal:
+    """The amount to refund of an operation the journal knows; more than is left is 65."""
+    left = paid - refunded
+    if left <= 0:
+        raise InputError(f"the operation is already refunded in full ({paid})")
+    if amount is None:
+        return left
+    if amount > left:
+        raise InputError(f"--amount {amount} is more than was paid and not yet refunded ({left})")
+    return amount

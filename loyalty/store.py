@@ -1,0 +1,244 @@
+"""The loyalty tables in the journal: the till's sales and refunds. Sends live in the outbox.
+
+A sale's state (one row per receipt number):
+- intent           its request id is made and written; confirm not sent yet
+- sent             confirm was sent (or is in flight); the outcome is not known yet
+- confirmed        the service applied it: operation id, points and balance recorded
+- failed           the service refused it (nothing applied); the receipt may be run again
+- abandoned        found never applied by `--reconcile` (the till sold without loyalty)
+- orphan_refunded  applied, but the till never finished it: `--reconcile` refunded it
+A rerun of a failed, abandoned or orphan-refunded receipt starts a new generation with a
+new request id. A refund's state: intent, sent, done, failed, abandoned.
+
+Only what the till needs is kept: the service's client id, never a name, card or code.
+Money is stored as decimal text, exactly as the service sent it.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from maorders.clock import stamp
+from maorders.journal import Journal, OutboxItem
+
+CONNECTOR = "loyalty"
+UNFINISHED = ("intent", "sent")
+RETRYABLE = ("failed", "abandoned", "orphan_refunded")
+migrations = Migrations("loyalty")
+
+
+@migrations()
+def m001_sales_and_refunds(db: Database) -> None:
+    db.execute("""CREATE TABLE loyalty_sales (
+        id INTEGER PRIMARY KEY,
+        receipt_number TEXT NOT NULL UNIQUE,
+        generation INTEGER NOT NULL DEFAULT 1,
+        request_id TEXT NOT NULL UNIQUE,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL,
+        client_id TEXT, payment_type TEXT NOT NULL,
+        calculation TEXT,
+        operation_id TEXT UNIQUE,
+        total_to_pay TEXT, points_redeemed TEXT, points_accrued TEXT, balance TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, confirmed_at TEXT)""")
+    db.execute("CREATE INDEX loyalty_sales_state ON loyalty_sales (state, updated_at)")
+    db.execute("""CREATE TABLE loyalty_refunds (
+        id INTEGER PRIMARY KEY,
+        refund_key TEXT NOT NULL UNIQUE,
+        request_id TEXT NOT NULL UNIQUE,
+        operation_id TEXT NOT NULL,
+        sale_id INTEGER REFERENCES loyalty_sales(id),
+        amount TEXT,
+        return_receipt TEXT,
+        reason TEXT NOT NULL,
+        state TEXT NOT NULL,
+        refund_operation_id TEXT,
+        points_returned TEXT, points_revoked TEXT, balance TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""")
+    db.execute("CREATE INDEX loyalty_refunds_operation ON loyalty_refunds (operation_id)")
+    db.execute("CREATE INDEX loyalty_refunds_state ON loyalty_refunds (state, updated_at)")
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+# -- sales -----------------------------------------------------------------------------------------
+def sale_by_receipt(journal: Journal, number: str) -> dict[str, Any] | None:
+    return journal.one("SELECT * FROM loyalty_sales WHERE receipt_number = ?", (number,))
+
+
+def sale_by_operation(journal: Journal, operation_id: str) -> dict[str, Any] | None:
+    return journal.one("SELECT * FROM loyalty_sales WHERE operation_id = ?", (operation_id,))
+
+
+def outbox_item(journal: Journal, kind: str, business_key: str) -> OutboxItem | None:
+    row = journal.one("SELECT * FROM outbox WHERE connector = ? AND kind = ? AND business_key = ?",
+                      (CONNECTOR, kind, business_key))
+    return OutboxItem.from_row(row) if row else None
+
+
+def sale_key(sale: dict[str, Any]) -> str:
+    return f"sale/{sale['receipt_number']}/{sale['generation']}"
+
+
+def write_sale_intent(journal: Journal, receipt: str, existing: dict[str, Any] | None, request_id: str,
+                      fingerprint: str, payment_type: str, client_id: str, calculation: dict[str, Any],
+                      payload: dict[str, Any]) -> tuple[dict[str, Any], OutboxItem]:
+    """The request id and what is about to be confirmed, written before confirm is sent.
+
+    `request_id` is made by the caller once per generation: the same one again when an
+    earlier run of this receipt never reached the service.
+    """
+    now = stamp()
+    with journal.write() as db:
+        if existing is None:
+            db.execute("""INSERT INTO loyalty_sales (receipt_number, request_id, fingerprint, state, client_id,
+                          payment_type, calculation, total_to_pay, created_at, updated_at)
+                          VALUES (?, ?, ?, 'intent', ?, ?, ?, ?, ?, ?)""",
+                       (receipt, request_id, fingerprint, client_id, payment_type, json.dumps(calculation),
+                        calculation["total_to_pay"], now, now))
+            generation = 1
+        else:
+            generation = existing["generation"] + (1 if existing["request_id"] != request_id else 0)
+            db.execute("""UPDATE loyalty_sales SET generation = ?, request_id = ?, fingerprint = ?, state = 'intent',
+                          client_id = ?, payment_type = ?, calculation = ?, total_to_pay = ?, operation_id = NULL,
+                          error = NULL, updated_at = ? WHERE id = ?""",
+                       (generation, request_id, fingerprint, client_id, payment_type, json.dumps(calculation),
+                        calculation["total_to_pay"], now, existing["id"]))
+        key = f"sale/{receipt}/{generation}"
+        if not journal.enqueue(db, CONNECTOR, "confirm", key, payload, request_id):
+            db.execute("""UPDATE outbox SET payload = ?, state = 'pending' WHERE connector = ? AND kind = 'confirm'
+                          AND business_key = ?""", (json.dumps(payload, ensure_ascii=False), CONNECTOR, key))
+    sale = sale_by_receipt(journal, receipt)
+    item = outbox_item(journal, "confirm", key)
+    assert sale is not None and item is not None
+    return sale, item
+
+
+def mark_sent(journal: Journal, table: str, row_id: int, item: OutboxItem) -> None:
+    """Confirm (or refund) is about to go out: a kill from here on leaves it to be asked about."""
+    journal.begin_send(item)
+    with journal.write() as db:
+        db.execute(f"UPDATE {_table(table)} SET state = 'sent', updated_at = ? WHERE id = ?", (stamp(), row_id))
+
+
+def _table(name: str) -> str:
+    return {"sales": "loyalty_sales", "refunds": "loyalty_refunds"}[name]
+
+
+def sale_confirmed(journal: Journal, sale_id: int, item: OutboxItem | None, operation_id: str,
+                   redeemed: Decimal, accrued: Decimal, balance: Decimal, http_code: int | None = 201) -> None:
+    with journal.write() as db:
+        db.execute("""UPDATE loyalty_sales SET state = 'confirmed', operation_id = ?, points_redeemed = ?,
+                      points_accrued = ?, balance = ?, error = NULL, confirmed_at = ?, updated_at = ? WHERE id = ?""",
+                   (operation_id, str(redeemed), str(accrued), str(balance), stamp(), stamp(), sale_id))
+        if item is not None:
+            journal.finish_send(item, "sent", http_code, f"operation {operation_id}", db=db)
+
+
+def close_unapplied(journal: Journal, table: str, row_id: int, item: OutboxItem | None, state: str,
+                    message: str, http_code: int | None = None) -> None:
+    """Nothing was applied (refused, or found never applied): recorded, and closed in the outbox.
+
+    The cashier saw the refusal at the till, so it is not left as a failed send for a person.
+    """
+    with journal.write() as db:
+        db.execute(f"UPDATE {_table(table)} SET state = ?, error = ?, updated_at = ? WHERE id = ?",
+                   (state, message[:500], stamp(), row_id))
+        if item is not None:
+            if item.attempts == 0:
+                item.attempts = 1
+            journal.finish_send(item, "failed", http_code, message[:500], db=db)
+            db.execute("UPDATE outbox SET state = 'cancelled' WHERE id = ?", (item.id,))
+
+
+def outcome_unknown(journal: Journal, item: OutboxItem, message: str) -> None:
+    """No answer in the budget: the row stays 'sent'; the next run asks by request id."""
+    journal.finish_send(item, "retry", None, message[:500])
+    with journal.write() as db:
+        db.execute("UPDATE outbox SET state = 'unknown' WHERE id = ?", (item.id,))
+
+
+def unfinished_sales(journal: Journal, older_than: str) -> list[dict[str, Any]]:
+    return journal.rows("""SELECT * FROM loyalty_sales WHERE state IN ('intent', 'sent') AND updated_at <= ?
+                           ORDER BY id""", (older_than,))
+
+
+def sale_orphan_refunded(db: Database, sale_id: int) -> None:
+    db.execute("UPDATE loyalty_sales SET state = 'orphan_refunded', updated_at = ? WHERE id = ?",
+               (stamp(), sale_id))
+
+
+# -- refunds ---------------------------------------------------------------------------------------
+def refunded_so_far(journal: Journal, operation_id: str) -> Decimal:
+    rows = journal.rows("SELECT amount FROM loyalty_refunds WHERE operation_id = ? AND state = 'done'",
+                        (operation_id,))
+    return sum((Decimal(r["amount"]) for r in rows if r["amount"] is not None), Decimal(0))
+
+
+def refund_by_key(journal: Journal, key: str) -> dict[str, Any] | None:
+    return journal.one("SELECT * FROM loyalty_refunds WHERE refund_key = ?", (key,))
+
+
+def write_refund_intent(journal: Journal, key: str, request_id: str, operation_id: str, sale_id: int | None,
+                        amount: Decimal | None, return_receipt: str | None, reason: str,
+                        existing: dict[str, Any] | None = None) -> tuple[dict[str, Any], OutboxItem]:
+    now = stamp()
+    payload = {"operation_id": operation_id, "amount": _text(amount), "return_receipt": return_receipt,
+               "reason": reason}
+    with journal.write() as db:
+        if existing is None:
+            db.execute("""INSERT INTO loyalty_refunds (refund_key, request_id, operation_id, sale_id, amount,
+                          return_receipt, reason, state, created_at, updated_at)
+                          VALUES (?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?)""",
+                       (key, request_id, operation_id, sale_id, _text(amount), return_receipt, reason, now, now))
+        journal.enqueue(db, CONNECTOR, "refund", f"refund/{key}", payload, request_id)
+    refund = refund_by_key(journal, key)
+    item = outbox_item(journal, "refund", f"refund/{key}")
+    assert refund is not None and item is not None
+    return refund, item
+
+
+def refund_done(journal: Journal, refund_id: int, item: OutboxItem | None, refund_operation_id: str,
+                returned: Decimal | None, revoked: Decimal | None, balance: Decimal | None,
+                sale_id_orphan: int | None = None, notice: tuple[str, str] | None = None,
+                http_code: int | None = 201) -> None:
+    with journal.write() as db:
+        db.execute("""UPDATE loyalty_refunds SET state = 'done', refund_operation_id = ?, points_returned = ?,
+                      points_revoked = ?, balance = ?, error = NULL, updated_at = ? WHERE id = ?""",
+                   (refund_operation_id, _text(returned), _text(revoked), _text(balance), stamp(), refund_id))
+        if item is not None:
+            journal.finish_send(item, "sent", http_code, f"refund {refund_operation_id}", db=db)
+        if sale_id_orphan is not None:
+            sale_orphan_refunded(db, sale_id_orphan)
+        if notice is not None:
+            journal.notify(db, CONNECTOR, notice[0], "orphan_refunded", notice[1])
+
+
+def unfinished_refunds(journal: Journal, older_than: str) -> list[dict[str, Any]]:
+    return journal.rows("""SELECT * FROM loyalty_refunds WHERE state IN ('intent', 'sent') AND updated_at <= ?
+                           ORDER BY id""", (older_than,))
+
+
+def refunds_of(journal: Journal, operation_id: str) -> list[dict[str, Any]]:
+    return journal.rows("SELECT * FROM loyalty_refunds WHERE operation_id = ? ORDER BY id", (operation_id,))
+
+
+# -- views -----------------------------------------------------------------------------------------
+def list_sales(journal: Journal, unfinished: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+    where = "WHERE state IN ('intent', 'sent')" if unfinished else ""
+    return journal.rows(f"SELECT * FROM loyalty_sales {where} ORDER BY id DESC LIMIT ?", (limit,))
+
+
+def counts(journal: Journal) -> dict[str, int]:
+    sales = journal.rows("SELECT state, COUNT(*) AS n FROM loyalty_sales GROUP BY state")
+    refunds = journal.rows("SELECT state, COUNT(*) AS n FROM loyalty_refunds GROUP BY state")
+    return {**{f"sales {r['state']}": r["n"] for r in sales}, **{f"refunds {r['state']}": r["n"] for r in refunds}}
