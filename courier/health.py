@@ -1,0 +1,57 @@
+"""What `maorders status` and `maorders doctor` show of the courier: shipment counts and what
+needs a person; whether MeaSoft and RetailCRM accept our credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from courier import store
+from courier.measoft import MeasoftClient
+from courier.retailcrm import RATE_LIMIT, RetailcrmClient
+from maorders.ratelimit import paced, window_file
+
+
+def status_view(journal: Any) -> dict[str, Any]:
+    counts = {f"shipments {state}": n for state, n in sorted(store.state_counts(journal).items())}
+    counts["shipments with a problem"] = store.with_problems(journal)
+    unseen = store.with_problems(journal, unseen_only=True)
+    attention = ([f"{unseen} shipment(s) need a person (maorders shipments list --problems)"]
+                 if unseen else [])
+    return {"counts": counts, "attention": attention}
+
+
+def doctor_checks(settings: Any, budget: Any) -> list[dict[str, Any]]:
+    from maorders.errors import MaordersError
+    from maorders.http import Remote
+
+    s, timeout = settings.courier, settings.general.http_timeout
+    checks = []
+    measoft_remote = Remote("measoft", s.measoft_url, timeout, 1, budget)
+    crm_remote = paced(Remote("retailcrm", s.retailcrm_url, timeout, 1, budget, rate_limit=RATE_LIMIT),
+                       window_file(settings.general.journal, "retailcrm"), RATE_LIMIT)
+    probes = [
+        ("measoft", measoft_remote, lambda: _measoft_probe(MeasoftClient(
+            measoft_remote, s.measoft_login, s.measoft_password, s.measoft_extra, s.measoft_stream_id), s)),
+        ("retailcrm", crm_remote, lambda: _crm_probe(RetailcrmClient(crm_remote, s.retailcrm_api_key,
+                                                                     s.retailcrm_site), s)),
+    ]
+    for name, remote, probe in probes:
+        try:
+            checks.append({"check": name, "ok": True, "detail": probe()})
+        except MaordersError as exc:
+            checks.append({"check": name, "ok": False, "exit_code": exc.exit_code or 69, "detail": str(exc)})
+        finally:
+            remote.close()
+    return checks
+
+
+def _measoft_probe(client: MeasoftClient, s: Any) -> str:
+    client.find("maorders-doctor")  # a lookup that changes nothing; auth is checked on the way
+    stream = f", stream {s.measoft_stream_id}" if s.measoft_stream_id else ""
+    return f"{s.measoft_url}: credentials accepted (extra {s.measoft_extra}{stream})"
+
+
+def _crm_probe(client: RetailcrmClient, s: Any) -> str:
+    page = client.history(0)
+    return f"{s.retailcrm_url}: API key accepted, site {s.retailcrm_site}; history readable ({len(page.records)} record(s) on the first page)"

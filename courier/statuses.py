@@ -1,0 +1,113 @@
+"""push-statuses: MeaSoft's changed statuses (the ONLY_LAST poll) to the CRM. Each new status
+is journalled with what it changes in the CRM (status, payments) in one transaction; the
+poll is committed only when every such change is in the CRM, so a killed run gets the same
+set again and finds it already known.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+from courier import store, sync
+from courier.measoft import Parcel
+from courier.outbox import CRM_KINDS, NAME, OPEN, drop, send_item, whole_pass
+from courier.payments import PAYMENT_SENDERS, queue_payments
+from courier.remotes import crm_client, measoft_client
+from courier.retailcrm import RetailcrmClient
+from maorders.errors import TransientError
+from maorders.journal import OutboxItem
+from maorders.runner import PassContext
+
+
+def push_statuses(ctx: PassContext) -> None:
+    """MeaSoft's changed statuses to the CRM; the poll is committed only when all is done."""
+    measoft, crm = measoft_client(ctx), crm_client(ctx)
+    rules = sync.Rules.of(ctx.settings.courier)
+    with whole_pass("polling MeaSoft's changed statuses"):
+        parcels = measoft.changed()
+    ctx.counts["statuses_received"] += len(parcels)
+    fresh = _fresh(ctx, parcels)
+    wanted = {s["crm_order_id"] for s, p in fresh if rules.sync_payments and p.status in sync.DELIVERED}
+    with whole_pass("reading the delivered CRM orders"):
+        crm_orders = crm.orders(wanted) if wanted else {}
+    with ctx.journal.write() as db:
+        for shipment, parcel in fresh:
+            take_status(ctx, db, shipment, parcel, crm_orders, rules)
+    send_to_crm(ctx, crm)
+    left = ctx.journal.value(f"""SELECT COUNT(*) FROM outbox WHERE connector = ? AND state IN {OPEN}
+                                 AND kind IN {CRM_KINDS}""", (NAME,))
+    if left:
+        raise TransientError(f"{left} CRM change(s) still to send; MeaSoft's statuses are not committed "
+                             "and come again at the next run")
+    with whole_pass("committing MeaSoft's statuses"):
+        measoft.commit()
+    ctx.counts["polls_committed"] += 1
+
+
+def _fresh(ctx: PassContext, parcels: list[Parcel]) -> list[tuple[dict[str, Any], Parcel]]:
+    """The statuses not yet in the journal (a rerun before the commit gets the same set)."""
+    fresh = []
+    for parcel in parcels:
+        shipment = store.by_orderno(ctx.journal.db, parcel.orderno)
+        if shipment is None or shipment["state"] == "rejected":
+            # made in the cabinet or by another integration (a rejected shipment's number may
+            # belong to such an order: error 17 for someone else's order)
+            ctx.counts["not_our_orders"] += 1
+        elif shipment["measoft_event"] == parcel.event_key:
+            ctx.counts["statuses_already_known"] += 1
+        else:
+            fresh.append((shipment, parcel))
+    return fresh
+
+
+def take_status(ctx: PassContext, db: Database, shipment: dict[str, Any], parcel: Parcel,
+                crm_orders: dict[int, dict[str, Any]], rules: sync.Rules) -> None:
+    """Journal one new MeaSoft status and queue what it changes in the CRM."""
+    shipment = store.by_id(db, shipment["id"])  # as it is now: pull-orders may have changed it
+    if shipment["measoft_event"] == parcel.event_key:
+        return
+    ctx.counts["statuses_new"] += 1
+    number, orderno = shipment["crm_number"], shipment["orderno"]
+    if shipment["state"] in ("cancelling", "cancelled"):
+        # we cancelled it because the CRM order left the courier: MeaSoft's CANCELED is our own
+        # echo, and the CRM order lives on (another delivery type); journal it, change nothing
+        ctx.counts["statuses_of_withdrawn_shipments"] += 1
+        store.record_status(db, shipment, parcel, None, "")
+        return
+    if not sync.is_known_status(parcel.status):
+        ctx.counts["unknown_status_codes"] += 1
+        ctx.problem(f"order {number}: MeaSoft status {parcel.status!r} ({parcel.title}) is not one MeaSoft "
+                    "documents; kept and shown, not mapped")
+    wanted = sync.crm_status(parcel.status, rules)
+    queued = None
+    if wanted is None:
+        ctx.counts["statuses_unmapped"] += 1
+    elif wanted != shipment["crm_status"]:
+        drop(db, "crm-status", orderno, "a newer MeaSoft status replaced it")
+        ctx.journal.enqueue(db, NAME, "crm-status", f"{orderno}/status/{parcel.event_key}",
+                            {"shipment_id": shipment["id"], "crm_order_id": shipment["crm_order_id"],
+                             "number": number, "status": wanted, "measoft_status": parcel.status})
+        queued = wanted
+    queue_payments(ctx, db, shipment, parcel, crm_orders, rules)
+    returns = ", ".join(f"{i.extcode or i.name}: {i.returns}" for i in parcel.items if sync.measoft_number(i.returns))
+    store.record_status(db, shipment, parcel, queued, returns)
+
+
+def send_to_crm(ctx: PassContext, crm: RetailcrmClient) -> None:
+    senders = {"crm-status": _crm_status, **PAYMENT_SENDERS}
+    for item in ctx.journal.due(NAME):
+        if item.kind not in senders:
+            continue
+        if item.kind.startswith("crm-payment"):
+            fresh = ctx.journal.one("SELECT state FROM outbox WHERE id = ?", (item.id,))
+            if fresh["state"] == "dropped":  # an earlier payment step failed: these wait for a person
+                continue
+        send_item(ctx, item, lambda: senders[item.kind](ctx, crm, item))
+
+
+def _crm_status(ctx: PassContext, crm: RetailcrmClient, item: OutboxItem) -> None:
+    crm.edit_order(item.payload["crm_order_id"], {"status": item.payload["status"]})
+    ctx.journal.finish_send(item, "sent", 200)
+    ctx.counts["crm_statuses_set"] += 1

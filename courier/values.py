@@ -1,0 +1,79 @@
+"""MeaSoft's and RetailCRM's values that the courier rules share: the status groups and
+numbers as each side writes them. No I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+
+# MeaSoft statuses in which an order is not yet in work: it may still be changed or cancelled.
+NOT_IN_WORK = ("NEW", "AWAITING_SYNC")
+# Final delivered statuses: the money is collected, the payment is settled (COURIER… are
+# preliminary, confirmed later by COMPLETE/PARTIALLY: we wait for the confirmation).
+DELIVERED = ("COMPLETE", "PARTIALLY")
+# Every code MeaSoft documents (research 1.8); others are kept and shown, never refused.
+KNOWN_STATUSES = (
+    "AWAITING_SYNC", "NEW", "NEWPICKUP", "PICKUP", "WMSASSEMBLED", "WMSDISASSEMBLED", "ACCEPTED",
+    "CUSTOMSPROCESS", "CUSTOMSFINISHED", "CONFIRM", "UNCONFIRM", "DEPARTURING", "DEPARTURE",
+    "INVENTORY", "PICKUPREADY", "DELIVERY", "COURIERDELIVERED", "COURIERPARTIALLY",
+    "COURIERCANCELED", "COURIERRETURN", "DATECHANGE", "COMPLETE", "PARTIALLY", "CANCELED",
+    "RETURNING", "RETURNED", "LOST", "PARTLYRETURNING", "PARTLYRETURNED", "TRANSACCEPTED",
+    "PICKUPTRANS",
+)
+PAID = "paid"  # RetailCRM's standard payment status code for money received
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+TIME = re.compile(r"^\d{2}:\d{2}$")
+GRAMS_PER_KG = Decimal(1000)
+
+
+def money(value: Decimal | int | float, places: int = 2) -> str:
+    """A MeaSoft number: dot decimals, no trailing zeros, no exponent."""
+    quantum = Decimal(1).scaleb(-places)
+    text = format(Decimal(value).quantize(quantum, rounding=ROUND_HALF_UP), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def json_number(value: Decimal) -> int | float:
+    """A sum for RetailCRM's JSON: whole sums as integers (1200, not 1200.0)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def measoft_number(text: str | None) -> Decimal:
+    """A number as MeaSoft writes it; empty or unreadable is 0 (SDKs drop empty elements)."""
+    try:
+        return Decimal((text or "0").strip() or "0")
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def decimal_of(value: Any, where: str, problems: list[str]) -> Decimal | None:
+    if value is None or value == "":
+        return Decimal(0)
+    if isinstance(value, bool):
+        problems.append(f"field [{where}] is not a number: {value!r}")
+        return None
+    try:
+        number = Decimal(str(value).replace(",", "."))
+    except InvalidOperation:
+        problems.append(f"field [{where}] is not a number: {value!r}")
+        return None
+    if not number.is_finite():
+        problems.append(f"field [{where}] is not a number: {value!r}")
+        return None
+    return number
+
+
+def size_of(value: Any) -> Decimal:
+    """A non-negative weight or size; anything else counts as unknown (0)."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
+    return number if number.is_finite() and number > 0 else Decimal(0)
+
+
+def text_of(value: Any) -> str:
+    return " ".join(str(value).split()) if value is not None and not isinstance(value, (dict, list)) else ""
