@@ -2,36 +2,34 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
 
+from maorders import connectors
+from maorders.connector import Option, load
 from maorders.output import Output
+from maorders.operator import with_journal
 from maorders.runner import AppState, guarded, run_pass
 
 app = typer.Typer(
     name="maorders",
-    help="Keep the pharmacy, courier, loyalty and clinic back office in sync with the services "
-         "they sell through. Each pass is idempotent: schedule it every 10 minutes.\n\n"
-         "Example: maorders --env-file C:\\ProgramData\\maorders\\maorders.env pull-orders",
+    help="Keep a retail back office in sync with the services it sells through. Each pass is "
+         "idempotent: schedule it every 10 minutes.\n\n"
+         + "\n\n".join(f"{c.name}: {c.purpose}" for c in connectors.registered().values())
+         + "\n\nExample: maorders --env-file C:\\ProgramData\\maorders\\maorders.env pull-orders",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-bookings = typer.Typer(help="Internet-order bookings at the pharmacy (MegApteka).\n\n"
-                            "Example: maorders bookings list --cancelled-by-client",
-                       no_args_is_help=True)
-app.add_typer(bookings, name="bookings")
-shipments = typer.Typer(help="Courier shipments: RetailCRM orders sent to MeaSoft and their delivery statuses.\n\n"
-                             "Example: maorders shipments list --problems",
-                        no_args_is_help=True)
-app.add_typer(shipments, name="shipments")
-
-ONLY = typer.Option(None, "--only", help="Limit the pass to these connectors, comma-separated. "
-                                         "Example: --only megapteka", metavar="NAME[,NAME]")
+ONLY = typer.Option(None, "--only", help="Limit the pass to these connectors, comma-separated "
+                                         f"({', '.join(connectors.registered())}). "
+                                         f"Example: --only {next(iter(connectors.registered()))}",
+                    metavar="NAME[,NAME]")
 
 
 def state(ctx: typer.Context) -> AppState:
@@ -62,238 +60,43 @@ def _exit(code: int) -> None:
     raise typer.Exit(code)
 
 
-# -- the six passes -------------------------------------------------------------------------
-@app.command("export-stock")
-def export_stock(
-    ctx: typer.Context,
-    stock_file: Optional[Path] = typer.Option(None, "--stock-file", help="Read this stock export instead "
-                                              "of MEGAPTEKA_STOCK_FILE. Example: --stock-file ostatki.csv"),
-    only: Optional[str] = ONLY,
-) -> None:
-    """Upload the pharmacy's stock (default department, less what bookings hold) to MegApteka.
-
-    Example: maorders export-stock --stock-file ostatki.csv
-    """
-    _exit(run_pass(state(ctx), "export-stock", _only(only), {"stock_file": stock_file}))
-
-
-@app.command("pull-orders")
-def pull_orders(ctx: typer.Context, only: Optional[str] = ONLY) -> None:
-    """megapteka: book new site orders against stock (all / part / none) and queue their statuses;
-    courier: send RetailCRM orders that reached a send status to MeaSoft.
-
-    Example: maorders pull-orders --only megapteka
-    """
-    _exit(run_pass(state(ctx), "pull-orders", _only(only)))
+# -- the passes and operator groups, composed from the connectors ----------------------------
+def _pass_help(command: str) -> str:
+    """What each connector taking part does, and an example."""
+    parts = [(name, connector.passes[command]) for name, connector in connectors.registered().items()
+             if command in connector.passes]
+    if len(parts) == 1:
+        text = parts[0][1].help
+        lines = [text[:1].upper() + text[1:]]
+    else:
+        lines = [f"{name}: {part.help}" for name, part in parts]
+    example = next((part.example for _, part in parts if part.example), "")
+    return "\n\n".join([*lines, f"Example: maorders {command} {example}".rstrip()])
 
 
-@app.command("push-statuses")
-def push_statuses(ctx: typer.Context, only: Optional[str] = ONLY) -> None:
-    """megapteka: apply the site's events (3 cancel, 8 confirm), then send queued statuses;
-    courier: MeaSoft's changed statuses and payments to RetailCRM, then commit the poll.
+def _pass_command(command: str) -> Callable[..., None]:
+    """A typer command for one pass, with the options its connectors bring and --only."""
+    options: dict[str, Option] = {}
+    for name in connectors.taking_part(command):
+        for option in connectors.get(name).passes[command].options:
+            options.setdefault(option.name, option)
 
-    Example: maorders push-statuses
-    """
-    _exit(run_pass(state(ctx), "push-statuses", _only(only)))
+    def run(ctx: typer.Context, **values: Any) -> None:
+        only = values.pop("only")
+        _exit(run_pass(state(ctx), command, _only(only), values))
 
-
-@app.command("expire-bookings")
-def expire_bookings(ctx: typer.Context, only: Optional[str] = ONLY) -> None:
-    """Delete bookings past MEGAPTEKA_BOOKING_TTL_HOURS, release their stock, queue status 3.
-
-    Example: maorders expire-bookings
-    """
-    _exit(run_pass(state(ctx), "expire-bookings", _only(only)))
-
-
-# -- bookings -----------------------------------------------------------------------------
-ORDER_ARG = typer.Argument(..., help="The order as people know it: its site number (MA-1042) or id (1042).")
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
+    parameters += [inspect.Parameter(o.name, keyword, default=o.default, annotation=o.type)
+                   for o in options.values()]
+    parameters.append(inspect.Parameter("only", keyword, default=ONLY, annotation=Optional[str]))
+    run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in parameters}
+    return run
 
 
-def _with_journal(ctx: typer.Context, action: Callable[[Any], int]) -> None:
-    app_state = state(ctx)
-
-    def run() -> int:
-        journal = app_state.open_journal()
-        try:
-            return action(journal)
-        finally:
-            journal.close()
-
-    _exit(guarded(app_state, run))
-
-
-@bookings.command("list")
-def bookings_list(
-    ctx: typer.Context,
-    booking_state: Optional[str] = typer.Option(None, "--state", help="Only this booking or order state "
-                                                "(New, Closed, Issued, Deleted, or an order state). "
-                                                "Example: --state New"),
-    cancelled_by_client: bool = typer.Option(False, "--cancelled-by-client", help="The saved filter: "
-                                             "«Аннулирован клиентом» and not deleted — bookings to unbook."),
-) -> None:
-    """List orders and their bookings, newest first.
-
-    Example: maorders bookings list --state New
-    """
-    def action(journal: Any) -> int:
-        from maorders.megapteka import desk, store
-
-        rows = store.list_orders(journal, booking_state, cancelled_by_client)
-        out = state(ctx).output
-        if out.json_mode:
-            out.emit_json({"command": "bookings list", "exit_code": 0, "bookings": [desk.public(r) for r in rows]})
-        else:
-            out.table("Bookings", ["number", "id", "booking", "order state", "outcome", "booked at"],
-                      [(r["number"], r["id"], r["booking_state"] or "-", r["order_state"], r["outcome"],
-                        r["booked_at"] or "") for r in rows])
-        return 0
-
-    _with_journal(ctx, action)
-
-
-@bookings.command("show")
-def bookings_show(ctx: typer.Context, order: str = ORDER_ARG) -> None:
-    """Show one order: its lines, what is booked, its statuses and their sending.
-
-    Example: maorders bookings show MA-1042
-    """
-    def action(journal: Any) -> int:
-        from maorders.megapteka import desk
-
-        detail = desk.detail(journal, order)
-        out = state(ctx).output
-        if out.json_mode:
-            out.emit_json({"command": "bookings show", "exit_code": 0, "booking": detail})
-            return 0
-        out.info(f"{detail['number']} (id {detail['id']}): booking {detail['booking_state'] or '-'}, "
-                 f"«{detail['order_state']}», {detail['outcome']}")
-        if detail["problem"]:
-            out.warn(detail["problem"])
-        out.table("Lines", ["line", "name", "stock sku", "ordered", "booked", "price"],
-                  [tuple(line.values()) for line in detail["lines"]])
-        out.table("Statuses", ["status", "state", "attempts", "last error", "sent at"],
-                  [tuple(s.values()) for s in detail["statuses"]])
-        return 0
-
-    _with_journal(ctx, action)
-
-
-def _booking_action(ctx: typer.Context, order: str, action_name: str) -> None:
-    def action(journal: Any) -> int:
-        from maorders.megapteka import desk
-
-        result = desk.act(journal, order, action_name)
-        out = state(ctx).output
-        if out.json_mode:
-            out.emit_json({"command": f"bookings {action_name}", "exit_code": 0, "booking": result})
-        else:
-            queued = f"; status {result['queued_status']} queued for push-statuses" if result["queued_status"] else ""
-            out.info(f"{result['number']}: booking {result['booking_state']}, «{result['order_state']}»{queued}")
-        return 0
-
-    _with_journal(ctx, action)
-
-
-@bookings.command("request-confirmation")
-def bookings_request_confirmation(ctx: typer.Context, order: str = ORDER_ARG) -> None:
-    """Close the booking and ask the customer to accept what can be given (status 7 with the items).
-
-    Example: maorders bookings request-confirmation MA-1042
-    """
-    _booking_action(ctx, order, "request-confirmation")
-
-
-@bookings.command("ready")
-def bookings_ready(ctx: typer.Context, order: str = ORDER_ARG) -> None:
-    """The order is assembled and ready to be given (status 5).
-
-    Example: maorders bookings ready MA-1042
-    """
-    _booking_action(ctx, order, "ready")
-
-
-@bookings.command("issue")
-def bookings_issue(ctx: typer.Context, order: str = ORDER_ARG) -> None:
-    """The order was sold at the till (status 2); its booking stops holding stock.
-
-    Example: maorders bookings issue MA-1042
-    """
-    _booking_action(ctx, order, "issue")
-
-
-@bookings.command("delete")
-def bookings_delete(ctx: typer.Context, order: str = ORDER_ARG) -> None:
-    """Unbook: delete the booking and release its stock (status 3 unless the site cancelled it).
-
-    Example: maorders bookings delete MA-1042
-    """
-    _booking_action(ctx, order, "delete")
-
-
-# -- shipments (courier) -------------------------------------------------------------------
-SHIPMENT_ARG = typer.Argument(..., help="The CRM order number (1001A), the CRM order id (1) "
-                                        "or the MeaSoft orderno.")
-
-
-@shipments.command("list")
-def shipments_list(
-    ctx: typer.Context,
-    shipment_state: Optional[str] = typer.Option(None, "--state", help="Only this shipment state (queued, sent, "
-                                                 "rejected, cancelling, cancelled), MeaSoft status or CRM "
-                                                 "status. Example: --state COMPLETE"),
-    problems: bool = typer.Option(False, "--problems", help="Only shipments with a problem a person must see."),
-) -> None:
-    """List shipments, newest first: CRM order ↔ MeaSoft orderno, last statuses, problems.
-
-    Example: maorders shipments list --problems
-    """
-    def action(journal: Any) -> int:
-        from courier import desk
-
-        rows = desk.rows(journal, shipment_state, problems)
-        out = state(ctx).output
-        if out.json_mode:
-            out.emit_json({"command": "shipments list", "exit_code": 0, "shipments": rows})
-        else:
-            out.table("Shipments", ["CRM order", "CRM id", "MeaSoft orderno", "state", "MeaSoft status",
-                                    "CRM status", "problem"],
-                      [(r["crm_number"], r["crm_order_id"], r["orderno"], r["state"],
-                        f"{r['measoft_status'] or '-'} {r['measoft_title'] or ''}".strip(), r["crm_status"] or "-",
-                        r["error"] or "") for r in rows])
-        return 0
-
-    _with_journal(ctx, action)
-
-
-@shipments.command("show")
-def shipments_show(ctx: typer.Context, shipment: str = SHIPMENT_ARG) -> None:
-    """Show one shipment: both numbers, every MeaSoft status it went through, every send.
-
-    Example: maorders shipments show 1001A
-    """
-    def action(journal: Any) -> int:
-        from courier import desk
-
-        detail = desk.detail(journal, shipment)
-        out = state(ctx).output
-        if out.json_mode:
-            out.emit_json({"command": "shipments show", "exit_code": 0, "shipment": detail})
-            return 0
-        out.info(f"CRM order {detail['crm_number']} (id {detail['crm_order_id']}) ↔ MeaSoft {detail['orderno']}"
-                 f"{' (' + detail['awb'] + ')' if detail['awb'] else ''}: {detail['state']}, MeaSoft "
-                 f"{detail['measoft_status'] or '-'}, CRM {detail['crm_status'] or '-'}")
-        if detail["error"]:
-            out.warn(detail["error"])
-        out.table("MeaSoft statuses", ["status", "title", "event time", "paytype", "price", "refused items",
-                                       "CRM status"],
-                  [(s["status"], s["title"], s["event_time"], s["paytype"], s["price"], s["returns"],
-                    s["crm_status"] or "-") for s in detail["statuses"]])
-        out.table("Sends", ["kind", "state", "attempts", "last error", "sent at"],
-                  [tuple(s.values()) for s in detail["sends"]])
-        return 0
-
-    _with_journal(ctx, action)
+for _command in connectors.commands():
+    app.command(_command, help=_pass_help(_command))(_pass_command(_command))
 
 
 # -- status, doctor, demo, sandbox ----------------------------------------------------------------
@@ -314,7 +117,7 @@ def status(
 
         return health.show_status(journal, state(ctx).output, check, ack)
 
-    _with_journal(ctx, action)
+    with_journal(ctx, action)
 
 
 @app.command("doctor")
@@ -357,6 +160,11 @@ def sandbox(
     from maorders import demo as demo_module
 
     _exit(demo_module.sandbox(state(ctx), port))
+
+
+for _connector in connectors.registered().values():  # operator groups come after the kernel's commands
+    for _group, _reference in _connector.groups.items():
+        app.add_typer(load(_reference), name=_group)
 
 
 def main() -> None:

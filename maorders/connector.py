@@ -45,6 +45,7 @@ class Pass:
     help: str  # what this connector does in the pass, one sentence
     example: str = ""  # the arguments after the command in the help's example
     options: tuple[Option, ...] = ()
+    lock: str | None = None  # "module:function(options) -> lock name"; default: the command
 
 
 @dataclass(frozen=True)

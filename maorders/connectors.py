@@ -1,40 +1,66 @@
-"""The registry of connectors: where each one's journal tables and passes live.
+"""THE registry: the one list of connector packages, in the order their passes run.
 
-A connector's store module holds `migrations` (a sqlite_utils Migrations set for its
-own tables); its passes module exposes `PASSES` (command -> function taking a
-`PassContext`) and optionally `status_view` and `doctor_checks`. Passes modules are
-imported only for the connectors a run uses, so `--help` and every pass stay quick.
+Adding a connector is one new package with a `connector.py` (see `maorders.connector`)
+and one line here. Nothing else in the kernel names a connector.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from types import ModuleType
+from functools import lru_cache
+
+from maorders.connector import Connector
+
+REGISTRY = (
+    "maorders.megapteka.connector",
+    "courier.connector",
+)
 
 
-@dataclass(frozen=True)
-class Connector:
-    store: str
-    passes: str
-    commands: tuple[str, ...]  # the passes it takes part in (must match its PASSES)
+@lru_cache(maxsize=1)
+def registered() -> dict[str, Connector]:
+    """name -> Connector, importing only the light description modules."""
+    found: dict[str, Connector] = {}
+    for module_name in REGISTRY:
+        connector = importlib.import_module(module_name).CONNECTOR
+        if connector.name in found:
+            raise RuntimeError(f"two connectors are named {connector.name!r}")
+        found[connector.name] = connector
+    return found
 
 
-CONNECTORS: dict[str, Connector] = {
-    "megapteka": Connector("maorders.megapteka.store", "maorders.megapteka.passes",
-                           ("export-stock", "pull-orders", "push-statuses", "expire-bookings")),
-    "courier": Connector("courier.store", "courier.passes", ("pull-orders", "push-statuses")),
-}
-
-def module(name: str) -> ModuleType:
-    """The connector's passes module."""
-    return importlib.import_module(CONNECTORS[name].passes)
+def get(name: str) -> Connector:
+    return registered()[name]
 
 
-def migration_sets() -> list:
-    return [importlib.import_module(c.store).migrations for c in CONNECTORS.values()]
+def package_of(name: str) -> str:
+    """The connector's package: the registry module without its last part."""
+    module_name = next(m for m in REGISTRY if importlib.import_module(m).CONNECTOR.name == name)
+    return module_name.rpartition(".")[0]
+
+
+def commands() -> list[str]:
+    """Every pass command, in the order the registry first names it."""
+    seen: dict[str, None] = {}
+    for connector in registered().values():
+        seen.update(dict.fromkeys(connector.passes))
+    return list(seen)
 
 
 def taking_part(command: str) -> list[str]:
-    """Connectors that have a pass for `command`, in registry order."""
-    return [name for name, connector in CONNECTORS.items() if command in connector.commands]
+    """Connectors that have a part in `command`, in registry order."""
+    return [name for name, connector in registered().items() if command in connector.passes]
+
+
+def migration_sets() -> list:
+    from maorders.connector import load
+
+    return [load(c.migrations) for c in registered().values() if c.migrations]
+
+
+def loggers() -> list[str]:
+    """Loggers whose records go to a pass's log file."""
+    names = ["maorders"]
+    for name, connector in registered().items():
+        names += connector.loggers or [package_of(name).split(".")[0]]
+    return list(dict.fromkeys(names))

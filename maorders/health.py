@@ -33,13 +33,10 @@ def snapshot(journal: Journal) -> dict[str, Any]:
 
 def _connector_views(journal: Journal) -> dict[str, Any]:
     from maorders import connectors
+    from maorders.connector import load
 
-    views = {}
-    for name in connectors.CONNECTORS:
-        view = getattr(connectors.module(name), "status_view", None)
-        if view:
-            views[name] = view(journal)
-    return views
+    return {name: load(connector.status)(journal)
+            for name, connector in connectors.registered().items() if connector.status}
 
 
 def needs_person(snap: dict[str, Any]) -> list[str]:
@@ -90,6 +87,7 @@ def show_status(journal: Journal, out: Output, check: bool, ack: bool = False) -
 def doctor(app: AppState) -> int:
     """Settings, journal, and a real call to every configured service."""
     from maorders import connectors
+    from maorders.connector import load
     from maorders.http import Budget
 
     out = app.output
@@ -101,9 +99,9 @@ def doctor(app: AppState) -> int:
         checks.append({"check": "journal", "ok": journal.value("PRAGMA integrity_check") == "ok",
                        "detail": f"{settings.general.journal} ({journal.value('PRAGMA journal_mode')})"})
         for name in settings.configured():
-            probe = getattr(connectors.module(name), "doctor_checks", None)
+            probe = connectors.get(name).doctor
             if probe:
-                checks += probe(settings, Budget(min(60.0, settings.general.pass_budget)))
+                checks += load(probe)(settings, Budget(min(60.0, settings.general.pass_budget)))
     finally:
         journal.close()
     code = 0 if all(c["ok"] for c in checks) else max(c.get("exit_code", 69) for c in checks if not c["ok"])

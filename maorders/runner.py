@@ -73,13 +73,21 @@ class PassContext:
     budget: Any
     counts: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)  # items rejected for good: shown, not fatal
+    result: dict[str, Any] | None = None  # a pass's answer for scripts: connectors.NAME.result in --json
     _remotes: list[Any] = field(default_factory=list)
 
-    def remote(self, name: str, base_url: str, **kwargs: Any):
+    @property
+    def config(self) -> Any:
+        """This connector's own settings."""
+        return self.settings.of(self.connector)
+
+    def remote(self, name: str, base_url: str, budget: Any = None, **kwargs: Any):
+        """A wire session; `budget` replaces the pass's own (e.g. a till's short wait)."""
         from maorders.http import Remote
 
         general = self.settings.general
-        remote = Remote(name, base_url, general.http_timeout, general.http_retries, self.budget, **kwargs)
+        remote = Remote(name, base_url, general.http_timeout, general.http_retries, budget or self.budget,
+                        **kwargs)
         self._remotes.append(remote)
         return remote
 
@@ -121,7 +129,7 @@ def _run(app: AppState, command: str, only: list[str] | None, options: dict[str,
     settings = app.settings()
     names = _connectors_for(settings, command, only, connectors.taking_part(command))
     general = settings.general
-    with pass_lock(general.journal, command), pass_log(general.log_dir, command):
+    with pass_lock(general.journal, _lock_name(command, names, options)), pass_log(general.log_dir, command):
         journal = app.open_journal()
         try:
             run_id = journal.start_run(command)
@@ -147,10 +155,23 @@ def _connectors_for(settings: Settings, command: str, only: list[str] | None,
         return only
     names = [name for name in taking_part if name in settings.configured()]
     if not names:
-        hint = {"megapteka": "MEGAPTEKA_URL", "courier": "RETAILCRM_URL"}
-        wanted = " or ".join(hint.get(n, n) for n in taking_part) or "a connector"
+        from maorders import connectors
+
+        wanted = " or ".join(connectors.get(n).switched_on_by[0] for n in taking_part) or "a connector"
         raise ConfigError(f"no connector is configured for {command}: set {wanted}")
     return names
+
+
+def _lock_name(command: str, names: list[str], options: dict[str, Any]) -> str:
+    """One lock per pass; a connector may name its own (a till's sale apart from its reconciling)."""
+    from maorders import connectors
+    from maorders.connector import load
+
+    for name in names:
+        reference = connectors.get(name).passes[command].lock
+        if reference:
+            return load(reference)(options)
+    return command
 
 
 def _run_connector(app: AppState, journal: "Journal", command: str, name: str,
@@ -163,7 +184,7 @@ def _run_connector(app: AppState, journal: "Journal", command: str, name: str,
                       Budget(settings.general.pass_budget))
     code, fatal = 0, []
     try:
-        connectors.module(name).PASSES[command](ctx)
+        connectors.get(name).pass_function(command)(ctx)
     except MaordersError as exc:
         code = exc.exit_code
         fatal.append(str(exc))
@@ -178,6 +199,8 @@ def _run_connector(app: AppState, journal: "Journal", command: str, name: str,
         app.output.error(message if message.startswith(f"{name}") else f"{name}: {message}")
     summary["connectors"][name] = {"ok": code == 0, "counts": dict(ctx.counts),
                                    "errors": fatal + ctx.problems, "exit_code": code}
+    if ctx.result is not None:
+        summary["connectors"][name]["result"] = ctx.result
     for problem in ctx.problems[:20]:
         app.output.warn(f"  {name}: {problem}")
     if len(ctx.problems) > 20:
@@ -240,7 +263,9 @@ def pass_log(log_dir: Path, command: str) -> Iterator[None]:
     except OSError as exc:
         raise JournalError(f"log directory {log_dir} cannot be written: {exc.strerror}") from None
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    roots = [logging.getLogger(name) for name in ("maorders", "courier")]
+    from maorders import connectors
+
+    roots = [logging.getLogger(name) for name in connectors.loggers()]
     for logger in roots:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

@@ -1,4 +1,7 @@
-"""Settings: environment + env file -> one typed, validated object per connector.
+"""Settings: environment + env file -> the general settings and one typed object per connector.
+
+Each connector reads its own settings from `Env` (see `maorders.connector`); this
+module knows only the general ones.
 
 Precedence (CONTRACT.md): command-line option > process environment > env file
 (`--env-file`, else `MAORDERS_ENV_FILE`, else `maorders.env` in the site config dir)
@@ -10,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from maorders.errors import ConfigError
@@ -112,105 +115,34 @@ class General:
 
 
 @dataclass(frozen=True)
-class CompanyInfo:
-    region: str
-    city: str
-    brand: str
-
-
-@dataclass(frozen=True)
-class MegaptekaSettings:
-    url: str
-    pharmacy_code: str
-    secret: str = field(repr=False)
-    company: CompanyInfo
-    stock_file: Path | None
-    department: str
-    booking_ttl_hours: float
-
-
-@dataclass(frozen=True)
-class CourierSettings:
-    retailcrm_url: str
-    retailcrm_api_key: str = field(repr=False)
-    retailcrm_site: str
-    measoft_url: str
-    measoft_login: str
-    measoft_password: str = field(repr=False)
-    measoft_extra: str
-    measoft_stream_id: int | None
-    send_statuses: tuple[str, ...]
-    delivery_types: tuple[str, ...]
-    status_map: dict[str, str]
-    cod_payment_types: tuple[str, ...]
-    paytype_map: dict[str, str]
-    payment_status: str | None
-    sync_payments: bool
-
-
-@dataclass(frozen=True)
 class Settings:
+    """The general settings and each configured connector's own (None when not configured)."""
+
     general: General
-    megapteka: MegaptekaSettings | None
-    courier: CourierSettings | None
+    connectors: dict[str, Any] = field(default_factory=dict)
+
+    def of(self, name: str) -> Any | None:
+        return self.connectors.get(name)
+
+    def __getattr__(self, name: str) -> Any:
+        # `settings.<connector>` reads like a field; unknown names still fail loudly
+        connectors = self.__dict__.get("connectors", {})
+        if name in connectors:
+            return connectors[name]
+        raise AttributeError(name)
 
     def secrets(self) -> list[str]:
         """Every secret value, for the log and output redaction filters."""
-        values = []
-        if self.megapteka:
-            values.append(self.megapteka.secret)
-        if self.courier:
-            values += [self.courier.retailcrm_api_key, self.courier.measoft_password]
-        return [v for v in values if v]
+        from maorders import connectors
+
+        values: list[str] = []
+        for name, value in self.connectors.items():
+            if value is not None:
+                values += connectors.get(name).secret_values(value)
+        return values
 
     def configured(self) -> list[str]:
-        return [name for name in ("megapteka", "courier") if getattr(self, name) is not None]
-
-
-def _company(env: Env) -> CompanyInfo:
-    raw = env.text("MEGAPTEKA_COMPANY_INFO")
-    parts = [p.strip() for p in raw.split(",")]
-    if len(parts) != 3 or not all(parts):
-        raise ConfigError(f"MEGAPTEKA_COMPANY_INFO must be 'регион, город, бренд', got {raw!r}")
-    return CompanyInfo(*parts)
-
-
-def megapteka_settings(env: Env) -> MegaptekaSettings | None:
-    if not env.optional("MEGAPTEKA_URL"):
-        return None
-    stock = env.optional("MEGAPTEKA_STOCK_FILE")
-    return MegaptekaSettings(
-        url=env.url("MEGAPTEKA_URL"),
-        pharmacy_code=env.text("MEGAPTEKA_PHARMACY_CODE"),
-        secret=env.text("MEGAPTEKA_SECRET"),
-        company=_company(env),
-        stock_file=Path(stock) if stock else None,
-        department=env.text("MEGAPTEKA_DEPARTMENT"),
-        booking_ttl_hours=env.number("MEGAPTEKA_BOOKING_TTL_HOURS", 48),
-    )
-
-
-def courier_settings(env: Env) -> CourierSettings | None:
-    if not (env.optional("RETAILCRM_URL") or env.optional("MEASOFT_URL")):
-        return None
-    stream = env.optional("MEASOFT_STREAM_ID")
-    return CourierSettings(
-        retailcrm_url=env.url("RETAILCRM_URL"),
-        retailcrm_api_key=env.text("RETAILCRM_API_KEY"),
-        retailcrm_site=env.text("RETAILCRM_SITE"),
-        measoft_url=env.url("MEASOFT_URL", "https://home.courierexe.ru/api/"),
-        measoft_login=env.text("MEASOFT_LOGIN"),
-        measoft_password=env.text("MEASOFT_PASSWORD"),
-        measoft_extra=env.text("MEASOFT_EXTRA"),
-        measoft_stream_id=env.integer("MEASOFT_STREAM_ID", 0, 100, 10000) if stream else None,
-        send_statuses=env.items("COURIER_SEND_STATUSES", "SentMeaSoft"),
-        delivery_types=env.items("COURIER_DELIVERY_TYPES", "outcity,incity"),
-        status_map=env.mapping("COURIER_STATUS_MAP", "COMPLETE=complete,CANCELED=cancel-other"),
-        cod_payment_types=env.items("COURIER_COD_PAYMENT_TYPES", "cash"),
-        paytype_map=env.mapping("COURIER_PAYTYPE_MAP", "CASH=cash,CARD=bank-card"),
-        payment_status=env.optional("COURIER_PAYMENT_STATUS"),
-        sync_payments=env.flag("COURIER_SYNC_PAYMENTS", False),
-    )
+        return [name for name, value in self.connectors.items() if value is not None]
 
 
 def read_values(env_file: Path | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -241,4 +173,7 @@ def load(env_file: Path | None = None, journal: Path | None = None,
         http_retries=env.integer("MAORDERS_HTTP_RETRIES", 5, 0, 50),
         pass_budget=env.number("MAORDERS_PASS_BUDGET", 480, minimum=1),
     )
-    return Settings(general, megapteka_settings(env), courier_settings(env))
+    from maorders import connectors
+
+    return Settings(general, {name: connector.read_settings(env)
+                              for name, connector in connectors.registered().items()})

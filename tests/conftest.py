@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
-from maorders.demo import STOCK
+from maorders.megapteka.demo import STOCK
 
 BIN = Path(sys.executable).parent
 MAORDERS = shutil.which("maorders", path=str(BIN)) or shutil.which("maorders")

@@ -1,0 +1,35 @@
+"""What connectors' operator commands share: the app state and a journal opened safely.
+
+An operator command writes the journal only (it works while the remote is down) and
+fails like a pass: one line, the exit code, the traceback only in the log.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import typer
+
+from maorders.runner import AppState, guarded
+
+if TYPE_CHECKING:
+    from maorders.journal import Journal
+
+
+def app_state(ctx: typer.Context) -> AppState:
+    return ctx.find_root().obj
+
+
+def with_journal(ctx: typer.Context, action: Callable[["Journal"], int]) -> None:
+    """Open the journal, run `action(journal)` with a pass's error handling, exit with its code."""
+    state = app_state(ctx)
+
+    def run() -> int:
+        journal = state.open_journal()
+        try:
+            return action(journal)
+        finally:
+            journal.close()
+
+    raise typer.Exit(guarded(state, run))
+
