@@ -68,6 +68,15 @@ def m001_shared_tables(db: Database) -> None:
     db.execute("CREATE INDEX notifications_unseen ON notifications (seen_at)")
 
 
+@kernel()
+def m002_notifications_that_need_a_person(db: Database) -> None:
+    # 1: a problem a person must act on; 0: news (a new order, a booking made) — MAORDERS_ALERT_LEVEL
+    db.execute("ALTER TABLE notifications ADD COLUMN problem INTEGER NOT NULL DEFAULT 1")
+
+
+ALERT = ("maorders", "alert")  # the outbox (connector, kind) of staff alerts, one per notification
+
+
 @dataclass
 class OutboxItem:
     id: int
@@ -93,13 +102,16 @@ class Journal:
     def __init__(self, db: Database, path: Path):
         self.db = db
         self.path = path
+        self.alert_level: str | None = None  # all | problems when staff alerts are set up
 
     # -- opening --------------------------------------------------------
     @classmethod
-    def open(cls, path: Path, migration_sets: Iterable[Migrations] = ()) -> "Journal":
+    def open(cls, path: Path, migration_sets: Iterable[Migrations] = (),
+             busy_seconds: float | None = None) -> "Journal":
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), timeout=busy_timeout(), isolation_level=None)
+            timeout = busy_timeout() if busy_seconds is None else busy_seconds
+            conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
@@ -223,10 +235,18 @@ class Journal:
         item.state = state
 
     # -- notifications: what a person must see -----------------------------------
-    def notify(self, db: Database, connector: str, subject: str, kind: str, message: str) -> None:
-        """Once per (subject, kind): a rerun does not pop the same window twice."""
-        db.execute("""INSERT OR IGNORE INTO notifications (connector, subject, kind, message, created_at)
-                      VALUES (?, ?, ?, ?, ?)""", (connector, subject, kind, message, stamp()))
+    def notify(self, db: Database, connector: str, subject: str, kind: str, message: str,
+               problem: bool = True) -> None:
+        """Once per (subject, kind): a rerun does not pop the same window twice.
+
+        `problem`: a person must act (False for news such as a new order). When staff alerts
+        are set up, the alert is queued in this same transaction and sent after it.
+        """
+        cursor = db.execute("""INSERT OR IGNORE INTO notifications (connector, subject, kind, message,
+                               created_at, problem) VALUES (?, ?, ?, ?, ?, ?)""",
+                            (connector, subject, kind, message, stamp(), int(problem)))
+        if cursor.rowcount == 1 and self.alert_level and (problem or self.alert_level == "all"):
+            self.enqueue(db, *ALERT, str(cursor.lastrowid), {"notification": cursor.lastrowid})
 
     def notifications(self, unseen_only: bool = True, limit: int = 50) -> list[dict[str, Any]]:
         where = "WHERE seen_at IS NULL" if unseen_only else ""

@@ -12,6 +12,7 @@ import logging
 import logging.handlers
 import os
 import socket
+import tempfile
 from collections import Counter
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -57,7 +58,10 @@ class AppState:
         from maorders import connectors
         from maorders.journal import Journal
 
-        return Journal.open(self.settings().general.journal, connectors.migration_sets())
+        general = self.settings().general
+        journal = Journal.open(general.journal, connectors.migration_sets(), general.busy_timeout)
+        journal.alert_level = general.alert_level if general.alert_urls else None
+        return journal
 
 
 @dataclass
@@ -110,13 +114,17 @@ def run_pass(app: AppState, command: str, only: list[str] | None = None,
         code = exc.exit_code
         summary["error"] = str(exc)
         app.output.error(str(exc))
-    except Exception as exc:  # a bug: one line here, the traceback in the log
+    except Exception as exc:  # a bug: one line here, the traceback in the log (redacted)
         code = errors.EXIT_BUG
         summary["error"] = f"internal error: {type(exc).__name__}: {exc}"
-        log.error("bug in %s", command, exc_info=True)
+        log_bug(app, command)
         app.output.error(summary["error"] + " (traceback in the log)")
     summary["exit_code"] = code
     summary["finished_at"] = stamp()
+    if not summary.pop("_ended", False) and app._settings is not None:
+        from maorders import operations  # a pass that never reached its lock still pings its exit
+
+        operations.pass_ended(app._settings, None, command, code, summary)
     if app.output.json_mode:
         app.output.emit_json(summary)
     return code
@@ -124,22 +132,54 @@ def run_pass(app: AppState, command: str, only: list[str] | None = None,
 
 def _run(app: AppState, command: str, only: list[str] | None, options: dict[str, Any],
          summary: dict[str, Any]) -> int:
-    from maorders import connectors
+    from maorders import connectors, operations
+    from maorders.http import Budget
 
     settings = app.settings()
     names = _connectors_for(settings, command, only, connectors.taking_part(command))
     general = settings.general
     with pass_lock(general.journal, _lock_name(command, names, options)), pass_log(general.log_dir, command):
+        budget = Budget(general.pass_budget)  # one for the whole pass, shared by its connectors
+        operations.pass_started(settings, command)
         journal = app.open_journal()
         try:
             run_id = journal.start_run(command)
-            codes = [_run_connector(app, journal, command, name, options, summary) for name in names]
+            codes = [_run_connector(app, journal, command, name, options, summary, budget) for name in names]
             code = min(codes, key=SEVERITY.index) if codes else 0
             journal.finish_run(run_id, code, summary["connectors"])
+            operations.deliver_alerts(settings, journal, summary)
+            summary["exit_code"], summary["finished_at"] = code, stamp()
+            _pass_ended(app, journal, command, code, summary)
         finally:
             journal.close()
     _print_summary(app.output, command, summary)
     return code
+
+
+def _pass_ended(app: AppState, journal: "Journal | None", command: str, code: int,
+                summary: dict[str, Any]) -> None:
+    """Health ping and metrics; they never fail or change the pass."""
+    from maorders import operations
+
+    summary["_ended"] = True
+    operations.pass_ended(app.settings(), journal, command, code, summary)
+
+
+def log_bug(app: AppState, where: str) -> None:
+    """The traceback of a bug to a log file, redacted, whether or not a pass log is open."""
+    if log.handlers:
+        log.error("bug in %s", where, exc_info=True)
+        return
+    from maorders.settings import site_data_dir
+
+    general = app._settings.general if app._settings is not None else None
+    for folder in ([general.log_dir] if general else []) + [site_data_dir() / "logs", Path(tempfile.gettempdir())]:
+        try:
+            with pass_log(folder, "errors"):
+                log.error("bug in %s", where, exc_info=True)
+            return
+        except MaordersError:
+            continue
 
 
 def _connectors_for(settings: Settings, command: str, only: list[str] | None,
@@ -175,13 +215,10 @@ def _lock_name(command: str, names: list[str], options: dict[str, Any]) -> str:
 
 
 def _run_connector(app: AppState, journal: "Journal", command: str, name: str,
-                   options: dict[str, Any], summary: dict[str, Any]) -> int:
+                   options: dict[str, Any], summary: dict[str, Any], budget: Any) -> int:
     from maorders import connectors
-    from maorders.http import Budget
 
-    settings = app.settings()
-    ctx = PassContext(command, name, settings, journal, app.output, options,
-                      Budget(settings.general.pass_budget))
+    ctx = PassContext(command, name, app.settings(), journal, app.output, options, budget)
     code, fatal = 0, []
     try:
         connectors.get(name).pass_function(command)(ctx)

@@ -61,14 +61,15 @@ class Env:
             raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
         return value.rstrip("/")
 
-    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
+    def number(self, name: str, default: float, minimum: float = 0.0, maximum: float = 1e6) -> float:
+        """A decimal number within bounds (an absurd value is a settings error, not an overflow later)."""
         raw = self.text(name, str(default))
         try:
             value = float(raw.replace(",", "."))
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-        if value < minimum or value != value or value == float("inf"):
-            raise ConfigError(f"{name} must be a number >= {minimum:g}, got {raw!r}")
+        if not minimum <= value <= maximum:  # NaN fails both comparisons
+            raise ConfigError(f"{name} must be a number from {minimum:g} to {maximum:g}, got {raw!r}")
         return value
 
     def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
@@ -80,6 +81,12 @@ class Env:
         if value < minimum or (maximum is not None and value > maximum):
             bounds = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
             raise ConfigError(f"{name} must be {bounds}, got {raw!r}")
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(name, default).lower()
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
     def flag(self, name: str, default: bool) -> bool:
@@ -111,7 +118,12 @@ class General:
     log_dir: Path
     http_timeout: float
     http_retries: int
-    pass_budget: float  # seconds a pass may spend retrying before it gives up (75)
+    pass_budget: float  # seconds the whole pass may spend, all its connectors together (then 75)
+    busy_timeout: float = 10.0  # seconds a write waits for another program's lock on the journal
+    alert_urls: tuple[str, ...] = field(default=(), repr=False)  # Apprise URLs carry tokens
+    alert_level: str = "all"  # all | problems
+    healthcheck_url: str | None = field(default=None, repr=False)
+    metrics_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -153,13 +165,41 @@ def read_values(env_file: Path | None, environ: Mapping[str, str] | None = None)
     path = path or site_config_dir() / "maorders.env"
     values: dict[str, str] = {}
     if path.is_file():
-        from dotenv import dotenv_values
-
-        values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+        values = _env_file_values(path)
     elif explicit:
         raise ConfigError(f"env file {path} does not exist")
     values.update(environ)
     return values
+
+
+def _env_file_values(path: Path) -> dict[str, str]:
+    """KEY=value lines in UTF-8 (with or without BOM) or, as Notepad saves «ANSI» on a Russian
+    Windows, Windows-1251. Anything unreadable is a settings error naming the file."""
+    import io
+
+    from dotenv import dotenv_values
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"env file {path} cannot be read: {exc.strerror}") from None
+    if b"\0" in raw:
+        raise ConfigError(f"env file {path} is not a text file (UTF-8 or Windows-1251 KEY=value lines)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1251", errors="strict") if _is_cp1251(raw) else None
+    if text is None:
+        raise ConfigError(f"env file {path} is neither UTF-8 nor Windows-1251 text")
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+
+
+def _is_cp1251(raw: bytes) -> bool:
+    try:
+        raw.decode("cp1251")
+    except UnicodeDecodeError:  # 0x98 is the one byte cp1251 leaves undefined
+        return False
+    return True
 
 
 def load(env_file: Path | None = None, journal: Path | None = None,
@@ -169,9 +209,14 @@ def load(env_file: Path | None = None, journal: Path | None = None,
     general = General(
         journal=journal_path,
         log_dir=Path(env.text("MAORDERS_LOG_DIR", str(journal_path.parent / "logs"))),
-        http_timeout=env.number("MAORDERS_HTTP_TIMEOUT", 30, minimum=0.1),
+        http_timeout=env.number("MAORDERS_HTTP_TIMEOUT", 30, minimum=0.1, maximum=600),
         http_retries=env.integer("MAORDERS_HTTP_RETRIES", 5, 0, 50),
-        pass_budget=env.number("MAORDERS_PASS_BUDGET", 480, minimum=1),
+        pass_budget=env.number("MAORDERS_PASS_BUDGET", 480, minimum=1, maximum=86400),
+        busy_timeout=env.number("MAORDERS_BUSY_TIMEOUT", 10, minimum=0, maximum=3600),
+        alert_urls=tuple(url for url in env.text("MAORDERS_ALERT_URLS", "").replace(",", " ").split()),
+        alert_level=env.choice("MAORDERS_ALERT_LEVEL", "all", ("all", "problems")),
+        healthcheck_url=env.url("MAORDERS_HEALTHCHECK_URL") if env.optional("MAORDERS_HEALTHCHECK_URL") else None,
+        metrics_file=Path(metrics) if (metrics := env.optional("MAORDERS_METRICS_FILE")) else None,
     )
     from maorders import connectors
 

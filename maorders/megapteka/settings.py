@@ -44,5 +44,5 @@ def read(env: Env) -> MegaptekaSettings:
         company=_company(env),
         stock_file=Path(stock) if stock else None,
         department=env.text("MEGAPTEKA_DEPARTMENT"),
-        booking_ttl_hours=env.number("MEGAPTEKA_BOOKING_TTL_HOURS", 48),
+        booking_ttl_hours=env.number("MEGAPTEKA_BOOKING_TTL_HOURS", 48, maximum=24 * 366),  # a year at most
     )
