@@ -190,12 +190,20 @@ def refund_by_key(journal: Journal, key: str) -> dict[str, Any] | None:
 
 def write_refund_intent(journal: Journal, key: str, request_id: str, operation_id: str, sale_id: int | None,
                         amount: Decimal | None, return_receipt: str | None, reason: str,
-                        existing: dict[str, Any] | None = None) -> tuple[dict[str, Any], OutboxItem]:
+                        orphan_of: int | None = None) -> tuple[dict[str, Any], OutboxItem]:
+    """The refund's request id, made once for its key, written before the refund is sent.
+
+    `orphan_of`: the sale the service applied but the till never finished; its operation id
+    is recorded in the same transaction (the sale stays unfinished until the refund is done).
+    """
     now = stamp()
     payload = {"operation_id": operation_id, "amount": _text(amount), "return_receipt": return_receipt,
                "reason": reason}
     with journal.write() as db:
-        if existing is None:
+        if orphan_of is not None:
+            db.execute("UPDATE loyalty_sales SET operation_id = ?, updated_at = ? WHERE id = ?",
+                       (operation_id, now, orphan_of))
+        if refund_by_key(journal, key) is None:
             db.execute("""INSERT INTO loyalty_refunds (refund_key, request_id, operation_id, sale_id, amount,
                           return_receipt, reason, state, created_at, updated_at)
                           VALUES (?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?)""",

@@ -1,0 +1,71 @@
+"""The till's exchange with Megainsight: one client per run, its own short budget, errors in the
+cashier's words.
+
+Once the code is read the cashier waits for the service, so the exchange has a budget of
+its own (MEGAINSIGHT_BUDGET, default 15 s, whatever MAORDERS_PASS_BUDGET says): every
+retry and every timeout fits inside it, and when it is spent the run ends with 75 and one
+line, so the cashier sells without loyalty. The service's refusals become the exit codes
+CONTRACT.md lists: an unknown or expired client, too many points, an unknown operation or
+more than was paid 65; a refused token or place id 69.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from loyalty.megainsight import MegainsightClient
+from loyalty.settings import LoyaltySettings
+from maorders.errors import InputError, PermanentError, RefusedError, TransientError
+from maorders.http import Budget
+from maorders.redact import register_secret
+
+REMOTE = "megainsight"
+FRIENDLY = {
+    "client_not_found": "unknown client: the code is not a Megainsight client or card",
+    "code_expired": "the QR code has expired: ask the customer to show a fresh one",
+    "insufficient_points": "insufficient points",
+    "offer_not_available": "the client has no such offer",
+    "operation_not_found": "unknown operation",
+    "amount_exceeds_paid": "more than was paid",
+    "already_refunded": "the operation is already refunded in full",
+    "client_token_expired": "the client's session has expired: scan the code again",
+    "client_token_unknown": "the client's session is unknown: scan the code again",
+    "calculation_expired": "the calculation has expired: run the sale again",
+}
+
+
+def headers(config: LoyaltySettings) -> dict[str, str]:
+    register_secret(config.token)
+    return {"Authorization": f"Token {config.token}", "Accept": "application/json"}
+
+
+def client(ctx, budget: Budget | None = None) -> MegainsightClient:
+    """A client whose calls share `budget` (a fresh till budget when None)."""
+    config: LoyaltySettings = ctx.config
+    budget = budget or Budget(config.budget)
+    remote = ctx.remote(REMOTE, config.url, budget=budget, headers=headers(config))
+    return MegainsightClient(remote, config.place_id)
+
+
+def standalone(config: LoyaltySettings, timeout: float, retries: int, budget: Budget):
+    """A client outside a pass (doctor); the caller closes `client.remote`."""
+    from maorders.http import Remote
+
+    remote = Remote(REMOTE, config.url, timeout, retries, budget, headers=headers(config))
+    return MegainsightClient(remote, config.place_id)
+
+
+@contextmanager
+def cashier_words(config: LoyaltySettings, doing: str) -> Iterator[None]:
+    """The service's refusals and silences as one line with the right exit code."""
+    try:
+        yield
+    except PermanentError as exc:
+        reason = FRIENDLY.get(exc.code or "", "the loyalty service refused")
+        raise InputError(f"{doing}: {reason} ({exc})") from None
+    except RefusedError as exc:
+        raise RefusedError(f"{doing}: {exc}; check MEGAINSIGHT_TOKEN and MEGAINSIGHT_PLACE_ID") from None
+    except TransientError as exc:
+        raise TransientError(f"{doing}: no answer from the loyalty service within MEGAINSIGHT_BUDGET "
+                             f"({config.budget:g} s): sell without loyalty or run again ({exc})") from None

@@ -1,0 +1,300 @@
+"""`scan-qr`: the till's loyalty sale, card info, refund and reconciling (CONTRACT.md).
+
+A sale, in the order that makes it safe to kill at any instant and run again:
+1. the options are checked (65 before anything is scanned or sent);
+2. the journal is asked about this receipt: confirmed → report the one operation, exit 0;
+   sent but unanswered (a timeout, a kill) → ask the service by request id first;
+3. the code is read (scanner or --code), then the exchange runs on its own budget:
+   identify, calculate (twice for `--redeem max`: the first gives max_redeem);
+4. the request id (made once per receipt) and the calculation are written to the journal
+   with the outbox row, in one transaction, and marked sent in another;
+5. confirm; the result is written; the answer is printed (`--json`: connectors.loyalty.result).
+Refunds and `--reconcile` live in `loyalty.settle`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from loyalty import checkout, exchange, store, till
+from loyalty.megainsight import Calculation, Identity, MegainsightClient, Operation
+from loyalty.money import as_json
+from maorders.clock import now, stamp
+from maorders.errors import ConfigError, InputError, PermanentError, RefusedError, TransientError, UsageError
+from maorders.http import Budget
+
+log = logging.getLogger("loyalty")
+SALE_OPTIONS = ("line", "amount", "offer", "all_offers", "redeem", "payment_type")
+
+
+def lock_name(options: dict[str, Any]) -> str:
+    """`--reconcile` (scheduled) never locks out a cashier's `scan-qr`, nor the other way round."""
+    return "scan-qr-reconcile" if options.get("reconcile") else "scan-qr"
+
+
+def scan_qr(ctx) -> None:
+    from loyalty import settle
+
+    options = ctx.options
+    mode = [name for name in ("reconcile", "refund", "info") if options.get(name)]
+    if len(mode) > 1:
+        raise UsageError(f"--{mode[0]} and --{mode[1]} cannot go together")
+    given = [name for name in SALE_OPTIONS if options.get(name) not in (None, False, [], ())]
+    if mode and mode[0] != "refund" and (given or options.get("receipt_number")):
+        raise UsageError(f"--{mode[0]} takes no sale options (--{given[0].replace('_', '-')})"
+                         if given else f"--{mode[0]} takes no --receipt-number")
+    if mode == ["refund"] and [g for g in given if g != "amount"]:
+        raise UsageError("--refund takes only --amount and --receipt-number")
+    if mode == ["reconcile"]:
+        settle.reconcile(ctx)
+    elif mode == ["refund"]:
+        settle.refund(ctx)
+    elif mode == ["info"]:
+        info(ctx)
+    else:
+        sale(ctx)
+
+
+# ===================================================================== the code
+def read_code(ctx) -> str:
+    """`--code` as typed, else one code from SCANNER_PORT within SCANNER_TIMEOUT."""
+    from loyalty import scanner
+
+    typed = ctx.options.get("code")
+    if typed is not None:
+        return scanner.validate(typed)
+    config = ctx.config
+    if not config.scanner_port:
+        raise ConfigError("SCANNER_PORT is not set (or give --code)")
+    if ctx.out.interactive:
+        ctx.out.info(f"Scan the customer's QR code or card (waiting {config.scanner_timeout:g} s)…")
+    return scanner.read_code(config.scanner_port, config.scanner_baud, config.scanner_timeout)
+
+
+def identify(ctx, mi: MegainsightClient, code: str) -> Identity:
+    with exchange.cashier_words(ctx.config, "identify"):
+        identity = mi.identify(code)
+    log.info("client %s identified: balance %s, %d offer(s)", identity.client_id, identity.balance,
+             len(identity.offers))
+    return identity
+
+
+# ===================================================================== --info
+def info(ctx) -> None:
+    """The seed's «Информация по карте»: client, balance, offers; nothing calculated or confirmed."""
+    code = read_code(ctx)
+    identity = identify(ctx, exchange.client(ctx), code)
+    till.show_client(ctx, identity)
+    ctx.counts["identified"] += 1
+    ctx.result = {"client": till.public_client(identity), "balance": as_json(identity.balance),
+                  "offers": [till.public_offer(o) for o in identity.offers]}
+
+
+# ===================================================================== the sale
+def sale(ctx) -> None:
+    o = ctx.options
+    request = checkout.sale_request(o.get("line"), o.get("amount"), o.get("offer"), bool(o.get("all_offers")),
+                                    o.get("redeem"), o.get("payment_type"), o.get("receipt_number"))
+    interactive = till.is_terminal(ctx)
+    if not interactive and not o.get("yes"):
+        raise UsageError("scan-qr confirms a sale only with --yes when no one at a terminal can answer")
+    receipt = request.receipt_number or f"auto-{uuid.uuid4().hex[:12]}"
+    existing = store.sale_by_receipt(ctx.journal, receipt)
+    request_id = str(uuid.uuid4())
+    if existing is not None:
+        if existing["state"] == "confirmed":
+            return report_confirmed(ctx, existing, request.fingerprint())
+        if existing["state"] in store.UNFINISHED:
+            if settled_earlier(ctx, existing, request.fingerprint()):
+                return
+            request_id = existing["request_id"]  # never applied: the same id is safe to send again
+    code = read_code(ctx)
+    mi = exchange.client(ctx)  # the budget starts now that the code is read
+    identity = identify(ctx, mi, code)
+    till.show_client(ctx, identity)
+    calc = calculate(ctx, mi, request, identity, interactive)
+    if interactive and not till.ask_confirm(ctx, f"Confirm: to pay {calc.total_to_pay:.2f}?"):
+        ctx.counts["declined"] += 1
+        ctx.result = {"receipt_number": receipt, "confirmed": False}
+        ctx.out.info("not confirmed: nothing was sent")
+        return
+    confirm(ctx, mi, request, receipt, existing, request_id, identity, calc)
+
+
+def calculate(ctx, mi: MegainsightClient, request: checkout.SaleRequest, identity: Identity,
+              interactive: bool) -> Calculation:
+    """Offers and points as the options say (or as the cashier answers), then the calculation."""
+    if interactive and not request.offer_ids and not request.all_offers:
+        offer_ids = till.ask_offers(ctx, identity.offers)
+    else:
+        offer_ids = checkout.chosen_offers(request, [offer.id for offer in identity.offers])
+    lines = [line.wire() for line in request.lines]
+    ask_points = interactive and not request.redeem.most and request.redeem.points == 0
+    with exchange.cashier_words(ctx.config, "calculate"):
+        if request.redeem.most or ask_points:
+            first = mi.calculate(identity.client_token, lines, offer_ids, Decimal(0))
+            most = checkout.points_to_redeem(request.redeem, identity.balance, first.max_redeem) \
+                if request.redeem.most else min(first.max_redeem, identity.balance)
+            points = till.ask_points(ctx, most) if ask_points else most
+            calc = first if points == 0 else mi.calculate(identity.client_token, lines, offer_ids, points)
+        else:
+            points = checkout.points_to_redeem(request.redeem, identity.balance)
+            calc = mi.calculate(identity.client_token, lines, offer_ids, points)
+    till.show_calculation(ctx, calc)
+    return calc
+
+
+def confirm(ctx, mi: MegainsightClient, request: checkout.SaleRequest, receipt: str,
+            existing: dict[str, Any] | None, request_id: str, identity: Identity, calc: Calculation) -> None:
+    journal, config = ctx.journal, ctx.config
+    calculation = {"client": till.public_client(identity), "balance_before": str(identity.balance),
+                   "lines": [{"code": l.code, "price": str(l.price), "amount": str(l.amount),
+                              "discount": str(l.discount)} for l in calc.lines],
+                   "discount": str(calc.discount), "points_redeemed": str(calc.points_redeemed),
+                   "points_to_accrue": str(calc.points_to_accrue), "total_to_pay": str(calc.total_to_pay)}
+    payload = {"calculation_id": calc.calculation_id,
+               "receipt": {"number": receipt, "datetime": stamp(), "payment_type": request.payment_type,
+                           "total": as_json(calc.total_to_pay)}}
+    sale_row, item = store.write_sale_intent(journal, receipt, existing, request_id, request.fingerprint(),
+                                             request.payment_type, identity.client_id, calculation, payload)
+    store.mark_sent(journal, "sales", sale_row["id"], item)
+    try:
+        with exchange.cashier_words(config, f"confirm receipt {receipt}"):
+            operation = mi.confirm(request_id, calc.calculation_id, payload["receipt"])
+    except TransientError as exc:
+        store.outcome_unknown(journal, item, str(exc))
+        raise TransientError(f"{exc}; the outcome is not known: run the same command again, "
+                             "it will not confirm twice") from None
+    except (InputError, RefusedError) as exc:
+        store.close_unapplied(journal, "sales", sale_row["id"], item, "failed", str(exc))
+        raise
+    store.sale_confirmed(journal, sale_row["id"], item, operation.operation_id, operation.points_redeemed,
+                         operation.points_accrued, operation.balance)
+    ctx.counts["sales_confirmed"] += 1
+    finish(ctx, store.sale_by_receipt(journal, receipt), already=False)
+
+
+def settled_earlier(ctx, sale_row: dict[str, Any], fingerprint: str) -> bool:
+    """An earlier run sent confirm and died or timed out: ask the service by request id first."""
+    if ctx.journal.value("SELECT COUNT(*) FROM loyalty_refunds WHERE sale_id = ? AND reason = 'orphan'",
+                         (sale_row["id"],)):
+        raise TransientError(f"receipt {sale_row['receipt_number']} is being refunded as never finished "
+                             "(scan-qr --reconcile); run again in a minute")
+    mi = exchange.client(ctx)
+    with exchange.cashier_words(ctx.config, f"look up receipt {sale_row['receipt_number']}"):
+        found = mi.operations(sale_row["request_id"])
+    if not found:
+        log.info("receipt %s: request %s was never applied; sending it again", sale_row["receipt_number"],
+                 sale_row["request_id"])
+        return False
+    record_found(ctx.journal, sale_row, found[0])
+    ctx.counts["sales_found_applied"] += 1
+    report_confirmed(ctx, store.sale_by_receipt(ctx.journal, sale_row["receipt_number"]), fingerprint)
+    return True
+
+
+def record_found(journal, sale_row: dict[str, Any], operation: Operation) -> None:
+    """The service applied an earlier run's confirm: record it as that run would have."""
+    calculation = _json(sale_row["calculation"])
+    redeemed = operation.points_redeemed if operation.points_redeemed is not None else \
+        Decimal(calculation["points_redeemed"])
+    accrued = operation.points_accrued if operation.points_accrued is not None else \
+        Decimal(calculation["points_to_accrue"])
+    balance = operation.balance if operation.balance is not None else \
+        Decimal(calculation["balance_before"]) - redeemed + accrued
+    item = store.outbox_item(journal, "confirm", store.sale_key(sale_row))
+    store.sale_confirmed(journal, sale_row["id"], item, operation.operation_id, redeemed, accrued, balance, 200)
+
+
+def report_confirmed(ctx, sale_row: dict[str, Any], fingerprint: str) -> None:
+    """The receipt is already confirmed: the one operation, exit 0 (65 if the inputs differ)."""
+    if sale_row["fingerprint"] != fingerprint:
+        raise InputError(f"receipt {sale_row['receipt_number']} is already confirmed as operation "
+                         f"{sale_row['operation_id']} with other lines, offers, points or payment type; "
+                         "give a new --receipt-number")
+    ctx.counts["sales_already_confirmed"] += 1
+    finish(ctx, sale_row, already=True)
+
+
+def finish(ctx, sale_row: dict[str, Any], already: bool) -> None:
+    calculation = _json(sale_row["calculation"])
+    result = {
+        "receipt_number": sale_row["receipt_number"],
+        "request_id": sale_row["request_id"],
+        "client": calculation["client"],
+        "balance_before": float(Decimal(calculation["balance_before"])),
+        "lines": [{k: (v if k == "code" else float(Decimal(v))) for k, v in line.items()}
+                  for line in calculation["lines"]],
+        "discount": float(Decimal(calculation["discount"])),
+        "points_redeemed": float(Decimal(sale_row["points_redeemed"])),
+        "points_accrued": float(Decimal(sale_row["points_accrued"])),
+        "balance": float(Decimal(sale_row["balance"])) if sale_row["balance"] is not None else None,
+        "total_to_pay": float(Decimal(sale_row["total_to_pay"])),
+        "payment_type": sale_row["payment_type"],
+        "operation_id": sale_row["operation_id"],
+        "already_confirmed": already,
+    }
+    ctx.result = result
+    till.show_sale(ctx, result)
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    import json
+
+    return json.loads(text) if text else {}
+
+
+# ===================================================================== status and doctor
+def status_view(journal) -> dict[str, Any]:
+    """Counts for `status`, and what needs a person: sales left unfinished, orphans refunded."""
+    counts = store.counts(journal)
+    attention = []
+    stale = journal.value("""SELECT COUNT(*) FROM loyalty_sales WHERE state IN ('intent', 'sent')
+                             AND updated_at <= ?""", (stamp(now() - timedelta(minutes=30)),))
+    if stale:
+        attention.append(f"{stale} loyalty sale(s) unfinished for over 30 min: is `scan-qr --reconcile` scheduled?")
+    orphans = journal.value("""SELECT COUNT(*) FROM notifications WHERE connector = 'loyalty'
+                               AND kind = 'orphan_refunded' AND seen_at IS NULL""")
+    if orphans:
+        attention.append(f"{orphans} loyalty operation(s) refunded as never finished at the till "
+                         "(maorders loyalty list; status --ack when seen)")
+    return {"counts": counts, "attention": attention}
+
+
+def doctor_checks(settings, budget: Budget) -> list[dict[str, Any]]:
+    """A real call that changes nothing and needs no customer: operations by a fresh request id.
+
+    200 with an empty list proves the URL, the network token and the place id.
+    """
+    config = settings.of("loyalty")
+    general = settings.general
+    checks = []
+    mi = exchange.standalone(config, min(general.http_timeout, config.budget), general.http_retries,
+                             Budget(min(max(budget.left(), 0.1), config.budget)))
+    try:
+        mi.operations(str(uuid.uuid4()))
+        checks.append({"check": "megainsight", "ok": True,
+                       "detail": f"{config.url}: token and place id {config.place_id} accepted"})
+    except (RefusedError, TransientError, PermanentError) as exc:
+        checks.append({"check": "megainsight", "ok": False, "detail": str(exc),
+                       "exit_code": exc.exit_code or 69})
+    finally:
+        mi.remote.close()
+    if config.scanner_port:
+        checks.append(_scanner_check(config))
+    return checks
+
+
+def _scanner_check(config) -> dict[str, Any]:
+    from loyalty import scanner
+    from maorders.errors import MaordersError
+
+    try:
+        scanner.open_port(config.scanner_port, config.scanner_baud).close()
+    except MaordersError as exc:
+        return {"check": "scanner", "ok": False, "detail": str(exc), "exit_code": exc.exit_code}
+    return {"check": "scanner", "ok": True, "detail": f"{config.scanner_port} opens at {config.scanner_baud} baud"}

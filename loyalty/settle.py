@@ -1,0 +1,187 @@
+"""Refunds of an unfinished fuelling (`scan-qr --refund`) and the scheduled `scan-qr --reconcile`.
+
+A refund is keyed by its own request id, made once for its key (checkout.refund_key): the
+return receipt when the till has one, else the operation and what of it the journal had
+not yet seen refunded. A rerun after a kill finds the same key, asks the service by that
+request id first and sends the same request again only if it never arrived.
+
+`--reconcile` settles what a killed or timed-out run left behind, once it is older than
+MEGAINSIGHT_ORPHAN_MINUTES (the till had that long to run the same receipt again):
+- a sale whose confirm the service never applied: abandoned (the till sold without loyalty);
+- a sale the service applied but the till never completed: refunded in full (an orphan),
+  and a notification tells a person (`status`);
+- a refund left unanswered: recorded if the service applied it, else abandoned.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from loyalty import checkout, exchange, store, till
+from loyalty.megainsight import MegainsightClient, Refund
+from maorders.clock import now, stamp
+from maorders.errors import InputError, RefusedError, TransientError, UsageError
+
+log = logging.getLogger("loyalty")
+
+
+# ===================================================================== --refund
+def refund(ctx) -> None:
+    o = ctx.options
+    operation = checkout.operation_id(o["refund"])
+    amount = checkout.refund_amount(o.get("amount"))
+    return_receipt = checkout.receipt_number(o.get("receipt_number"))
+    interactive = till.is_terminal(ctx)
+    if not interactive and not o.get("yes"):
+        raise UsageError("scan-qr --refund needs --yes when no one at a terminal can answer")
+    journal = ctx.journal
+    sale = store.sale_by_operation(journal, operation)
+    so_far = store.refunded_so_far(journal, operation)
+    key = checkout.refund_key(operation, return_receipt, so_far, amount)
+    existing = store.refund_by_key(journal, key)
+    if existing is not None and existing["state"] == "done":
+        return _already_done(ctx, existing, amount)
+    if existing is not None and existing["state"] in store.UNFINISHED:
+        mi = exchange.client(ctx)
+        if _found_applied(ctx, mi, existing):
+            return
+        to_send = Decimal(existing["amount"]) if existing["amount"] is not None else None
+    else:
+        to_send = checkout.refundable(Decimal(sale["total_to_pay"]), so_far, amount) if sale else amount
+        mi = exchange.client(ctx)
+    if interactive and not till.ask_confirm(ctx, f"Refund {_money(to_send)} of operation {operation}?"):
+        ctx.counts["declined"] += 1
+        ctx.result = {"operation_id": operation, "refunded": False}
+        return
+    if existing is None or existing["state"] not in store.UNFINISHED:
+        if existing is not None:  # refused or never applied under this key: a fresh key and request id
+            key = f"{key}/again-{uuid.uuid4().hex[:8]}"
+        existing, _ = store.write_refund_intent(journal, key, str(uuid.uuid4()), operation,
+                                                sale["id"] if sale else None, to_send, return_receipt, "till")
+    send_refund(ctx, mi, existing, to_send)
+
+
+def send_refund(ctx, mi: MegainsightClient, row: dict[str, Any], amount: Decimal | None,
+                orphan_sale: dict[str, Any] | None = None) -> Refund:
+    journal = ctx.journal
+    item = store.outbox_item(journal, "refund", f"refund/{row['refund_key']}")
+    store.mark_sent(journal, "refunds", row["id"], item)
+    try:
+        with exchange.cashier_words(ctx.config, f"refund operation {row['operation_id']}"):
+            done = mi.refund(row["operation_id"], row["request_id"], amount)
+    except TransientError as exc:
+        store.outcome_unknown(journal, item, str(exc))
+        raise TransientError(f"{exc}; the outcome is not known: run the same command again, "
+                             "it will not refund twice") from None
+    except (InputError, RefusedError) as exc:
+        store.close_unapplied(journal, "refunds", row["id"], item, "failed", str(exc))
+        raise
+    notice = _orphan_notice(orphan_sale, row, done) if orphan_sale else None
+    store.refund_done(journal, row["id"], item, done.operation_id, done.points_returned, done.points_revoked,
+                      done.balance, orphan_sale["id"] if orphan_sale else None, notice)
+    ctx.counts["orphans_refunded" if orphan_sale else "refunds"] += 1
+    if not orphan_sale:
+        _report(ctx, store.refund_by_key(journal, row["refund_key"]), already=False)
+    return done
+
+
+def _found_applied(ctx, mi: MegainsightClient, row: dict[str, Any], orphan_sale: dict[str, Any] | None = None,
+                   report: bool = True) -> bool:
+    """Ask by the refund's request id; record it when the service applied it."""
+    with exchange.cashier_words(ctx.config, f"look up the refund of {row['operation_id']}"):
+        found = mi.operations(row["request_id"])
+    if not found:
+        return False
+    op = found[0]
+    item = store.outbox_item(ctx.journal, "refund", f"refund/{row['refund_key']}")
+    notice = _orphan_notice(orphan_sale, row, op) if orphan_sale else None
+    store.refund_done(ctx.journal, row["id"], item, op.operation_id, op.points_returned, op.points_revoked,
+                      op.balance, orphan_sale["id"] if orphan_sale else None, notice, 200)
+    ctx.counts["orphans_refunded" if orphan_sale else "refunds_found_applied"] += 1
+    if report:
+        _report(ctx, store.refund_by_key(ctx.journal, row["refund_key"]), already=True)
+    return True
+
+
+def _already_done(ctx, row: dict[str, Any], amount: Decimal | None) -> None:
+    if amount is not None and row["amount"] is not None and Decimal(row["amount"]) != amount:
+        raise InputError(f"return receipt {row['return_receipt']} already refunded {row['amount']} of operation "
+                         f"{row['operation_id']}; give another --receipt-number for another refund")
+    ctx.counts["refunds_already_done"] += 1
+    _report(ctx, row, already=True)
+
+
+def _report(ctx, row: dict[str, Any], already: bool) -> None:
+    def number(name: str) -> float | None:
+        return None if row[name] is None else float(Decimal(row[name]))
+
+    result = {"operation_id": row["refund_operation_id"], "origin_id": row["operation_id"],
+              "request_id": row["request_id"], "amount": number("amount"), "return_receipt": row["return_receipt"],
+              "points_returned": number("points_returned"), "points_revoked": number("points_revoked"),
+              "balance": number("balance"), "already_refunded": already}
+    ctx.result = result
+    if not ctx.out.json_mode:
+        again = " (already done: nothing sent twice)" if already else ""
+        ctx.out.info(f"refund {result['operation_id']} of {result['origin_id']}{again}: amount "
+                     f"{_money(result['amount'])}, points returned {_money(result['points_returned'])}, "
+                     f"revoked {_money(result['points_revoked'])}, balance {_money(result['balance'])}")
+
+
+def _money(value: Any) -> str:
+    return "all that is left" if value is None else f"{Decimal(str(value)):.2f}"
+
+
+# ===================================================================== --reconcile
+def reconcile(ctx) -> None:
+    config, journal = ctx.config, ctx.journal
+    cutoff = stamp(now() - timedelta(minutes=config.orphan_minutes))
+    sales = store.unfinished_sales(journal, cutoff)
+    refunds = [r for r in store.unfinished_refunds(journal, cutoff) if r["reason"] == "till"]
+    if not sales and not refunds:
+        return
+    mi = exchange.client(ctx, ctx.budget)  # scheduled: the pass's budget, not a cashier's
+    for sale in sales:
+        settle_sale(ctx, mi, sale)
+    for row in refunds:
+        if not _found_applied(ctx, mi, row, report=False):
+            item = store.outbox_item(journal, "refund", f"refund/{row['refund_key']}")
+            store.close_unapplied(journal, "refunds", row["id"], item, "abandoned",
+                                  "never applied; the till did not run it again")
+            ctx.counts["refunds_abandoned"] += 1
+
+
+def settle_sale(ctx, mi: MegainsightClient, sale: dict[str, Any]) -> None:
+    journal = ctx.journal
+    orphan_refund = journal.one("SELECT * FROM loyalty_refunds WHERE sale_id = ? AND reason = 'orphan'",
+                                (sale["id"],))
+    if orphan_refund is None:
+        with exchange.cashier_words(ctx.config, f"look up receipt {sale['receipt_number']}"):
+            found = mi.operations(sale["request_id"])
+        if not found:
+            item = store.outbox_item(journal, "confirm", store.sale_key(sale))
+            store.close_unapplied(journal, "sales", sale["id"], item, "abandoned",
+                                  "never applied; the till sold without loyalty")
+            ctx.counts["sales_abandoned"] += 1
+            return
+        operation = found[0].operation_id
+        log.warning("receipt %s: operation %s applied but never finished at the till; refunding it",
+                    sale["receipt_number"], operation)
+        orphan_refund, _ = store.write_refund_intent(journal, f"{operation}/orphan", str(uuid.uuid4()), operation,
+                                                     sale["id"], None, None, "orphan", orphan_of=sale["id"])
+    elif orphan_refund["state"] in store.UNFINISHED and _found_applied(ctx, mi, orphan_refund, sale, report=False):
+        return
+    try:
+        send_refund(ctx, mi, orphan_refund, None, orphan_sale=sale)
+    except InputError as exc:  # e.g. the till refunded it already in full: nothing of it is left
+        ctx.problem(f"receipt {sale['receipt_number']}: the unfinished operation could not be refunded: {exc}")
+
+
+def _orphan_notice(sale: dict[str, Any], row: dict[str, Any], done: Any) -> tuple[str, str]:
+    return (f"receipt {sale['receipt_number']}",
+            f"receipt {sale['receipt_number']}: loyalty operation {row['operation_id']} "
+            f"was applied but the till never finished the sale; refunded as {done.operation_id} "
+            f"(points returned {done.points_returned}, revoked {done.points_revoked})")
