@@ -87,10 +87,13 @@ class MailSession:
             raise MailChannelDown(f"SMTP server {s.host}:{s.port} unreachable ({type(exc).__name__})", False) from None
         return smtp
 
-    def send(self, message: EmailMessage, recipient: str) -> MailOutcome:
-        """Send one message; `MailChannelDown` when the connection cannot be opened."""
+    def ensure_open(self) -> None:
         if self.smtp is None:
             self.smtp = self._open()
+
+    def send(self, message: EmailMessage, recipient: str) -> MailOutcome:
+        """Send one message; `MailChannelDown` when the connection cannot be opened."""
+        self.ensure_open()
         try:
             refused = self.smtp.send_message(message, from_addr=self.settings.sender, to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as exc:

@@ -118,7 +118,7 @@ def set_invoice_state(db: Database, guid: str, state: str) -> None:
 
 def replace_services(db: Database, invoice_guid: str, lines: list[dict[str, Any]]) -> None:
     db.execute("DELETE FROM misbridge_services WHERE invoice_guid = ?", (invoice_guid,))
-    db.executemany("""INSERT INTO misbridge_services (invoice_guid, position, sm_guid, code, name, count, price,
+    db.conn.executemany("""INSERT INTO misbridge_services (invoice_guid, position, sm_guid, code, name, count, price,
                       cost, tax, vat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                    [(invoice_guid, i, l["sm_guid"], l["code"], l["name"], l["count"], l["price"], l["cost"],
                      l["tax"], l["vat"]) for i, l in enumerate(lines)])

@@ -1,0 +1,275 @@
+"""`maorders receipts …` and `maorders cashdesks push`: the clinic cash desk's operator commands.
+
+Only typer here (imported for `--help`); the work is in misbridge.desk and misbridge.operate.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+import typer
+
+from maorders.operator import app_state, with_journal
+
+receipts = typer.Typer(help="Receipts at the clinic's cash desk (ТМ:МИС invoices, Pay, e-receipts).\n\n"
+                            "Example: maorders receipts list --failed", no_args_is_help=True)
+cashdesks = typer.Typer(help="The cash desk as ТМ:МИС knows it.\n\nExample: maorders cashdesks push",
+                        no_args_is_help=True)
+
+INVOICE = typer.Argument(..., help="The invoice: its ТМ:МИС number (6902) or its guid.")
+CHECK = typer.Option(..., "--check-num", help="The fiscal receipt's number (unique at this cash desk, one series "
+                                              "for sales and refunds). Example: --check-num 235")
+PAYMENT = typer.Option(..., "--payment", help="TYPE:SUM, TYPE cash, card or advance; repeat for a mixed payment. "
+                                              "Example: --payment cash:1000 --payment card:500")
+EMAIL = typer.Option(None, "--email", help="Send the buyer's e-receipt to this address (given at payment). "
+                                           "Example: --email buyer@example.org")
+PHONE = typer.Option(None, "--phone", help="Send the buyer's e-receipt by SMS to this number (given at payment). "
+                                           "Example: --phone +79991234567")
+DATE = typer.Option(None, "--date", help="When the receipt was fiscalised (ISO, local time); default now. "
+                                         "Example: --date 2023-06-21T09:48:26")
+
+
+def _emit(ctx: typer.Context, command: str, key: str, value: Any) -> Any:
+    out = app_state(ctx).output
+    if out.json_mode:
+        out.emit_json({"command": command, "exit_code": 0, key: value})
+    return out
+
+
+def _config(ctx: typer.Context) -> Any:
+    from maorders.errors import ConfigError
+
+    config = app_state(ctx).settings().of("misbridge")
+    if config is None:
+        raise ConfigError("the cash desk is not configured: set MIS_URL (and MIS_OGRN, MIS_OID, MIS_CASHDESK_GUID)")
+    return config
+
+
+def _record(ctx: typer.Context, command: str, invoice: str, check_num: int, payment: list[str], kind: int,
+            partial: bool, email: Optional[str], phone: Optional[str], date: Optional[str]) -> None:
+    def action(journal: Any) -> int:
+        from misbridge import desk
+
+        result = desk.record_receipt(journal, _config(ctx), invoice, check_num, payment, kind, partial, email,
+                                     phone, date)
+        out = _emit(ctx, command, "receipt", result)
+        if not out.json_mode:
+            out.info(f"receipt {result['check_num']} ({result['type']} {result['total']}, {result['bill_date']}) "
+                     f"recorded for invoice {result['invoice']}: invoice {result['invoice_state']}; Pay queued"
+                     + (f", e-receipt {result['ereceipt_id']} queued" if result["ereceipt_id"] else "")
+                     + " (resend-receipts sends them)")
+        return 0
+
+    with_journal(ctx, action)
+
+
+@receipts.command("pay")
+def receipts_pay(ctx: typer.Context, invoice: str = INVOICE, check_num: int = CHECK, payment: List[str] = PAYMENT,
+                 partial: bool = typer.Option(False, "--partial", help="Less than is due is paid now (a partial "
+                                                                       "payment). Example: --partial"),
+                 email: Optional[str] = EMAIL, phone: Optional[str] = PHONE, date: Optional[str] = DATE) -> None:
+    """Record a fiscalised sale receipt for an invoice; queue its Pay and the buyer's e-receipt.
+
+    Works while ТМ:МИС is down (journal only). Bad input exits 65 naming the field, nothing queued.
+
+    Example: maorders receipts pay 6902 --check-num 235 --payment cash:5000 --email buyer@example.org
+    """
+    from misbridge.receipts import SALE
+
+    _record(ctx, "receipts pay", invoice, check_num, payment, SALE, partial, email, phone, date)
+
+
+@receipts.command("refund")
+def receipts_refund(ctx: typer.Context, invoice: str = INVOICE, check_num: int = CHECK,
+                    payment: List[str] = PAYMENT, email: Optional[str] = EMAIL, phone: Optional[str] = PHONE,
+                    date: Optional[str] = DATE) -> None:
+    """Record a refund receipt (возврат прихода, Type 2) for an invoice; queue its Pay.
+
+    Example: maorders receipts refund 6902 --check-num 236 --payment cash:5000
+    """
+    from misbridge.receipts import REFUND
+
+    _record(ctx, "receipts refund", invoice, check_num, payment, REFUND, False, email, phone, date)
+
+
+@receipts.command("list")
+def receipts_list(ctx: typer.Context, failed: bool = typer.Option(
+        False, "--failed", help="Only the red ones: «Ошибка отправки "
+                                "«Получения»/«Оплаты»» and e-receipts not sent. Example: --failed")) -> None:
+    """List invoices, their Receive, their receipts and their Pay states, newest first.
+
+    Example: maorders receipts list --failed
+    """
+    def action(journal: Any) -> int:
+        from misbridge import desk
+
+        rows = desk.invoice_rows(journal, failed)
+        out = _emit(ctx, "receipts list", "invoices", rows)
+        if not out.json_mode:
+            out.table("Invoices", ["number", "date", "state", "pay sum", "receive", "checks", "pay", "errors"],
+                      [(r["number"], r["date"], r["state"], r["pay_sum"], r["receive"], r["checks"], r["pays"],
+                        "; ".join(r["errors"])) for r in rows])
+        return 0
+
+    with_journal(ctx, action)
+
+
+@receipts.command("show")
+def receipts_show(ctx: typer.Context, invoice: str = INVOICE) -> None:
+    """Show one invoice: services and VAT, receipts, e-receipts and every attempt with its Payments JSON.
+
+    Example: maorders receipts show 6902
+    """
+    def action(journal: Any) -> int:
+        from misbridge import desk
+
+        d = desk.detail(journal, invoice)
+        out = _emit(ctx, "receipts show", "invoice", d)
+        if out.json_mode:
+            return 0
+        out.info(f"invoice {d['number']} ({d['guid']}): {d['state']}, pay sum {d['pay_sum']}"
+                 + (f", child of {d['child_of']}" if d["child_of"] else "") + (", ANNULLED" if d["cancelled"] else ""))
+        for flag in d["errors"]:
+            out.warn(flag)
+        out.table("Services", ["code", "name", "count", "price", "cost", "VAT"],
+                  [(s["code"], s["name"], s["count"], s["price"], s["cost"], s["vat"]) for s in d["services"]])
+        out.table("Receipts", ["check", "type", "bill date", "total", "pay", "error", "e-receipts"],
+                  [(r["check_num"], r["type"], r["bill_date"], r["total"], r["pay"], r["error"] or "",
+                    ", ".join(f"{e['id']} {e['channel']} {e['state']}" for e in r["ereceipts"]))
+                   for r in d["receipts"]])
+        out.table("History of sends", ["time", "method", "check", "attempt", "HTTP", "Result", "Message", "Payments"],
+                  [(h["at"], h["method"], h["check_num"] or "", h["attempt"], h["http_code"] or "", h["result"],
+                    h["message"] or "", h["payments"] or "") for h in d["history"]])
+        return 0
+
+    with_journal(ctx, action)
+
+
+@receipts.command("resend")
+def receipts_resend(ctx: typer.Context, invoice: str = INVOICE) -> None:
+    """«Отправить повторно»: send the invoice's unsent Receive and Pays to ТМ:МИС now (a refused one too).
+
+    Example: maorders receipts resend 6902
+    """
+    def action(journal: Any) -> int:
+        from misbridge import operate
+
+        result = operate.resend_invoice(app_state(ctx), journal, _config(ctx), invoice)
+        out = _emit(ctx, "receipts resend", "result", result)
+        if not out.json_mode:
+            out.info(f"invoice {invoice}: " + (" ".join(f"{k}={v}" for k, v in result["counts"].items())
+                                               or "nothing to send"))
+            for problem in result["problems"]:
+                out.warn(problem)
+        return 0
+
+    with_journal(ctx, action)
+
+
+@receipts.command("ereceipts")
+def receipts_ereceipts(ctx: typer.Context, failed: bool = typer.Option(
+        False, "--failed", help="Only e-receipts not sent (failed, held, unknown, waiting to retry). "
+                                "Example: --failed")) -> None:
+    """The e-receipt queue: each buyer's e-mail or SMS and its status (recipients masked).
+
+    Example: maorders receipts ereceipts --failed
+    """
+    def action(journal: Any) -> int:
+        from misbridge import desk
+
+        rows = desk.ereceipt_rows(journal, failed)
+        out = _emit(ctx, "receipts ereceipts", "ereceipts", rows)
+        if not out.json_mode:
+            out.table("E-receipts", ["id", "invoice", "check", "channel", "to", "state", "code", "status", "sent at"],
+                      [(r["id"], r["invoice"], r["check_num"], r["channel"], r["recipient"], r["state"],
+                        r["status_code"] or "", r["status_text"] or "", r["sent_at"] or "") for r in rows])
+        return 0
+
+    with_journal(ctx, action)
+
+
+EREC = typer.Argument(..., help="The e-receipt's id (receipts ereceipts shows it).")
+
+
+@receipts.command("ereceipt-resend")
+def receipts_ereceipt_resend(ctx: typer.Context, ereceipt: int = EREC) -> None:
+    """Send one e-receipt again now (after its error was fixed; an SMS whose reply was lost too).
+
+    Example: maorders receipts ereceipt-resend 12
+    """
+    def action(journal: Any) -> int:
+        from misbridge import operate
+
+        result = operate.resend_ereceipt(app_state(ctx), journal, _config(ctx), ereceipt)
+        out = _emit(ctx, "receipts ereceipt-resend", "ereceipt", result)
+        if not out.json_mode:
+            out.info(f"e-receipt {ereceipt}: {result['state']}")
+        return 0
+
+    with_journal(ctx, action)
+
+
+@receipts.command("ereceipt-delete")
+def receipts_ereceipt_delete(ctx: typer.Context, ereceipt: int = EREC) -> None:
+    """Delete one e-receipt from the queue: it is not sent (the receipt itself stays).
+
+    Example: maorders receipts ereceipt-delete 12
+    """
+    def action(journal: Any) -> int:
+        from misbridge import desk
+
+        result = desk.requeue_ereceipt(journal, ereceipt, delete=True)
+        out = _emit(ctx, "receipts ereceipt-delete", "ereceipt", result)
+        if not out.json_mode:
+            out.info(f"e-receipt {ereceipt}: deleted from the queue")
+        return 0
+
+    with_journal(ctx, action)
+
+
+@receipts.command("history")
+def receipts_history(
+    ctx: typer.Context,
+    number: Optional[int] = typer.Option(None, "--number", help="Only this invoice number. Example: --number 814"),
+    payer: Optional[str] = typer.Option(None, "--payer", help="Only this payer guid. Example: --payer "
+                                                              "3de9ed1b-e4fc-499f-a0de-51c5a415c5b1"),
+    service: Optional[str] = typer.Option(None, "--service", help="Only invoices with this service guid. "
+                                                                  "Example: --service 787e53f6-36a1-406d-bc1b-767a04a2390a"),
+    since: Optional[str] = typer.Option(None, "--since", help="Only what came since (ISO). Example: --since 2021-07-14"),
+) -> None:
+    """«История МИС»: every invoice as ТМ:МИС sent it, each time it came (kept MIS_RETENTION_DAYS).
+
+    Example: maorders receipts history --number 814
+    """
+    def action(journal: Any) -> int:
+        from misbridge import desk
+
+        rows = desk.register_rows(journal, number, payer, service, since)
+        out = _emit(ctx, "receipts history", "register", rows)
+        if not out.json_mode:
+            out.table("История МИС", ["fetched", "number", "invoice guid", "payer guid", "services", "annulled",
+                                      "taken", "problem"],
+                      [(r["fetched_at"], r["number"], r["invoice_guid"], r["payer_guid"], r["services"],
+                        "yes" if r["cancelled"] else "", "yes" if r["accepted"] else "NO", r["problem"] or "")
+                       for r in rows])
+        return 0
+
+    with_journal(ctx, action)
+
+
+@cashdesks.command("push")
+def cashdesks_push(ctx: typer.Context) -> None:
+    """«Отправить кассы в МИС»: send this cash desk (MIS_CASHDESK_GUID, MIS_CASHDESK_NAME, MIS_SHOP) to ТМ:МИС.
+
+    Example: maorders cashdesks push
+    """
+    def action(journal: Any) -> int:
+        from misbridge import operate
+
+        result = operate.push_cashdesks(app_state(ctx), journal, _config(ctx))
+        out = _emit(ctx, "cashdesks push", "result", result)
+        if not out.json_mode:
+            out.info(f"cash desk {result['cashdeskGuid']}: {result['state']}")
+        return 0 if result["state"] == "sent" else 69
+
+    with_journal(ctx, action)

@@ -1,0 +1,67 @@
+"""`maorders doctor` for the cash desk: a real, read-only call to the MIS, SMTP and sms.ru."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from maorders.errors import MaordersError
+from maorders.http import Remote
+from misbridge.mail import MailChannelDown, MailSession
+from misbridge.mis import MisClient
+
+NAME = "misbridge"
+
+
+def own_settings(settings: Any) -> Any:
+    of = getattr(settings, "of", None)
+    return of(NAME) if of else getattr(settings, NAME, None)
+
+
+def checks(settings: Any, budget: Any) -> list[dict[str, Any]]:
+    config = own_settings(settings)
+    if config is None:
+        return []
+    general = settings.general
+    found = [_mis(config, general, budget)]
+    if config.smtp:
+        found.append(_smtp(config))
+    if config.sms:
+        found.append(_sms(config, general, budget))
+    return found
+
+
+def _mis(config: Any, general: Any, budget: Any) -> dict[str, Any]:
+    remote = Remote("tmmis", config.url, general.http_timeout, min(general.http_retries, 1), budget)
+    try:
+        waiting = MisClient(remote, config.ogrn, config.oid, config.cashdesk_guid).new_invoices()
+        return {"check": "misbridge: ТМ:МИС", "ok": True,
+                "detail": f"{config.url}: {len(waiting)} invoice(s) waiting for this cash desk"}
+    except MaordersError as exc:
+        return {"check": "misbridge: ТМ:МИС", "ok": False, "detail": str(exc), "exit_code": exc.exit_code}
+    finally:
+        remote.close()
+
+
+def _smtp(config: Any) -> dict[str, Any]:
+    try:
+        return {"check": "misbridge: SMTP", "ok": True, "detail": MailSession(config.smtp).probe()}
+    except MailChannelDown as exc:
+        return {"check": "misbridge: SMTP", "ok": False, "detail": str(exc), "exit_code": 69 if exc.needs_person else 75}
+
+
+def _sms(config: Any, general: Any, budget: Any) -> dict[str, Any]:
+    """sms.ru `my/balance` (POST, api_id in the body): the key works and money is left."""
+    root = config.sms.url.rsplit("/sms/", 1)[0]
+    remote = Remote("smsru", root, general.http_timeout, 0, budget)
+    try:
+        response = remote.call("POST", "/my/balance", safe=False, data={"api_id": config.sms.api_id, "json": "1"})
+        body = response.json() if "json" in response.headers.get("Content-Type", "") else {}
+        if body.get("status") == "OK":
+            return {"check": "misbridge: sms.ru", "ok": True, "detail": f"balance {body.get('balance')}"}
+        return {"check": "misbridge: sms.ru", "ok": False, "exit_code": 69,
+                "detail": f"sms.ru refused: {body.get('status_code')} {body.get('status_text')}"}
+    except (MaordersError, ValueError) as exc:
+        return {"check": "misbridge: sms.ru", "ok": False, "detail": str(exc),
+                "exit_code": getattr(exc, "exit_code", 75) or 75}
+    finally:
+        remote.close()
