@@ -24,7 +24,7 @@ from loyalty import checkout, exchange, store, till
 from loyalty.megainsight import Calculation, Identity, MegainsightClient, Operation
 from loyalty.money import as_json
 from maorders.clock import now, stamp
-from maorders.errors import ConfigError, InputError, PermanentError, RefusedError, TransientError, UsageError
+from maorders.errors import ConfigError, InputError, PermanentError, RefusedError, TransientError
 from maorders.http import Budget
 
 log = logging.getLogger("loyalty")
@@ -42,13 +42,13 @@ def scan_qr(ctx) -> None:
     options = ctx.options
     mode = [name for name in ("reconcile", "refund", "info") if options.get(name)]
     if len(mode) > 1:
-        raise UsageError(f"--{mode[0]} and --{mode[1]} cannot go together")
+        raise InputError(f"--{mode[0]} and --{mode[1]} cannot go together")
     given = [name for name in SALE_OPTIONS if options.get(name) not in (None, False, [], ())]
     if mode and mode[0] != "refund" and (given or options.get("receipt_number")):
-        raise UsageError(f"--{mode[0]} takes no sale options (--{given[0].replace('_', '-')})"
+        raise InputError(f"--{mode[0]} takes no sale options (--{given[0].replace('_', '-')})"
                          if given else f"--{mode[0]} takes no --receipt-number")
     if mode == ["refund"] and [g for g in given if g != "amount"]:
-        raise UsageError("--refund takes only --amount and --receipt-number")
+        raise InputError("--refund takes only --amount and --receipt-number")
     if mode == ["reconcile"]:
         settle.reconcile(ctx)
     elif mode == ["refund"]:
@@ -101,7 +101,7 @@ def sale(ctx) -> None:
                                     o.get("redeem"), o.get("payment_type"), o.get("receipt_number"))
     interactive = till.is_terminal(ctx)
     if not interactive and not o.get("yes"):
-        raise UsageError("scan-qr confirms a sale only with --yes when no one at a terminal can answer")
+        raise InputError("scan-qr confirms a sale only with --yes when no one at a terminal can answer")
     receipt = request.receipt_number or f"auto-{uuid.uuid4().hex[:12]}"
     existing = store.sale_by_receipt(ctx.journal, receipt)
     request_id = str(uuid.uuid4())
@@ -193,7 +193,7 @@ def settled_earlier(ctx, sale_row: dict[str, Any], fingerprint: str) -> bool:
         return False
     record_found(ctx.journal, sale_row, found[0])
     ctx.counts["sales_found_applied"] += 1
-    report_confirmed(ctx, store.sale_by_receipt(ctx.journal, sale_row["receipt_number"]), fingerprint)
+    report_confirmed(ctx, store.sale_by_receipt(ctx.journal, sale_row["receipt_number"]), fingerprint, count=False)
     return True
 
 
@@ -210,13 +210,14 @@ def record_found(journal, sale_row: dict[str, Any], operation: Operation) -> Non
     store.sale_confirmed(journal, sale_row["id"], item, operation.operation_id, redeemed, accrued, balance, 200)
 
 
-def report_confirmed(ctx, sale_row: dict[str, Any], fingerprint: str) -> None:
+def report_confirmed(ctx, sale_row: dict[str, Any], fingerprint: str, count: bool = True) -> None:
     """The receipt is already confirmed: the one operation, exit 0 (65 if the inputs differ)."""
     if sale_row["fingerprint"] != fingerprint:
         raise InputError(f"receipt {sale_row['receipt_number']} is already confirmed as operation "
                          f"{sale_row['operation_id']} with other lines, offers, points or payment type; "
                          "give a new --receipt-number")
-    ctx.counts["sales_already_confirmed"] += 1
+    if count:
+        ctx.counts["sales_already_confirmed"] += 1
     finish(ctx, sale_row, already=True)
 
 

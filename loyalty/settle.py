@@ -24,7 +24,7 @@ from typing import Any
 from loyalty import checkout, exchange, store, till
 from loyalty.megainsight import MegainsightClient, Refund
 from maorders.clock import now, stamp
-from maorders.errors import InputError, RefusedError, TransientError, UsageError
+from maorders.errors import InputError, RefusedError, TransientError
 
 log = logging.getLogger("loyalty")
 
@@ -37,7 +37,7 @@ def refund(ctx) -> None:
     return_receipt = checkout.receipt_number(o.get("receipt_number"))
     interactive = till.is_terminal(ctx)
     if not interactive and not o.get("yes"):
-        raise UsageError("scan-qr --refund needs --yes when no one at a terminal can answer")
+        raise InputError("scan-qr --refund needs --yes when no one at a terminal can answer")
     journal = ctx.journal
     sale = store.sale_by_operation(journal, operation)
     so_far = store.refunded_so_far(journal, operation)

@@ -203,6 +203,7 @@ def write_refund_intent(journal: Journal, key: str, request_id: str, operation_i
         if orphan_of is not None:
             db.execute("UPDATE loyalty_sales SET operation_id = ?, updated_at = ? WHERE id = ?",
                        (operation_id, now, orphan_of))
+            _confirm_found_applied(journal, db, orphan_of, operation_id)
         if refund_by_key(journal, key) is None:
             db.execute("""INSERT INTO loyalty_refunds (refund_key, request_id, operation_id, sale_id, amount,
                           return_receipt, reason, state, created_at, updated_at)
@@ -229,6 +230,14 @@ def refund_done(journal: Journal, refund_id: int, item: OutboxItem | None, refun
             sale_orphan_refunded(db, sale_id_orphan)
         if notice is not None:
             journal.notify(db, CONNECTOR, notice[0], "orphan_refunded", notice[1])
+
+
+def _confirm_found_applied(journal: Journal, db: Database, sale_id: int, operation_id: str) -> None:
+    """The sale's confirm did reach the service: its outbox row is sent, whatever happens next."""
+    row = db.execute("""SELECT o.* FROM outbox o JOIN loyalty_sales s ON o.idempotency_key = s.request_id
+                        WHERE s.id = ? AND o.connector = ? AND o.kind = 'confirm'""", (sale_id, CONNECTOR)).fetchone()
+    if row is not None and row["state"] != "sent":
+        journal.finish_send(OutboxItem.from_row(dict(row)), "sent", 200, f"operation {operation_id} (found)", db=db)
 
 
 def unfinished_refunds(journal: Journal, older_than: str) -> list[dict[str, Any]]:
