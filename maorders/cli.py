@@ -183,6 +183,14 @@ def main() -> None:
             command = next((arg for arg in sys.argv[1:] if arg in names), "")
             Output(json_mode=True).emit_json({"command": command, "exit_code": code,
                                               "error": exc.format_message()})
+    except Exception:  # a bug outside any pass (demo, sandbox): one line, the traceback in a log file
+        from maorders.runner import log_bug
+
+        log_bug(AppState(Output()), " ".join(sys.argv[1:2]) or "maorders")
+        sys.stderr.write("error: internal error (traceback in the log)\n")
+        code = 1
+        if "--json" in sys.argv[1:]:
+            Output(json_mode=True).emit_json({"command": "", "exit_code": code, "error": "internal error"})
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -5,7 +5,15 @@
   errors, timeouts, 429, 5xx and malformed bodies, with exponential backoff and
   jitter, honouring Retry-After, inside the pass's time budget.
 - 4xx other than 401/403/408/429 is `PermanentError` for that item; 401 and 403 are
-  `Unauthorized`/`RefusedError` (the wire client refreshes a token once on 401).
+  `Unauthorized`/`RefusedError` (the wire client refreshes a token once on 401). A call that
+  is about the whole pass (`whole_pass=True`: a token, a feed) has no item to blame: its 4xx
+  is `RefusedError` (69), or `ConfigError` (78) naming the URL setting for 404/405/410.
+- A broken transfer (connection cut mid-body, a body that does not decode) and a reply of
+  the wrong shape (the `parse` function fails on it) are retried, then 75: never a bug (1).
+- Redirects are not followed blindly: credentials stay with their host. Only a GET to the
+  same scheme, host and port is followed; anything else stops with a `ConfigError` naming
+  the address to put in the setting.
+- Replies are size-limited while they are read (`max_reply_bytes`), not after.
 - An optional client-side limit keeps us under a remote's requests-per-second cap.
 """
 
@@ -21,13 +29,18 @@ from typing import Any, Callable
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from maorders.errors import PermanentError, RefusedError, TransientError
+from maorders.errors import ConfigError, PermanentError, RefusedError, TransientError
 from maorders.ratelimit import RateLimiter
 
 log = logging.getLogger("maorders.http")
 
 USER_AGENT = "maorders/0.1"
 MAX_BACKOFF_S = 30.0
+MAX_REPLY_BYTES = 64 * 1024 * 1024
+MAX_REDIRECTS = 5
+BROKEN_TRANSFER = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                   requests.exceptions.ContentDecodingError)
+WRONG_SHAPE = (KeyError, IndexError, TypeError, ValueError, AttributeError)
 
 
 class Unauthorized(RefusedError):
@@ -94,8 +107,11 @@ class Remote:
     """One remote service: a keep-alive session and the retry policy around it."""
 
     def __init__(self, name: str, base_url: str, timeout: float, retries: int, budget: Budget,
-                 rate_limit: int | None = None, headers: dict[str, str] | None = None):
+                 rate_limit: int | None = None, headers: dict[str, str] | None = None,
+                 url_setting: str | None = None, max_reply_bytes: int = MAX_REPLY_BYTES):
         self.name = name
+        self.url_setting = url_setting or "the service's URL setting"
+        self.max_reply_bytes = max_reply_bytes
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
@@ -112,10 +128,13 @@ class Remote:
         return self.base_url + path if path.startswith("/") or not path else f"{self.base_url}/{path}"
 
     def call(self, method: str, path: str, *, safe: bool,
-             parse: Callable[[requests.Response], Any] | None = None, **kwargs: Any) -> Any:
+             parse: Callable[[requests.Response], Any] | None = None, whole_pass: bool = False,
+             **kwargs: Any) -> Any:
         """Send one request; retry it when `safe`; return `parse(response)` or the response.
 
-        `parse` runs inside the retry loop: a malformed body raises `Retryable` there.
+        `parse` runs inside the retry loop: a malformed body, or one of the wrong shape (the
+        parser fails on it with KeyError, TypeError, ValueError, …), is retried there.
+        `whole_pass`: a 4xx refuses the pass, not an item (see the module's notes).
         """
         what = f"{self.name}: {method} {path}"
         attempts = 1 + (self.retries if safe else 0)
@@ -130,28 +149,79 @@ class Remote:
             for attempt in retrying:
                 with attempt:
                     response = self._send(method, path, what, **kwargs)
-                    return parse(response) if parse else response
+                    return self._parse(parse, response) if parse else response
         except Retryable as exc:
             tries = attempt.retry_state.attempt_number
             raise TransientError(f"{what} failed after {tries} attempt(s): {exc}") from None
+        except PermanentError as exc:
+            if whole_pass:
+                raise self._refusal(what, exc) from None
+            raise
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def _parse(parse: Callable[[requests.Response], Any], response: requests.Response) -> Any:
+        try:
+            return parse(response)
+        except WRONG_SHAPE as exc:
+            raise Retryable(f"malformed reply: unexpected shape ({type(exc).__name__}: {exc})"[:300]) from None
+
+    def _refusal(self, what: str, exc: PermanentError) -> Exception:
+        if exc.status in (404, 405, 410):
+            return ConfigError(f"{what}: {exc.status} — no such API at {self.base_url}; check {self.url_setting}")
+        return RefusedError(str(exc))
 
     def _send(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
         if self.budget.left() <= 0:
             raise TransientError(f"{what}: the pass's time budget is spent; run again later")
         if self.limiter:
             self.limiter.wait()
+            if self.budget.left() <= 0:  # the wait for the rate limit counts against the budget too
+                raise TransientError(f"{what}: the pass's time budget is spent; run again later")
         self.calls += 1
         timeout = min(self.timeout, max(self.budget.left(), 0.1))
         try:
-            response = self.session.request(method, self.url(path), timeout=timeout, **kwargs)
+            response = self._follow(method, self.url(path), what, timeout, kwargs)
+            self._read(response, what)
         except requests.exceptions.SSLError as exc:
             raise RefusedError(f"{what}: TLS verification failed ({type(exc).__name__}); "
                                "set REQUESTS_CA_BUNDLE for a private CA") from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise Retryable(type(exc).__name__) from None
+        except BROKEN_TRANSFER as exc:
+            raise Retryable(f"broken transfer ({type(exc).__name__})") from None
         classify(response, what)
         return response
+
+    def _follow(self, method: str, url: str, what: str, timeout: float, kwargs: dict[str, Any]
+                ) -> requests.Response:
+        """The request, following only same-origin GET redirects (credentials stay with their host)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self.session.request(method, url, timeout=timeout, allow_redirects=False, stream=True,
+                                            **kwargs)
+            if not response.is_redirect:
+                return response
+            target = requests.compat.urljoin(url, response.headers["Location"])
+            response.close()
+            if method.upper() != "GET" or _origin(target) != _origin(url):
+                raise ConfigError(f"{what} was redirected ({response.status_code}) to {_shown(target)}; "
+                                  f"credentials are not sent there: put the right address in {self.url_setting}")
+            url = target
+            kwargs = {k: v for k, v in kwargs.items() if k != "params"}  # the Location carries the query
+        raise ConfigError(f"{what}: more than {MAX_REDIRECTS} redirects; check {self.url_setting}")
+
+    def _read(self, response: requests.Response, what: str) -> None:
+        """Read the body, stopping as soon as it passes `max_reply_bytes` (decoded size)."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_reply_bytes:
+            response.close()
+            raise TransientError(f"{what}: reply of {int(declared):,} bytes is over the "
+                                 f"{self.max_reply_bytes:,}-byte limit")
+        body = bytearray()
+        for chunk in response.iter_content(64 * 1024):
+            body += chunk
+            if len(body) > self.max_reply_bytes:
+                response.close()
+                raise TransientError(f"{what}: reply over the {self.max_reply_bytes:,}-byte limit")
+        response._content = bytes(body)  # what requests itself does when it reads a body whole
 
     def _backoff(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -166,6 +236,17 @@ class Remote:
     def _before_sleep(self, what: str, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         log.warning("%s: attempt %d failed (%s); retrying", what, state.attempt_number, exc)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = requests.utils.urlparse(url)
+    return parts.scheme.lower(), (parts.netloc.rpartition("@")[2]).lower()
+
+
+def _shown(url: str) -> str:
+    """An address as it may be shown: no user info, no query (either may carry a secret)."""
+    parts = requests.utils.urlparse(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def classify(response: requests.Response, what: str) -> None:

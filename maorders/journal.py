@@ -103,6 +103,8 @@ class Journal:
         self.db = db
         self.path = path
         self.alert_level: str | None = None  # all | problems when staff alerts are set up
+        self.budget: Any = None  # a pass's Budget: waiting for another program's lock counts against it
+        self.busy_seconds = busy_timeout()
 
     # -- opening --------------------------------------------------------
     @classmethod
@@ -127,7 +129,9 @@ class Journal:
             raise JournalError(f"journal {path} is not a usable SQLite file: {exc}") from exc
         except OSError as exc:
             raise JournalError(f"journal {path} cannot be created: {exc.strerror}") from exc
-        return cls(db, path)
+        journal = cls(db, path)
+        journal.busy_seconds = timeout
+        return journal
 
     def close(self) -> None:
         self.db.close()
@@ -136,6 +140,12 @@ class Journal:
     @contextmanager
     def write(self) -> Iterator[Database]:
         """A write transaction taken up front (BEGIN IMMEDIATE)."""
+        if self.budget is not None:
+            left = self.budget.left()
+            if left <= 0:
+                raise TransientError(f"the pass's time budget is spent before writing journal {self.path}; "
+                                     "run again later")
+            self.db.execute(f"PRAGMA busy_timeout = {int(min(self.busy_seconds, left) * 1000)}")
         try:
             with immediate(self.db):
                 yield self.db
@@ -160,9 +170,13 @@ class Journal:
                               (command, stamp())).lastrowid
 
     def finish_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
-        with self.write() as db:
-            db.execute("UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
-                       (stamp(), exit_code, json.dumps(summary, ensure_ascii=False), run_id))
+        budget, self.budget = self.budget, None  # the run's record is written even past the budget
+        try:
+            with self.write() as db:
+                db.execute("UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
+                           (stamp(), exit_code, json.dumps(summary, ensure_ascii=False), run_id))
+        finally:
+            self.budget = budget
 
     # -- cursors (moved in the same transaction as the rows they cover) ------
     def cursor(self, connector: str, feed: str, default: str = "0") -> str:

@@ -50,11 +50,14 @@ class Output:
         if self.interactive:
             from rich.table import Table
 
-            table = Table(title=title, title_justify="left")
+            from rich.text import Text
+
+            # Text, not str: remote words such as «field [receiver phone]» are not rich markup
+            table = Table(title=Text(title), title_justify="left")
             for column in columns:
-                table.add_column(column)
+                table.add_column(Text(column))
             for row in rows:
-                table.add_row(*(redact("" if v is None else str(v)) for v in row))
+                table.add_row(*(Text(redact("" if v is None else str(v))) for v in row))
             self.console.print(table)
             return
         self.console.print(title, markup=False)
@@ -67,8 +70,10 @@ class Output:
         if self.interactive and not self.quiet:
             from rich.progress import Progress as RichProgress
 
+            from rich.markup import escape
+
             with RichProgress(console=self.console, transient=True) as bar:
-                task = bar.add_task(description, total=total)
+                task = bar.add_task(escape(description), total=total)
                 yield Progress(lambda n: bar.advance(task, n))
             return
         counter = LineProgress(self, description, every)

@@ -8,8 +8,11 @@ never logged.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from urllib.parse import quote, quote_plus
+from xml.sax.saxutils import escape
 
 MASK = "***"
 _secrets: set[str] = set()
@@ -20,9 +23,17 @@ AUTH = re.compile(r"(?i)(authorization|x-api-key|apikey|access_token|secret|pass
 
 
 def register_secret(value: str | None) -> None:
-    """Mask `value` wherever it appears from now on (short values would mask too much)."""
+    """Mask `value` wherever it appears from now on (short values would mask too much),
+    as it is and as it looks URL-encoded, JSON-escaped and XML-escaped."""
     if value and len(value) >= 4:
-        _secrets.add(value)
+        _secrets.update(encodings(value))
+
+
+def encodings(value: str) -> set[str]:
+    """The forms a secret takes on the way out: in a query or form, in JSON, in XML."""
+    return {value, quote(value, safe=""), quote_plus(value), quote(value),
+            json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+            escape(value, {'"': "&quot;", "'": "&apos;"}), escape(value, {'"': "&#34;", "'": "&#39;"})}
 
 
 def redact(text: str) -> str:

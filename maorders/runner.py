@@ -142,6 +142,7 @@ def _run(app: AppState, command: str, only: list[str] | None, options: dict[str,
         budget = Budget(general.pass_budget)  # one for the whole pass, shared by its connectors
         operations.pass_started(settings, command)
         journal = app.open_journal()
+        journal.budget = budget
         try:
             run_id = journal.start_run(command)
             codes = [_run_connector(app, journal, command, name, options, summary, budget) for name in names]
