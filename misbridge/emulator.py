@@ -324,12 +324,13 @@ class SmtpHandler:
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
-        self.sessions: set[int] = set()
+        self.sessions: set[Any] = set()
         self.fail_next: list[str] = []     # e.g. "451 4.3.0 Try again later", "554 5.7.1 Rejected"
         self.drop_after_data = 0           # take the message, then close before the 250
+        self.on_message: Any = None        # called after a message is kept, before the 250 (crash tests)
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list[str]:
-        self.sessions.add(id(session))
+        self.sessions.add(session.peer)  # one peer (host, port) a connection; STARTTLS makes a new session
         session.host_name = hostname
         return responses
 
@@ -339,6 +340,8 @@ class SmtpHandler:
         message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "message": message,
                               "message_id": message["Message-ID"]})
+        if self.on_message is not None:
+            self.on_message(message)
         if self.drop_after_data > 0:
             self.drop_after_data -= 1
             server.transport.close()
@@ -372,7 +375,7 @@ class SmtpServer:
 
         ok = (isinstance(auth_data, LoginPassword) and self.login is not None
               and (auth_data.login.decode(), auth_data.password.decode()) == self.login)
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
     def start(self) -> "SmtpServer":
         from aiosmtpd.controller import Controller
