@@ -78,9 +78,14 @@ def open_port(port: str, baud: int):
 
 def read_code(port: str, baud: int, timeout: float, clock=time.monotonic) -> str:
     """Wait up to `timeout` seconds for one code on `port`; return it validated."""
+    return read_from(open_port(port, baud), port, timeout, clock)
+
+
+def read_from(device, port: str, timeout: float, clock=time.monotonic) -> str:
+    """One code from an open port (closed afterwards). pyserial empties the input buffer when it
+    opens a port, so only what the scanner sends from then on counts."""
     import serial
 
-    device = open_port(port, baud)
     try:
         raw = _read_until_terminator(device, timeout, clock)
     except (serial.SerialException, OSError) as exc:
