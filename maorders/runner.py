@@ -90,6 +90,7 @@ class PassContext:
         from maorders.http import Remote
 
         general = self.settings.general
+        kwargs.setdefault("url_setting", self.settings.url_names.get(base_url.rstrip("/")))
         remote = Remote(name, base_url, general.http_timeout, general.http_retries, budget or self.budget,
                         **kwargs)
         self._remotes.append(remote)

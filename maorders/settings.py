@@ -41,6 +41,7 @@ class Env:
 
     def __init__(self, values: Mapping[str, str]):
         self.values = values
+        self.url_names: dict[str, str] = {}  # URL -> the variable it came from, for error messages
 
     def text(self, name: str, default: str | None = None) -> str:
         value = (self.values.get(name) or "").strip()
@@ -59,6 +60,7 @@ class Env:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+        self.url_names[value.rstrip("/")] = name
         return value.rstrip("/")
 
     def number(self, name: str, default: float, minimum: float = 0.0, maximum: float = 1e6) -> float:
@@ -132,6 +134,7 @@ class Settings:
 
     general: General
     connectors: dict[str, Any] = field(default_factory=dict)
+    url_names: dict[str, str] = field(default_factory=dict)  # URL -> its variable, e.g. for "check X"
 
     def of(self, name: str) -> Any | None:
         return self.connectors.get(name)
@@ -220,5 +223,5 @@ def load(env_file: Path | None = None, journal: Path | None = None,
     )
     from maorders import connectors
 
-    return Settings(general, {name: connector.read_settings(env)
-                              for name, connector in connectors.registered().items()})
+    configured = {name: connector.read_settings(env) for name, connector in connectors.registered().items()}
+    return Settings(general, configured, env.url_names)
