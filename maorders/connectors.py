@@ -14,6 +14,8 @@ from maorders.connector import Connector
 REGISTRY = (
     "maorders.megapteka.connector",
     "courier.connector",
+    "loyalty.connector",
+    "misbridge.connector",
 )
 
 

@@ -26,7 +26,8 @@ def connector_words() -> dict[str, set[str]]:
     for name, connector in connectors.registered().items():
         package = connectors.package_of(name)
         settings_module = Path(__import__(connector.settings.split(":")[0], fromlist=["_"]).__file__)
-        variables = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', settings_module.read_text(encoding="utf-8")))
+        variables = {v for v in re.findall(r'"([A-Z][A-Z0-9_]+)"', settings_module.read_text(encoding="utf-8"))
+                     if not v.startswith("MAORDERS_")}  # a connector may read a general setting too
         words[name] = {name, package, *variables, *connector.switched_on_by}
     return words
 
