@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-from maorders.errors import RefusedError
+from maorders.errors import RefusedError, TransientError
 from maorders.http import Remote, Retryable, Unauthorized, json_body
 from maorders.megapteka.booking import Order, OrderLine
+from maorders.megapteka.limits import MAX_ID, MAX_PACKS, MAX_PRICE, MAX_TEXT, is_id, is_packs, is_price
 from maorders.redact import register_secret
 
 PART_SIZE = 5000
@@ -40,22 +41,26 @@ class MegaptekaClient:
 
     # -- auth: one refresh on 401, then the refusal is final -----------------------
     def _login(self) -> None:
-        reply = self.remote.call("POST", "/auth/token", safe=True, parse=json_body,
+        reply = self.remote.call("POST", "/auth/token", safe=True, parse=shaped({"access_token": str}, "token"),
                                  json={"pharmacy_code": self.code, "secret": self.secret})
-        token = reply.get("access_token") if isinstance(reply, dict) else None
-        if not isinstance(token, str) or not token:
-            raise Retryable("malformed reply to /auth/token: no access_token")
+        token = reply["access_token"]
+        if not token:
+            raise TransientError("megapteka: malformed reply to /auth/token: an empty access_token")
         register_secret(token)
         self.token = token
 
-    def _call(self, method: str, path: str, *, safe: bool, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, *, safe: bool, shape: dict[str, type], what: str,
+              **kwargs: Any) -> Any:
+        """One call with the token; a reply without the contract's `shape` is malformed: it is
+        checked inside the kernel's retry loop (retried, then 75)."""
         if self.token is None:
             self._login()
         extra_headers = kwargs.pop("headers", {})
         for attempt in (1, 2):
             try:
                 headers = {**extra_headers, "Authorization": f"Bearer {self.token}"}
-                return self.remote.call(method, path, safe=safe, parse=json_body, headers=headers, **kwargs)
+                return self.remote.call(method, path, safe=safe, parse=shaped(shape, what), headers=headers,
+                                        **kwargs)
             except Unauthorized:
                 if attempt == 2:
                     raise RefusedError(f"megapteka: {method} {path}: 401 after a token refresh; "
@@ -76,15 +81,12 @@ class MegaptekaClient:
         head = json.dumps({"parts": parts, "generated_at": generated_at, "pharmacy": pharmacy},
                           ensure_ascii=False).encode()
         body = head[:-1] + b', "items": ' + items_json + b"}"
-        reply = self._call("PUT", f"/pharmacies/{self.code}/stock/{snapshot_id}/parts/{part}", safe=True,
-                           data=body, headers={"Content-Type": "application/json"})
-        _expect(reply, {"part": int, "received_parts": int, "complete": bool, "rejected": list}, "stock part")
-        return reply
+        return self._call("PUT", f"/pharmacies/{self.code}/stock/{snapshot_id}/parts/{part}", safe=True,
+                          shape={"part": int, "received_parts": int, "complete": bool, "rejected": list},
+                          what="stock part", data=body, headers={"Content-Type": "application/json"})
 
     def fetch_stock(self) -> dict[str, Any]:
-        reply = self._call("GET", f"/pharmacies/{self.code}/stock", safe=True)
-        _expect(reply, {"items": list}, "stock")
-        return reply
+        return self._call("GET", f"/pharmacies/{self.code}/stock", safe=True, shape={"items": list}, what="stock")
 
     # -- feeds --------------------------------------------------------------------------
     def fetch_orders(self, since_id: int, limit: int = PAGE) -> Page:
@@ -94,11 +96,11 @@ class MegaptekaClient:
         return self._page("events", since_id, limit)
 
     def _page(self, feed: str, since_id: int, limit: int) -> Page:
+        """One page; its entries are checked one by one by whoever applies them (a bad
+        entry is one rejected item, not a stuck feed), the page's own frame here."""
         reply = self._call("GET", f"/pharmacies/{self.code}/{feed}", safe=True,
+                           shape={feed: list, "last_id": int, "has_more": bool}, what=feed,
                            params={"since_id": since_id, "limit": limit})
-        _expect(reply, {feed: list, "last_id": int, "has_more": bool}, feed)
-        if any(not isinstance(item, dict) or not isinstance(item.get("id"), int) for item in reply[feed]):
-            raise Retryable(f"malformed {feed} page: an entry without an integer id")
         return Page(reply[feed], reply["last_id"], reply["has_more"])
 
     # -- statuses: keyed by status_id, so a resend never applies twice --------------------
@@ -109,9 +111,17 @@ class MegaptekaClient:
             body["items"] = items
         if comment:
             body["comment"] = comment
-        reply = self._call("POST", f"/pharmacies/{self.code}/orders/{order_id}/statuses", safe=True, json=body)
-        _expect(reply, {"status_id": str, "accepted": bool}, "status")
+        return self._call("POST", f"/pharmacies/{self.code}/orders/{order_id}/statuses", safe=True,
+                          shape={"status_id": str, "accepted": bool}, what="status", json=body)
+
+
+def shaped(fields: dict[str, type], what: str) -> Callable[[Any], dict[str, Any]]:
+    """A parser of one reply: JSON with each of `fields` of its type, else `Retryable`."""
+    def parse(response: Any) -> dict[str, Any]:
+        reply = json_body(response)
+        _expect(reply, fields, what)
         return reply
+    return parse
 
 
 def _expect(reply: Any, fields: dict[str, type], what: str) -> None:
@@ -122,20 +132,32 @@ def _expect(reply: Any, fields: dict[str, type], what: str) -> None:
             raise Retryable(f"malformed {what} reply: {name!r} missing or not {kind.__name__}")
 
 
+def entry_id(raw: Any) -> int | None:
+    """The id of a feed entry when it is one SQLite can keep (1 .. 2^63-1), else None."""
+    value = raw.get("id") if isinstance(raw, dict) else None
+    return value if is_id(value) else None
+
+
 def parse_order(raw: dict[str, Any]) -> Order:
-    """An order from the feed, checked field by field; `BadOrder` names the field."""
+    """An order from the feed, checked field by field; `BadOrder` names the field.
+    `raw["id"]` is known good (`entry_id`)."""
     order_id = raw["id"]
     number = raw.get("number")
     if not isinstance(number, str) or not number.strip():
         raise BadOrder(f"order {order_id}: field 'number' is missing")
+    if len(number) > MAX_TEXT:
+        raise BadOrder(f"order {order_id}: field 'number' is longer than {MAX_TEXT} characters")
     items = raw.get("items")
     if not isinstance(items, list) or not items:
         raise BadOrder(f"order {number}: field 'items' is missing or empty")
     lines = tuple(_parse_line(number, index, item) for index, item in enumerate(items, 1))
     if len({line.line_id for line in lines}) != len(lines):
         raise BadOrder(f"order {number}: duplicated items[].line_id")
-    return Order(order_id, number.strip(), str(raw.get("created_at") or ""), str(raw.get("comment") or ""),
-                 lines)
+    return Order(order_id, number.strip(), _text(raw.get("created_at")), _text(raw.get("comment")), lines)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _parse_line(number: str, index: int, item: Any) -> OrderLine:
@@ -143,15 +165,35 @@ def _parse_line(number: str, index: int, item: Any) -> OrderLine:
     if not isinstance(item, dict):
         raise BadOrder(f"{where} is not an object")
     line_id, quantity, price = item.get("line_id"), item.get("quantity"), item.get("price", 0)
-    if not isinstance(line_id, int) or isinstance(line_id, bool):
-        raise BadOrder(f"{where}: field 'line_id' is missing or not a whole number")
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-        raise BadOrder(f"{where}: field 'quantity' must be a whole number of packs >= 1, got {quantity!r}")
-    if not isinstance(price, (int, float)) or isinstance(price, bool) or price < 0:
-        raise BadOrder(f"{where}: field 'price' must be a number >= 0, got {price!r}")
-    codes = {k: str(item.get(k) or "").strip() for k in ("sku", "barcode", "protek_code", "katren_code",
-                                                         "egk_code")}
+    if not is_id(line_id):
+        raise BadOrder(f"{where}: field 'line_id' must be a whole number 1..{MAX_ID}, got {_shown(line_id)}")
+    if not is_packs(quantity, least=1):
+        raise BadOrder(f"{where}: field 'quantity' must be a whole number of packs 1..{MAX_PACKS}, "
+                       f"got {_shown(quantity)}")
+    if not is_price(price):
+        raise BadOrder(f"{where}: field 'price' must be a number 0..{MAX_PRICE:.0f}, got {_shown(price)}")
+    codes = {k: _code(item.get(k)) for k in ("sku", "barcode", "protek_code", "katren_code", "egk_code")}
+    bad = [name for name, code in codes.items() if code is None]
+    if bad:
+        raise BadOrder(f"{where}: field '{bad[0]}' must be text of at most {MAX_TEXT} characters")
     if not any(codes.values()):
         raise BadOrder(f"{where}: none of sku, barcode, protek_code, katren_code, egk_code")
-    return OrderLine(line_id, codes["sku"], str(item.get("name") or ""), codes["barcode"],
+    return OrderLine(line_id, codes["sku"], _text(item.get("name"))[:MAX_TEXT * 5], codes["barcode"],
                      codes["protek_code"], codes["katren_code"], codes["egk_code"], quantity, float(price))
+
+
+def _code(value: Any) -> str | None:
+    """A code as text; a code sent as a JSON number is read as its digits. None when unusable."""
+    if value is None or value == "":
+        return ""
+    if type(value) is int and 0 <= value <= MAX_ID:
+        value = str(value)
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        return None
+    return value.strip()
+
+
+def _shown(value: Any) -> str:
+    """A remote value in a message: short, whatever it is."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -358,6 +358,21 @@ class MegaptekaEmulator(EmulatorApp):
             window.append(now)
         return None
 
+    def wrong_shape(self, request: Request) -> Response:
+        """Valid JSON that fits the route's reply in name only: fields of the wrong type,
+        a list where an object belongs (the fault knob `wrong_shape_rate`)."""
+        path = request.path[len(BASE_PATH):] if request.path.startswith(BASE_PATH) else request.path
+        if path == "/auth/token":
+            return Response.json(200, {"access_token": {"value": "t"}, "expires_in": "3600"})
+        if path.endswith("/orders") or path.endswith("/events"):
+            feed = path.rsplit("/", 1)[1]
+            return Response.json(200, {feed: {"1": {"id": 1}}, "last_id": "1", "has_more": "no"})
+        if "/parts/" in path:
+            return Response.json(200, {"part": "1", "received_parts": None, "complete": "yes", "rejected": {}})
+        if path.endswith("/statuses"):
+            return Response.json(201, {"status_id": 1, "accepted": "true"})
+        return Response.json(200, [{"items": None}])
+
     # -- dispatch -------------------------------------------------------------------
 
     def route(self, request: Request) -> Response:

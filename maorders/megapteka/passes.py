@@ -2,200 +2,111 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import tempfile
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from sqlite_utils import Database
 
-from maorders.errors import ConfigError, InputError, PermanentError, TransientError
+from maorders.errors import PermanentError, TransientError
 from maorders.journal import Journal, now, stamp
 from maorders.megapteka import booking, store
-from maorders.megapteka.client import PART_SIZE, BadOrder, MegaptekaClient, Page, parse_order
-from maorders.megapteka.stock import BadRow, StockFile, StockRow
+from maorders.megapteka.client import BadOrder, MegaptekaClient, Page, entry_id, parse_order
+from maorders.megapteka.limits import MAX_ID, is_id
+from maorders.megapteka.export import client_for, export_stock
 from maorders.runner import PassContext
 
 NAME = store.CONNECTOR
 log = logging.getLogger("maorders.megapteka")
-SHOWN_BAD_ROWS = 100  # every bad row goes to the log; this many are shown to a person
-
-
-def client_for(ctx: PassContext) -> MegaptekaClient:
-    settings = ctx.settings.megapteka
-    return MegaptekaClient(ctx.remote("megapteka", settings.url), settings.pharmacy_code, settings.secret)
-
-
-# -- export-stock ---------------------------------------------------------------------------
-def export_stock(ctx: PassContext) -> None:
-    settings = ctx.settings.megapteka
-    path = ctx.options.get("stock_file") or settings.stock_file
-    if path is None:
-        raise ConfigError("MEGAPTEKA_STOCK_FILE is not set (or give --stock-file)")
-    rows = StockFile(path).rows()
-    first = next(rows, None)  # a file unusable as a whole fails here, before the journal is touched
-    if first is None:  # a broken export with a header only would wipe the site's stock
-        raise InputError(f"{path}: the stock file has a header but no rows; nothing exported")
-    with PartSpool(_pharmacy(settings)) as spool:
-        with ctx.journal.write() as db:
-            held = store.reserved(db)
-            store.replace_stock(db, _kept_rows(ctx, _chain(first, rows), settings.department, held, spool))
-        spool.close_part()
-        snapshot_id, content = _snapshot_id(ctx.journal, spool.digest.hexdigest()[:32])
-        _upload(ctx, snapshot_id, spool)
-    with ctx.journal.write() as db:
-        ctx.journal.set_cursor(db, NAME, "stock_snapshot", snapshot_id)
-        ctx.journal.set_cursor(db, NAME, "stock_content", content)
-
-
-def _snapshot_id(journal: Journal, content: str) -> tuple[str, str]:
-    """Nothing new repeats the last id (a rerun after a kill replaces, never adds); stock
-    that comes back to an earlier state (A, B, A) gets an id the site has not seen, since
-    the site never replaces its stock twice under one id."""
-    last_id = journal.cursor(NAME, "stock_snapshot", "")
-    if journal.cursor(NAME, "stock_content", "") == content:
-        return last_id, content
-    return hashlib.sha256(f"{last_id}/{content}".encode()).hexdigest()[:32], content
-
-
-class PartSpool:
-    """The upload, encoded part by part while the file is read, kept in a temporary file.
-
-    Memory stays flat whatever the file's size, the stock is read once, and the
-    snapshot's content id is the hash of exactly the bytes the site will get.
-    """
-
-    def __init__(self, pharmacy: dict[str, str]):
-        self.file = tempfile.TemporaryFile()
-        self.parts: list[tuple[int, int, int]] = []  # (offset, length, items)
-        self.items: list[dict[str, Any]] = []
-        self.digest = hashlib.sha256(json.dumps(pharmacy, ensure_ascii=False).encode())
-
-    def add(self, item: dict[str, Any]) -> None:
-        self.items.append(item)
-        if len(self.items) == PART_SIZE:
-            self.close_part()
-
-    def close_part(self) -> None:
-        if not self.items and self.parts:
-            return
-        data = json.dumps(self.items, ensure_ascii=False).encode()
-        self.digest.update(data)
-        self.parts.append((self.file.tell(), len(data), len(self.items)))
-        self.file.write(data)
-        self.items = []
-
-    def read(self) -> Iterator[tuple[bytes, int]]:
-        """The parts' items, each a JSON array, and how many items each has."""
-        for offset, length, count in self.parts:
-            self.file.seek(offset)
-            yield self.file.read(length), count
-
-    def __enter__(self) -> "PartSpool":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.file.close()
-
-
-def _chain(first: Any, rows: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rows
-
-
-def _kept_rows(ctx: PassContext, rows: Iterator[StockRow | BadRow], department: str,
-               held: dict[str, int], spool: PartSpool) -> Iterator[StockRow]:
-    """The default department's good rows, spooled for the site as they go to the journal;
-    bad and duplicated rows reported by line. (One loop: it runs 200,000 times a file.)"""
-    seen: set[str] = set()
-    counts = ctx.counts
-    for row in rows:
-        counts["rows_read"] += 1
-        if type(row) is BadRow:
-            _bad_row(ctx, str(row))
-        elif row.department and row.department != department:
-            counts["other_department"] += 1
-        elif row.sku in seen:
-            _bad_row(ctx, f"line {row.line} (sku {row.sku}): duplicated sku; the first row is exported")
-        else:
-            seen.add(row.sku)
-            spool.add(_item(row, held))
-            yield row
-
-
-def _bad_row(ctx: PassContext, message: str) -> None:
-    ctx.counts["skipped_rows"] += 1
-    log.warning("stock file: %s", message)
-    if ctx.counts["skipped_rows"] <= SHOWN_BAD_ROWS:
-        ctx.problems.append(f"stock file {message}")
-
-
-def _item(row: StockRow, held: dict[str, int]) -> dict[str, Any]:
-    """A stock row as the site gets it: what is free, after active bookings."""
-    return {"sku": row.sku, "name": row.name, "manufacturer": row.manufacturer, "price": row.price,
-            "quantity": max(0, row.quantity - held.get(row.sku, 0)), "barcode": row.barcode,
-            "protek_code": row.protek_code, "katren_code": row.katren_code, "egk_code": row.egk_code,
-            "expires_at": row.expires_at}
-
-
-def _pharmacy(settings: Any) -> dict[str, str]:
-    company = settings.company
-    return {"region": company.region, "city": company.city, "brand": company.brand}
-
-
-def _upload(ctx: PassContext, snapshot_id: str, spool: PartSpool) -> None:
-    """PUT every part; the same snapshot id makes a rerun after a kill replace, not add."""
-    client, generated_at, parts = client_for(ctx), stamp(), len(spool.parts)
-    with ctx.out.progress("uploading stock", total=parts, every=1) as progress:
-        for part, (items, count) in enumerate(spool.read(), 1):
-            reply = client.put_stock_part(snapshot_id, part, parts, generated_at,
-                                          _pharmacy(ctx.settings.megapteka), items)
-            for rejected in reply["rejected"]:
-                ctx.problem(f"the site rejected sku {rejected.get('sku')}: {rejected.get('reason')}")
-            ctx.counts["exported"] += count - len(reply["rejected"])
-            ctx.counts["parts"] += 1
-            progress.advance(1)
+__all__ = ["export_stock", "pull_orders", "push_statuses", "expire_bookings", "status_view", "doctor_checks"]
 
 
 # -- pull-orders ----------------------------------------------------------------------------
 def pull_orders(ctx: PassContext) -> None:
-    drain(ctx, "orders", client_for(ctx).fetch_orders, receive_order)
+    """The site's events first: a cancel read before its order arrives waits for it, so
+    an order the customer cancelled before we fetched it is never booked."""
+    client = client_for(ctx)
+    apply_events(ctx, client)
+    drain(ctx, "orders", client.fetch_orders, receive_order)
 
 
 def drain(ctx: PassContext, feed: str, fetch: Callable[[int], Page],
-          apply: Callable[[PassContext, Database, dict[str, Any]], None]) -> None:
-    """Read a cursor feed to its end; each page is applied with its cursor in one transaction."""
+          apply: Callable[[PassContext, Database, Any], None]) -> None:
+    """Read a cursor feed to its end; each page is applied with its cursor in one transaction.
+
+    The cursor moves only over what was applied (a bad entry is applied as a rejected
+    one) and only to ids SQLite can keep. When another pass moved it meanwhile (both
+    pull-orders and push-statuses read the events), the page is fetched again from there."""
     cursor = int(ctx.journal.cursor(NAME, feed))
     while True:
         page = fetch(cursor)
         with ctx.journal.write() as db:
+            stored = int(ctx.journal.cursor(NAME, feed))
+            if stored != cursor:  # someone else applied from `cursor` on: read from theirs
+                cursor = stored
+                continue
             for item in page.items:
                 apply(ctx, db, item)
-            cursor = max(cursor, page.last_id, *(item["id"] for item in page.items))
-            ctx.journal.set_cursor(db, NAME, feed, str(cursor))
-        if not page.has_more or not page.items:
+            ids = [i for i in (page.last_id, *map(entry_id, page.items)) if i is not None and 0 < i <= MAX_ID]
+            moved = max(cursor, *ids) if ids else cursor
+            ctx.journal.set_cursor(db, NAME, feed, str(moved))
+        if not page.has_more or not page.items or moved == cursor:
             return
+        cursor = moved
 
 
-def receive_order(ctx: PassContext, db: Database, raw: dict[str, Any]) -> None:
+def receive_order(ctx: PassContext, db: Database, raw: Any) -> None:
     ctx.counts["received"] += 1
-    if store.known(db, raw["id"]):
+    order_id = entry_id(raw)
+    if order_id is None:
+        _unusable_entry(ctx, db, "orders", raw)
+        return
+    if store.known(db, order_id):
         ctx.counts["already_known"] += 1  # the site re-sends orders it saw no status for
         return
+    waiting = store.take_waiting_events(db, order_id)
     try:
         order = parse_order(raw)
     except BadOrder as exc:
         store.save_rejected(db, raw, str(exc))
-        ctx.journal.notify(db, NAME, str(raw["id"]), "rejected", f"Интернет-заказ не принят: {exc}")
+        ctx.journal.notify(db, NAME, str(order_id), "rejected", f"Интернет-заказ не принят: {exc}")
         ctx.counts["rejected"] += 1
         ctx.problem(str(exc))
+        _apply_waiting(ctx, db, waiting)
+        return
+    if any(event["status"] == booking.STATUS_CANCELLED for event in waiting):
+        _cancelled_before_received(ctx, db, raw, order)
         return
     decision = booking.book(order, lambda line: store.match_stock(db, line))
     store.save_order(db, raw, order, decision)
     queue_status(ctx.journal, db, order.id, decision.status, comment=decision.comment)
     ctx.journal.notify(db, NAME, str(order.id), "received", decision.notification)
     ctx.counts[{"full": "booked_full", "partial": "booked_partial", "none": "not_booked"}[decision.outcome]] += 1
+    _apply_waiting(ctx, db, waiting)
+
+
+def _cancelled_before_received(ctx: PassContext, db: Database, raw: dict[str, Any], order: booking.Order) -> None:
+    """The customer cancelled before we fetched the order: not booked, its stock stays free,
+    and no status goes out (the site takes nothing after 3)."""
+    store.save_cancelled(db, raw, order)
+    ctx.journal.notify(db, NAME, str(order.id), "cancelled-before-received",
+                       f"Интернет-заказ {order.number} отменен на сайте до получения: не забронирован")
+    ctx.counts["cancelled_before_booking"] += 1
+
+
+def _apply_waiting(ctx: PassContext, db: Database, events: list[dict[str, Any]]) -> None:
+    """The site events that waited for this order (counted when they were read)."""
+    for event in events:
+        _apply_site_event(ctx, db, store.order_by_id(db, event["order_id"]), event)
+
+
+def _unusable_entry(ctx: PassContext, db: Database, feed: str, raw: Any) -> None:
+    """A feed entry with no id SQLite can keep: shown and notified, never applied."""
+    shown = raw.get("id") if isinstance(raw, dict) else raw
+    text = repr(shown) if len(repr(shown)) <= 40 else repr(shown)[:37] + "..."
+    message = f"a {feed} entry with the id {text} (not a whole number 1..{MAX_ID}) is not accepted"
+    ctx.journal.notify(db, NAME, f"{feed}:{text}", "rejected", f"Запись с сайта не принята: {message}")
+    ctx.counts["rejected"] += 1
+    ctx.problem(message)
 
 
 def queue_status(journal: Journal, db: Database, order_id: int, status: int,
@@ -251,23 +162,34 @@ def apply_events(ctx: PassContext, client: MegaptekaClient) -> None:
     drain(ctx, "events", client.fetch_events, apply_event)
 
 
-def apply_event(ctx: PassContext, db: Database, event: dict[str, Any]) -> None:
+def apply_event(ctx: PassContext, db: Database, event: Any) -> None:
     ctx.counts["events"] += 1
-    order = store.order_by_id(db, event.get("order_id")) if isinstance(event.get("order_id"), int) else None
-    if order is None:
-        ctx.problem(f"site event {event['id']} names an unknown order {event.get('order_id')!r}; ignored")
+    if entry_id(event) is None:
+        _unusable_entry(ctx, db, "events", event)
         return
-    status = event.get("status")
-    if status == booking.STATUS_CANCELLED:
+    order_id, status = event.get("order_id"), event.get("status")
+    if not is_id(order_id) or type(status) is not int or status not in (booking.STATUS_CANCELLED,
+                                                                        booking.STATUS_CONFIRMED):
+        ctx.problem(f"site event {event['id']}: order {order_id!r:.40}, status {status!r:.20} is not an event "
+                    "the site sends; ignored")
+        return
+    order = store.order_by_id(db, order_id)
+    if order is None:  # not received yet: applied when it arrives
+        store.wait_for_order(db, event)
+        ctx.counts["events_waiting"] += 1
+        log.info("site event %s waits for order %s", event["id"], order_id)
+        return
+    _apply_site_event(ctx, db, order, event)
+
+
+def _apply_site_event(ctx: PassContext, db: Database, order: dict[str, Any], event: dict[str, Any]) -> None:
+    if event["status"] == booking.STATUS_CANCELLED:
         change = booking.on_site_cancel(order["number"], order["booking_state"], order["order_state"])
         _drop_unsent_statuses(db, order["id"])
         ctx.counts["cancelled"] += 1
-    elif status == booking.STATUS_CONFIRMED:
+    else:
         change = booking.on_site_confirm(order["booking_state"], order["order_state"])
         ctx.counts["confirmed"] += 1
-    else:
-        ctx.problem(f"site event {event['id']}: status {status!r} is not one the site sends; ignored")
-        return
     apply_change(ctx.journal, db, order, change, f"event-{event['id']}")
 
 
@@ -317,14 +239,14 @@ def status_view(journal: Journal) -> dict[str, Any]:
     counts = {f"bookings {row['booking_state']}": row["n"] for row in journal.rows(
         "SELECT booking_state, COUNT(*) AS n FROM mp_orders WHERE booking_state IS NOT NULL GROUP BY 1")}
     to_unbook = len(store.list_orders(journal, cancelled_by_client=True))
-    rejected = journal.value("""SELECT COUNT(*) FROM mp_orders o JOIN notifications n
-                                ON n.connector = 'megapteka' AND n.subject = CAST(o.id AS TEXT)
-                                AND n.kind = 'rejected' AND n.seen_at IS NULL
-                                WHERE o.outcome = 'rejected'""")  # until a person acknowledges
+    rejected = journal.value("""SELECT COUNT(*) FROM notifications WHERE connector = 'megapteka'
+                                AND kind = 'rejected' AND seen_at IS NULL""")  # until a person acknowledges
     counts.update({"stock rows": journal.value("SELECT COUNT(*) FROM mp_stock"),
+                   "site events waiting for their order": journal.value("SELECT COUNT(*) FROM mp_waiting_events"),
                    "cancelled by client, to unbook": to_unbook, "orders rejected": rejected})
     attention = [f"{to_unbook} booking(s) «Аннулирован клиентом» to unbook"] if to_unbook else []
-    attention += [f"{rejected} order(s) not accepted (see bookings list --state rejected; then status --ack)"
+    attention += [f"{rejected} order(s) or site record(s) not accepted (see bookings list --state rejected "
+                  "and the notifications; then status --ack)"
                   ] if rejected else []
     return {"counts": counts, "attention": attention}
 

@@ -18,6 +18,7 @@ from operator import itemgetter
 from typing import Iterator, NamedTuple
 
 from maorders.errors import InputError
+from maorders.megapteka.limits import MAX_PACKS, MAX_PRICE
 
 CODE_COLUMNS = ("barcode", "protek_code", "katren_code", "egk_code")
 COLUMNS = ("sku", "name", "manufacturer", "department", "quantity", "price", *CODE_COLUMNS, "expires_at")
@@ -48,6 +49,7 @@ class BadRow:
     line: int
     sku: str
     reason: str
+    department: str = ""  # as the row says: a refusal names the departments the file has
 
     def __str__(self) -> str:
         sku = f" (sku {self.sku})" if self.sku else ""
@@ -93,13 +95,17 @@ class StockFile:
 
     def _open(self) -> tuple[io.BufferedReader, str]:
         try:
-            raw = self.path.open("rb")
+            # peek, not read and seek: a pipe (a file written while it is read) works too
+            raw = self.path.open("rb", buffering=SNIFF_BYTES)
         except FileNotFoundError:
             raise InputError(f"{self.path}: the stock file does not exist") from None
         except OSError as exc:
             raise InputError(f"{self.path}: the stock file cannot be read: {exc.strerror}") from None
-        head = raw.read(SNIFF_BYTES)
-        raw.seek(0)
+        try:
+            head = raw.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+        except OSError as exc:  # a folder opens on some systems and fails on the first read
+            raw.close()
+            raise InputError(f"{self.path}: the stock file cannot be read: {exc.strerror}") from None
         try:
             return raw, detect_encoding(head, self.path)
         except InputError:
@@ -153,21 +159,23 @@ class StockFile:
     def _row(line: int, values: list[str]) -> StockRow | BadRow:
         sku, name, manufacturer, department, quantity_text, price_text, *codes, expires_at = values
         if not sku:
-            return BadRow(line, "", "no sku")
+            return BadRow(line, "", "no sku", department)
         try:
             quantity = parse_number(quantity_text)
-            if quantity < 0:
-                return BadRow(line, sku, f"quantity {quantity_text} is negative")
         except ValueError:
-            return BadRow(line, sku, f"quantity {quantity_text!r} is not a number")
+            return BadRow(line, sku, f"quantity {quantity_text!r} is not a number", department)
+        if not 0 <= quantity <= MAX_PACKS:
+            return BadRow(line, sku, f"quantity {quantity_text} is " + ("negative" if quantity < 0 else
+                          f"out of range (at most {MAX_PACKS} packs)"), department)
         try:
             price = parse_number(price_text)
-            if price < 0:
-                return BadRow(line, sku, f"price {price_text} is negative")
         except ValueError:
-            return BadRow(line, sku, f"price {price_text!r} is not a number")
+            return BadRow(line, sku, f"price {price_text!r} is not a number", department)
+        if not 0 <= price <= MAX_PRICE:
+            return BadRow(line, sku, f"price {price_text} is " + ("negative" if price < 0 else
+                          f"out of range (at most {MAX_PRICE:.0f})"), department)
         if not any(codes):
-            return BadRow(line, sku, "no barcode, protek_code, katren_code or egk_code; not exported")
+            return BadRow(line, sku, "no barcode, protek_code, katren_code or egk_code; not exported", department)
         # whole packs: a broken pack is not sold on the site
         return StockRow(line, sku, name, manufacturer, department, int(quantity), round(price, 2), *codes,
                         expires_at)

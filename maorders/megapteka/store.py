@@ -14,7 +14,7 @@ from sqlite_utils.migrations import Migrations
 
 from maorders.journal import Journal, stamp
 from maorders.megapteka.booking import ACTIVE, Decision, Order, OrderLine
-from maorders.megapteka.stock import CODE_COLUMNS, StockRow
+from maorders.megapteka.stock import CODE_COLUMNS
 
 CONNECTOR = "megapteka"
 migrations = Migrations("megapteka")
@@ -41,6 +41,16 @@ def m001_tables(db: Database) -> None:
     db.execute("CREATE INDEX mp_order_lines_sku ON mp_order_lines (stock_sku)")
 
 
+@migrations()
+def m002_waiting_events(db: Database) -> None:
+    # A site event (3 cancel, 8 confirm) for an order not received yet waits here, and is
+    # applied when the order arrives: the events cursor moves past it only once it is kept.
+    db.execute("""CREATE TABLE mp_waiting_events (
+        event_id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, status INTEGER NOT NULL,
+        payload TEXT NOT NULL, received_at TEXT NOT NULL)""")
+    db.execute("CREATE INDEX mp_waiting_events_order ON mp_waiting_events (order_id)")
+
+
 ACTIVE_SQL = "(" + ", ".join(f"'{state}'" for state in ACTIVE) + ")"
 RESERVED_SQL = f"""SELECT l.stock_sku, SUM(l.booked) FROM mp_order_lines l
     JOIN mp_orders o ON o.id = l.order_id
@@ -48,18 +58,22 @@ RESERVED_SQL = f"""SELECT l.stock_sku, SUM(l.booked) FROM mp_order_lines l
 
 
 # -- stock ------------------------------------------------------------------------------
-def replace_stock(db: Database, rows: Iterable[StockRow]) -> None:
-    """Inside a write: the whole department stock is replaced by `rows` (streamed).
+# What the journal keeps of a StockRow: line, sku, quantity, price and the four codes.
+stock_record = itemgetter(0, 1, 5, 6, 7, 8, 9, 10)
+
+
+def replace_stock(db: Database, records: Iterable[tuple]) -> None:
+    """Inside a write: the whole department stock is replaced by `records` (`stock_record`s
+    with unique skus, streamed).
 
     The indexes are dropped and built again after the load, in the same transaction (a
     kill rolls it all back): building an index once is about twice as fast as keeping it
-    up to date row by row for a 200,000-row file. `rows` carry unique skus.
+    up to date row by row for a 200,000-row file.
     """
     db.execute("DELETE FROM mp_stock")
     for name in STOCK_INDEXES:
         db.execute(f"DROP INDEX IF EXISTS {name}")
-    columns = itemgetter(0, 1, 5, 6, 7, 8, 9, 10)  # StockRow: line, sku, quantity, price, the codes
-    db.conn.executemany("INSERT INTO mp_stock VALUES (?, ?, ?, ?, ?, ?, ?, ?)", map(columns, rows))
+    db.conn.executemany("INSERT INTO mp_stock VALUES (?, ?, ?, ?, ?, ?, ?, ?)", records)
     _index_stock(db)
 
 
@@ -111,6 +125,33 @@ def save_order(db: Database, raw: dict[str, Any], order: Order, decision: Decisi
         "INSERT INTO mp_order_lines VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(order.id, lb.line_id, names[lb.line_id].name, lb.stock_sku, lb.ordered, lb.booked,
           names[lb.line_id].price) for lb in decision.lines])
+
+
+def save_cancelled(db: Database, raw: dict[str, Any], order: Order) -> None:
+    """An order the site cancelled before we received it: kept, never booked, nothing held."""
+    now = stamp()
+    db.execute("""INSERT INTO mp_orders (id, number, received_at, payload, outcome, booking_state,
+                  order_state, updated_at) VALUES (?, ?, ?, ?, 'cancelled', NULL, 'Отменен', ?)""",
+               (order.id, order.number, now, json.dumps(raw, ensure_ascii=False), now))
+    db.conn.executemany("INSERT INTO mp_order_lines VALUES (?, ?, ?, NULL, ?, 0, ?)",
+                        [(order.id, line.line_id, line.name, line.quantity, line.price) for line in order.lines])
+
+
+def wait_for_order(db: Database, event: dict[str, Any]) -> None:
+    """Keep a site event until its order arrives (a re-read event is kept once)."""
+    db.execute("""INSERT OR IGNORE INTO mp_waiting_events (event_id, order_id, status, payload, received_at)
+                  VALUES (?, ?, ?, ?, ?)""", (event["id"], event["order_id"], event["status"],
+                                              json.dumps(event, ensure_ascii=False), stamp()))
+
+
+def take_waiting_events(db: Database, order_id: int) -> list[dict[str, Any]]:
+    """The events that waited for this order, oldest first; gone from the table once taken
+    (in the caller's transaction, with the order they apply to)."""
+    rows = db.execute("SELECT payload FROM mp_waiting_events WHERE order_id = ? ORDER BY event_id",
+                      (order_id,)).fetchall()
+    if rows:
+        db.execute("DELETE FROM mp_waiting_events WHERE order_id = ?", (order_id,))
+    return [json.loads(row[0]) for row in rows]
 
 
 def save_rejected(db: Database, raw: dict[str, Any], problem: str) -> None:

@@ -1,0 +1,286 @@
+"""export-stock: the pharmacy's stock file to the site, as one full snapshot.
+
+The order of work, and why:
+1. The file is read, checked and encoded with no lock on the journal: the site's parts
+   go to a temporary file (`PartSpool`), the rows the booking rules need to another
+   (`RecordSpool`). A file unusable as a whole, or with no exportable row of
+   MEGAPTEKA_DEPARTMENT, stops here (65): the journal and the site stay as they were.
+2. The snapshot id is chosen and written down before any part goes out (intent before
+   effect): the id of the last attempt when the content is the same (a rerun after a
+   kill or a lost reply completes or replays it), else a new random id, one the site
+   has never completed (it ignores parts PUT again under a completed id).
+3. The journal takes the new stock (one short write, in a thread) while every part but
+   the last is uploaded; the last part, which makes the site show the snapshot, goes
+   only after that write is committed: the site never shows stock the journal lacks.
+4. The snapshot's cursors move once the site says it is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import marshal
+import tempfile
+import threading
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+
+from maorders.errors import ConfigError, InputError, TransientError
+from maorders.journal import Journal, stamp
+from maorders.megapteka import store
+from maorders.megapteka.client import PART_SIZE, MegaptekaClient
+from maorders.megapteka.stock import BadRow, StockFile, StockRow
+from maorders.runner import PassContext
+
+NAME = store.CONNECTOR
+log = logging.getLogger("maorders.megapteka")
+SHOWN_BAD_ROWS = 100  # every bad row goes to the log; this many are shown to a person
+SHOWN_DEPARTMENTS = 8
+
+
+def export_stock(ctx: PassContext) -> None:
+    settings = ctx.settings.megapteka
+    path = ctx.options.get("stock_file") or settings.stock_file
+    if path is None:
+        raise ConfigError("MEGAPTEKA_STOCK_FILE is not set (or give --stock-file)")
+    held = store.reserved(ctx.journal.db)  # a read: bookings made meanwhile show at the next export
+    pharmacy = _pharmacy(settings)
+    with PartSpool(pharmacy) as spool, RecordSpool() as records:
+        read_stock_file(ctx, Path(path), settings.department, held, spool, records)
+        content = spool.content_id()
+        snapshot_id = begin_snapshot(ctx.journal, content)
+        upload(ctx, snapshot_id, spool, pharmacy, StockWriter(ctx.journal.path, records))
+    with ctx.journal.write() as db:
+        ctx.journal.set_cursor(db, NAME, "stock_snapshot", snapshot_id)
+        ctx.journal.set_cursor(db, NAME, "stock_content", content)
+
+
+# -- 1. reading the file (no lock held) ---------------------------------------------------------
+def read_stock_file(ctx: PassContext, path: Path, department: str, held: dict[str, int],
+                    spool: "PartSpool", records: "RecordSpool") -> None:
+    """The default department's good rows into both spools; bad and duplicated rows
+    reported by line. (One loop: it runs 200,000 times a file.)"""
+    seen: set[str] = set()
+    counts, others = ctx.counts, Counter()
+    add_item, add_record, record = spool.add, records.add, store.stock_record
+    for row in StockFile(path).rows():
+        counts["rows_read"] += 1
+        if type(row) is BadRow:
+            _bad_row(ctx, str(row))
+            if row.department and row.department != department:
+                others[row.department] += 1
+        elif row.department and row.department != department:
+            counts["other_department"] += 1
+            others[row.department] += 1
+        elif row.sku in seen:
+            _bad_row(ctx, f"line {row.line} (sku {row.sku}): duplicated sku; the first row is exported")
+        else:
+            seen.add(row.sku)
+            add_item(_item(row, held))
+            add_record(record(row))
+    spool.close_part()
+    if not records.count:
+        raise InputError(nothing_to_export(path, department, counts["rows_read"], others))
+
+
+def nothing_to_export(path: Path, department: str, rows: int, others: Counter) -> str:
+    """Why a file would empty the site's stock: it is refused instead (65)."""
+    unchanged = "nothing exported; the site's stock and the journal are unchanged"
+    if not rows:
+        return f"{path}: the stock file has a header but no rows; {unchanged}"
+    in_department = rows - sum(others.values())
+    if in_department:
+        return (f"{path}: none of the {in_department} row(s) of the department «{department}» can be "
+                f"exported (see the bad rows); {unchanged}")
+    shown = ", ".join(f"«{name}» ({n} row{'s' if n > 1 else ''})" for name, n in others.most_common(SHOWN_DEPARTMENTS))
+    more = f" and {len(others) - SHOWN_DEPARTMENTS} more" if len(others) > SHOWN_DEPARTMENTS else ""
+    alike = [name for name in others if name.strip().casefold() == department.strip().casefold()]
+    hint = f"; did you mean «{alike[0]}»?" if alike else ""
+    return (f"{path}: no row belongs to the department «{department}» (MEGAPTEKA_DEPARTMENT); the file has "
+            f"{shown}{more}{hint}; {unchanged}")
+
+
+def _bad_row(ctx: PassContext, message: str) -> None:
+    ctx.counts["skipped_rows"] += 1
+    log.warning("stock file: %s", message)
+    if ctx.counts["skipped_rows"] <= SHOWN_BAD_ROWS:
+        ctx.problems.append(f"stock file {message}")
+
+
+def _item(row: StockRow, held: dict[str, int]) -> dict[str, Any]:
+    """A stock row as the site gets it: what is free, after active bookings."""
+    return {"sku": row.sku, "name": row.name, "manufacturer": row.manufacturer, "price": row.price,
+            "quantity": max(0, row.quantity - held.get(row.sku, 0)) if held else row.quantity,
+            "barcode": row.barcode, "protek_code": row.protek_code, "katren_code": row.katren_code,
+            "egk_code": row.egk_code, "expires_at": row.expires_at}
+
+
+def _pharmacy(settings: Any) -> dict[str, str]:
+    company = settings.company
+    return {"region": company.region, "city": company.city, "brand": company.brand}
+
+
+class PartSpool:
+    """The upload, encoded part by part while the file is read, kept in a temporary file.
+
+    Memory stays flat whatever the file's size, the stock is read once, and the
+    snapshot's content id is the hash of exactly the bytes the site will get.
+    """
+
+    def __init__(self, pharmacy: dict[str, str]):
+        self.file = tempfile.TemporaryFile()
+        self.parts: list[tuple[int, int, int]] = []  # (offset, length, items)
+        self.items: list[dict[str, Any]] = []
+        self.digest = hashlib.sha256(json.dumps(pharmacy, ensure_ascii=False).encode())
+
+    def add(self, item: dict[str, Any]) -> None:
+        self.items.append(item)
+        if len(self.items) == PART_SIZE:
+            self.close_part()
+
+    def close_part(self) -> None:
+        if not self.items and self.parts:
+            return
+        data = json.dumps(self.items, ensure_ascii=False).encode()
+        self.digest.update(data)
+        self.parts.append((self.file.tell(), len(data), len(self.items)))
+        self.file.write(data)
+        self.items = []
+
+    def content_id(self) -> str:
+        return self.digest.hexdigest()[:32]
+
+    def read(self) -> Iterator[tuple[bytes, int]]:
+        """The parts' items, each a JSON array, and how many items each has."""
+        for offset, length, count in self.parts:
+            self.file.seek(offset)
+            yield self.file.read(length), count
+
+    def __enter__(self) -> "PartSpool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+
+class RecordSpool:
+    """The journal's rows of the stock (`store.stock_record`s), marshalled in batches to a
+    temporary file until the journal takes them: compact, and read back in C."""
+
+    BATCH = 5000
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()
+        self.batches: list[tuple[int, int]] = []
+        self.batch: list[tuple] = []
+        self.count = 0
+
+    def add(self, record: tuple) -> None:
+        self.batch.append(record)
+        self.count += 1
+        if len(self.batch) == self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.batch:
+            data = marshal.dumps(self.batch)
+            self.batches.append((self.file.tell(), len(data)))
+            self.file.write(data)
+            self.batch = []
+
+    def records(self) -> Iterator[tuple]:
+        self._flush()
+        for offset, length in self.batches:
+            self.file.seek(offset)
+            yield from marshal.loads(self.file.read(length))
+
+    def __enter__(self) -> "RecordSpool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+
+# -- 2. the snapshot id: written down before any part goes out -----------------------------------
+def begin_snapshot(journal: Journal, content: str) -> str:
+    """The last attempt's id when its content is this one (the site completes it, or replays
+    it when its last reply was lost), else a new id the site has never completed: stock
+    that comes back to an earlier state (A, B, A) is shown again, even when B's last reply
+    was lost and the journal never learnt that the site had completed B."""
+    with journal.write() as db:
+        attempt = _attempt(journal.cursor(NAME, "stock_attempt", ""))
+        if attempt.get("content") == content and attempt.get("id"):
+            return attempt["id"]
+        snapshot_id = uuid.uuid4().hex
+        journal.set_cursor(db, NAME, "stock_attempt", json.dumps({"id": snapshot_id, "content": content}))
+    return snapshot_id
+
+
+def _attempt(value: str) -> dict[str, str]:
+    try:
+        attempt = json.loads(value) if value else {}
+    except ValueError:
+        return {}
+    return attempt if isinstance(attempt, dict) else {}
+
+
+# -- 3. the journal's write beside the upload ----------------------------------------------------
+class StockWriter(threading.Thread):
+    """Replaces the journal's stock on its own connection (sqlite3 lets the other thread
+    run while SQLite works), so the upload of the first parts goes on meanwhile."""
+
+    def __init__(self, journal_path: Path, records: RecordSpool):
+        super().__init__(name="stock-writer", daemon=True)
+        self.journal_path = journal_path
+        self.spool = records
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            journal = Journal.open(self.journal_path)
+            try:
+                with journal.write() as db:
+                    store.replace_stock(db, self.spool.records())
+            finally:
+                journal.close()
+        except BaseException as exc:  # handed to the pass by `committed()`
+            self.error = exc
+
+    def committed(self) -> None:
+        """Wait for the write; its failure is the pass's (75 when the journal is locked)."""
+        if self.ident is not None:
+            self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def upload(ctx: PassContext, snapshot_id: str, spool: PartSpool, pharmacy: dict[str, str],
+           writer: StockWriter) -> None:
+    """PUT every part; the same snapshot id makes a rerun after a kill replace, not add."""
+    client, generated_at, parts = client_for(ctx), stamp(), len(spool.parts)
+    writer.start()
+    reply: dict[str, Any] = {}
+    try:
+        with ctx.out.progress("uploading stock", total=parts, every=1) as progress:
+            for part, (items, count) in enumerate(spool.read(), 1):
+                if part == parts:
+                    writer.committed()  # the last part makes the site show it: the journal first
+                reply = client.put_stock_part(snapshot_id, part, parts, generated_at, pharmacy, items)
+                for rejected in reply["rejected"]:
+                    ctx.problem(f"the site rejected sku {rejected.get('sku')}: {rejected.get('reason')}")
+                ctx.counts["exported"] += count - len(reply["rejected"])
+                ctx.counts["parts"] += 1
+                progress.advance(1)
+    finally:
+        writer.join()
+    if reply.get("complete") is not True:
+        raise TransientError(f"megapteka: the site has not completed snapshot {snapshot_id} after its last "
+                             f"part ({reply.get('received_parts')} of {parts} parts received); run again")
+
+
+def client_for(ctx: PassContext) -> MegaptekaClient:
+    settings = ctx.settings.megapteka
+    return MegaptekaClient(ctx.remote("megapteka", settings.url), settings.pharmacy_code, settings.secret)
