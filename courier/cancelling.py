@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from courier import store
+from courier import ours, store
 from courier.measoft import NOT_FOUND, MeasoftClient
 from courier.outbox import NAME, drop, failed, unsent_item
 from maorders.journal import OutboxItem
@@ -38,7 +38,8 @@ def send_cancel(ctx: PassContext, measoft: MeasoftClient, item: OutboxItem) -> N
     result = measoft.cancel_order(orderno)
     cancelled = result.ok or result.code == NOT_FOUND  # 52: nothing in MeaSoft to cancel
     if not cancelled:
-        parcel = measoft.find(orderno)  # a repeat after a lost reply finds it cancelled already
+        # a repeat after a lost reply finds it cancelled already (ours: not last year's order)
+        parcel = ours.pick(measoft.lookup(orderno), store.by_id(ctx.journal.db, item.payload["shipment_id"]) or {})
         cancelled = parcel is not None and parcel.status == "CANCELED"
     if not cancelled:
         failed(ctx, item, f"MeaSoft order {orderno} is already in work, cannot be cancelled "

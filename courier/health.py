@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from courier import store
-from courier.measoft import MeasoftClient
+from courier.measoft import FAIR_USAGE, MeasoftClient
 from courier.retailcrm import RATE_LIMIT, RetailcrmClient
 from maorders.ratelimit import paced, window_file
 
@@ -27,7 +27,8 @@ def doctor_checks(settings: Any, budget: Any) -> list[dict[str, Any]]:
 
     s, timeout = settings.courier, settings.general.http_timeout
     checks = []
-    measoft_remote = Remote("measoft", s.measoft_url, timeout, 1, budget)
+    measoft_remote = paced(Remote("measoft", s.measoft_url, timeout, 1, budget),
+                           window_file(settings.general.journal, "measoft"), windows=FAIR_USAGE)
     crm_remote = paced(Remote("retailcrm", s.retailcrm_url, timeout, 1, budget, rate_limit=RATE_LIMIT),
                        window_file(settings.general.journal, "retailcrm"), RATE_LIMIT)
     probes = [

@@ -12,11 +12,21 @@ plain data.
   methods, 25 elsewhere) is a refusal (69); mysql (13) and connection (33) errors are
   transient; any other is a refusal of that request. Per-item errors come back as results.
 - `neworder` is not safe to repeat blindly: a repeat answers error 17 (order exists). The
-  caller treats 17 as "already sent" and reads the order back (`find`) before accepting it.
+  caller treats 17 as "already sent" and reads the order back before accepting it.
+- Fair usage (MeaSoft wiki, API Documentation, «Fair Usage Policy», rev. 11186): at most 150
+  requests a minute and 1,500 in 20 minutes from one IP, or the IP is blocked for up to 3
+  hours; mass per-number status queries count as abuse. So several orders go in one
+  `neworder` (wiki «Creating Order»; semivan/measoft-api-client `CreateOrderOperation`), many
+  orders are looked up with one `statusreq` by date range, and every call is paced
+  machine-wide (`FAIR_USAGE`, `maorders.ratelimit`).
+- Replies the docs do not describe are read tolerantly: `commitlaststatus` succeeds on any
+  reply without an error (its root is not documented: research 1.5); an `<order>` without
+  `orderno` or status in a statusreq reply is logged and skipped, never a reason to fail.
 """
 
 from __future__ import annotations
 
+import logging
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -27,17 +37,21 @@ from defusedxml import DefusedXmlException
 from maorders.errors import PermanentError, RefusedError
 from maorders.http import Remote, Retryable
 
+log = logging.getLogger("courier")
+
 CONTENT_TYPE = "text/xml; charset=utf-8"
+# (requests, seconds) per IP: MeaSoft wiki «Fair Usage Policy» (rev. 11186, 2020-12-11)
+FAIR_USAGE = ((150, 60.0), (1500, 1200.0))
 MAX_REPLY_BYTES = 32 * 1024 * 1024  # 500 changed orders are ~1 MB; far more is not a reply
 QUICKSTATUS = "NO"  # fixed: mixing YES and NO on one stream resends everything (research 1.4)
 ORDER_EXISTS = 17
 NOT_FOUND = 52
 ORDERS_NOT_FOUND = 11  # general table: a lookup that finds nothing may answer this
-TRANSIENT = {13: "mysql error", 33: "connection error"}
+TRANSIENT = {13: "mysql error", 33: "connection error"}  # the general table (wiki «API»)
 ORDERING_METHODS = ("neworder", "editorder")
 RECEIVER_TAGS = ("company", "person", "phone", "zipcode", "town", "address", "date", "time_min", "time_max")
 ORDER_TAGS = ("weight", "quantity", "paytype", "price", "deliveryprice", "inshprice", "instruction")
-ITEM_ATTRIBUTES = ("code", "extcode", "quantity", "mass", "retprice", "VATrate")
+ITEM_ATTRIBUTES = ("code", "extcode", "type", "quantity", "mass", "retprice", "VATrate")
 
 
 class MeasoftRefused(PermanentError):
@@ -83,6 +97,7 @@ class Parcel:
     deliveredtime: str
     items: tuple[ParcelItem, ...] = field(default=())
     phone: str = field(default="", repr=False)  # the receiver's: personal data, never logged
+    created: str = ""  # the first status's eventtime (YYYY-MM-DD …); "" when the reply has none
 
     @property
     def event_key(self) -> str:
@@ -99,8 +114,14 @@ class MeasoftClient:
     # -- orders ------------------------------------------------------------------------
     def create_order(self, order: dict[str, Any]) -> ItemResult:
         """`neworder` for one order; error 17 comes back as a result, for the caller to check."""
-        root = self._request("neworder", [order_element(order)])
-        return _one_result(root, "neworder", order["orderno"])
+        return self.create_orders([order])[order["orderno"]]
+
+    def create_orders(self, orders: list[dict[str, Any]]) -> dict[str, ItemResult]:
+        """One `neworder` with several `<order>`; one result per orderno (MeaSoft answers one
+        `createorder` each, with its own error: wiki «Creating Order»)."""
+        root = self._request("neworder", [order_element(order) for order in orders])
+        return {order["orderno"]: _one_result(root, "neworder", order["orderno"], len(orders) == 1)
+                for order in orders}
 
     def edit_order(self, order: dict[str, Any], item_codes: dict[str, str]) -> ItemResult:
         """`editorder`: the whole order again, as if created anew; items carry MeaSoft's own
@@ -115,17 +136,28 @@ class MeasoftClient:
 
     # -- statuses ----------------------------------------------------------------------
     def find(self, orderno: str) -> Parcel | None:
-        """The order with this number, or None (statusreq by orderno)."""
-        number = ET.Element("orderno")
-        number.text = orderno
+        """The newest order with this number, or None (statusreq by orderno)."""
+        found = self.lookup(orderno)
+        return max(found, key=lambda p: p.created) if found else None
+
+    def lookup(self, orderno: str) -> list[Parcel]:
+        """Every order with this number: numbers are unique only within a calendar year (wiki
+        rev. 12446/12453), so last year's order may answer too."""
+        return [p for p in self._search(_elements([("orderno", orderno)])) if p.orderno == orderno]
+
+    def created_between(self, datefrom: str, dateto: str) -> list[Parcel]:
+        """Every order created in the date range (YYYY-MM-DD): one request for many orders,
+        where per-number queries would be the abuse the fair-usage policy names."""
+        return self._search(_elements([("datefrom", datefrom), ("dateto", dateto)]))
+
+    def _search(self, children: list[ET.Element]) -> list[Parcel]:
         try:
-            root = self._request("statusreq", [number])
+            root = self._request("statusreq", children)
         except MeasoftRefused as exc:
             if exc.code == str(ORDERS_NOT_FOUND):
-                return None
+                return []
             raise
-        found = [parcel for parcel in _parcels(root) if parcel.orderno == orderno]
-        return found[0] if found else None
+        return _parcels(root)
 
     def changed(self) -> list[Parcel]:
         """Orders whose status changed since the last commit (ONLY_LAST): the same set again
@@ -138,14 +170,10 @@ class MeasoftClient:
         self._request("commitlaststatus", self._stream([]))
 
     def _stream(self, pairs: list[tuple[str, str]]) -> list[ET.Element]:
+        """The ONLY_LAST poll and its commit name our stream (MEASOFT_STREAM_ID), if any."""
         if self.stream_id is not None:
             pairs = [*pairs, ("streamid", str(self.stream_id))]
-        elements = []
-        for tag, text in pairs:
-            element = ET.Element(tag)
-            element.text = text
-            elements.append(element)
-        return elements
+        return _elements(pairs)
 
     # -- transport ---------------------------------------------------------------------
     def _request(self, method: str, children: Iterable[ET.Element]) -> ET.Element:
@@ -186,6 +214,15 @@ def order_element(order: dict[str, Any], item_codes: dict[str, str] | None = Non
     return element
 
 
+def _elements(pairs: list[tuple[str, str]]) -> list[ET.Element]:
+    elements = []
+    for tag, text in pairs:
+        element = ET.Element(tag)
+        element.text = text
+        elements.append(element)
+    return elements
+
+
 def _child(parent: ET.Element, tag: str, text: Any) -> None:
     if text not in (None, ""):
         ET.SubElement(parent, tag).text = str(text)
@@ -202,7 +239,9 @@ def parse_reply(content: bytes, method: str) -> ET.Element:
         raise Retryable(f"malformed reply to {method}: forbidden XML ({type(exc).__name__})") from None
     except (ET.ParseError, ValueError, UnicodeError) as exc:
         raise Retryable(f"malformed reply to {method}: not XML ({exc})") from None
-    if root.tag not in (method, "error"):
+    if root.tag not in (method, "error") and method != "commitlaststatus":
+        # commitlaststatus: its reply's root is documented nowhere (research 1.5); any reply
+        # without an error counts as done, as in semivan's CommitLastStatusOperation
         raise Retryable(f"malformed reply to {method}: root element <{root.tag[:40]}>")
     if root.get("error", "0") != "0" or root.tag == "error":
         raise request_error(method, root)
@@ -224,9 +263,10 @@ def request_error(method: str, element: ET.Element) -> Exception:
     return MeasoftRefused(text, code=str(code))
 
 
-def _one_result(root: ET.Element, method: str, orderno: str) -> ItemResult:
+def _one_result(root: ET.Element, method: str, orderno: str, alone: bool = True) -> ItemResult:
+    """The result for `orderno`; a request with one order may get a result without orderno."""
     results = [_result(node) for node in root if node.tag != "error" and node.get("error") is not None]
-    ours = [r for r in results if r.orderno == orderno] or results
+    ours = [r for r in results if r.orderno == orderno] or (results if alone else [])
     if not ours:
         raise Retryable(f"malformed reply to {method}: no result for order {orderno}")
     return ItemResult(orderno, ours[0].code, ours[0].message)
@@ -251,22 +291,38 @@ def _code(text: str | None) -> int:
 
 
 def _parcels(root: ET.Element) -> list[Parcel]:
-    return [_parcel(node) for node in root.findall("order")]
+    parcels = []
+    for node in root.findall("order"):
+        parcel = _parcel(node)
+        if parcel is None:
+            # not one we could have sent (ours always have both): logged, skipped, never a
+            # reason to fail the poll forever (MeaSoft's own module skips what it does not know)
+            log.warning("measoft: statusreq: skipped an <order> without orderno or status (ordercode %r)",
+                        node.get("ordercode", "")[:20])
+            continue
+        parcels.append(parcel)
+    return parcels
 
 
-def _parcel(node: ET.Element) -> Parcel:
+def _parcel(node: ET.Element) -> Parcel | None:
     orderno = node.get("orderno", "").strip()
     status = node.find("status")
     code = (status.text or "").strip() if status is not None else ""
-    if not orderno or not code:
-        raise Retryable("malformed statusreq reply: an order without orderno or status")
+    if not orderno or not code or status is None:
+        return None
     items = tuple(ParcelItem(item.get("code", ""), item.get("extcode", ""), item.get("quantity", ""),
                              item.get("returns", "0"), (item.text or "").strip())
                   for item in node.findall("items/item"))
     return Parcel(orderno, node.get("ordercode", ""), node.get("awb", ""), code, status.get("title", ""),
                   status.get("eventtime", ""), _text(node, "paytype"), _text(node, "price"),
                   _text(node, "delivereddate"), _text(node, "deliveredtime"), items,
-                  (node.findtext("receiver/phone") or "").strip())
+                  (node.findtext("receiver/phone") or "").strip(), _created(node))
+
+
+def _created(node: ET.Element) -> str:
+    """When the order was made: its first status in the history; "" when the reply has none."""
+    first = node.find("statushistory/status")
+    return (first.get("eventtime") or "").strip() if first is not None else ""
 
 
 def _text(node: ET.Element, tag: str) -> str:

@@ -45,7 +45,7 @@ def measoft_order(order: dict[str, Any], orderno: str, rules: Rules) -> dict[str
     comment = text_of(order.get("customerComment"))
     if comment:
         built["instruction"] = comment
-    built["items"] = items
+    built["items"] = items + _prepayment(built, sums)
     if packages:
         built["packages"] = packages
     return built
@@ -220,6 +220,23 @@ def _payment(order: dict[str, Any], sums: Sums, goods: Decimal, rules: Rules) ->
     by_crm_type = {crm: measoft for measoft, crm in rules.paytype_map.items()}
     return {"paytype": by_crm_type.get(cod_type, "CASH"), "price": money(left),
             "deliveryprice": money(sums.delivery), "inshprice": declared}
+
+
+# The prepayment line's extcode: fixed, so an editorder finds its MeaSoft code and changes the
+# line instead of adding a second one.
+PREPAYMENT_EXTCODE = "prepayment"
+
+
+def _prepayment(built: dict[str, Any], sums: Sums) -> list[dict[str, str]]:
+    """What was prepaid, as MeaSoft's own module sends it: an item of type 4 («Предоплата
+    (сумма)», semivan/measoft-api-client `CreateOrderItem`), quantity 1, a negative retprice,
+    so that the items add up to the cash-on-delivery price the courier's 54-ФЗ receipt shows
+    (MeaSoft's own `Measoft` PHP class, Bitrix «measoft.courier» module). Only when the
+    courier collects cash: with paytype NO nothing is collected and no receipt is printed."""
+    if built.get("paytype") in (None, "NO") or sums.prepaid <= 0:
+        return []
+    return [{"name": "Предоплата", "extcode": PREPAYMENT_EXTCODE, "type": "4", "quantity": "1",
+             "retprice": money(-sums.prepaid)}]
 
 
 def payments_of(order: dict[str, Any]) -> list[dict[str, Any]]:

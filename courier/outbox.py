@@ -40,6 +40,14 @@ def send_item(ctx: PassContext, item: OutboxItem, action: Callable[[], None]) ->
         raise
 
 
+def begin_all(ctx: PassContext, items: list[OutboxItem]) -> None:
+    """Several items in flight at once (one request carries them), in one transaction."""
+    with ctx.journal.write() as db:
+        for item in items:
+            db.execute("UPDATE outbox SET state = 'unknown', attempts = attempts + 1 WHERE id = ?", (item.id,))
+            item.attempts += 1
+
+
 @contextmanager
 def whole_pass(what: str) -> Iterator[None]:
     """A refusal of a call the whole pass stands on is not one item's problem: exit 69."""

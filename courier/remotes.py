@@ -4,7 +4,7 @@ machine-wide as its service counts requests (per IP).
 
 from __future__ import annotations
 
-from courier.measoft import MeasoftClient
+from courier.measoft import FAIR_USAGE, MeasoftClient
 from courier.retailcrm import RATE_LIMIT, RetailcrmClient
 from maorders.ratelimit import paced, window_file
 from maorders.runner import PassContext
@@ -12,8 +12,9 @@ from maorders.runner import PassContext
 
 def measoft_client(ctx: PassContext) -> MeasoftClient:
     s = ctx.settings.courier
-    return MeasoftClient(ctx.remote("measoft", s.measoft_url), s.measoft_login, s.measoft_password,
-                         s.measoft_extra, s.measoft_stream_id)
+    remote = paced(ctx.remote("measoft", s.measoft_url), window_file(ctx.settings.general.journal, "measoft"),
+                   windows=FAIR_USAGE)
+    return MeasoftClient(remote, s.measoft_login, s.measoft_password, s.measoft_extra, s.measoft_stream_id)
 
 
 def crm_client(ctx: PassContext) -> RetailcrmClient:

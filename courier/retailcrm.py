@@ -9,18 +9,25 @@
   then 75. 503 (RetailCRM's answer above 10 requests a second) is transient.
 - At most 10 requests in any second from this machine, counted from when each reply arrived,
   shared by every process (`maorders.ratelimit.SharedRateLimiter`).
+- The history is walked by `filter[sinceId]` alone: since 15.05.2023 RetailCRM answers 400 to
+  `sinceId` together with `page` (RetailCRM docs «Working with history API»; api-client-php
+  doc/usage/examples/orders_history.md moves sinceId to the last record's id and stops when
+  `currentPage >= totalPageCount`; retailcrm/woocommerce-module 9a533b9 dropped `page`).
+- An account that does not exist answers 405 with an HTML page (api-client-php
+  `AccountNotFoundHandler`): one refusal (69) naming RETAILCRM_URL, not a refusal per order.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
 import requests
 
-from maorders.errors import PermanentError
+from maorders.errors import PermanentError, RefusedError
 from maorders.http import Remote, Retryable
 from maorders.redact import register_secret
 
@@ -44,8 +51,8 @@ class RetailcrmClient:
 
     # -- reads -----------------------------------------------------------------------------
     def history(self, since_id: int) -> HistoryPage:
-        """Order changes after `since_id`, ascending, one page of up to 100."""
-        reply = self._get("/orders/history", [("filter[sinceId]", since_id), ("limit", PAGE_LIMIT), ("page", 1)],
+        """Order changes after `since_id`, ascending, up to 100; never with `page` (a 400)."""
+        reply = self._get("/orders/history", [("filter[sinceId]", since_id), ("limit", PAGE_LIMIT)],
                           "orders history")
         records = _list(reply, "history", "orders history")
         for record in records:
@@ -99,14 +106,30 @@ class RetailcrmClient:
 
     # -- transport -------------------------------------------------------------------------
     def _get(self, path: str, params: list[tuple[str, Any]], what: str) -> dict[str, Any]:
-        return self.remote.call("GET", API + path, safe=True, params=params,
-                                parse=lambda r: envelope(r, what))
+        with _account_known(self.remote.base_url):
+            return self.remote.call("GET", API + path, safe=True, params=params,
+                                    parse=lambda r: envelope(r, what))
 
     def _post(self, path: str, form: dict[str, str], what: str) -> dict[str, Any]:
         # Every write here is safe to repeat: edits set the same values again, our payment is
         # keyed by its externalId (a repeat is refused as a duplicate and then found), and a
         # repeated delete finds nothing to delete (404), which the caller takes as done.
-        return self.remote.call("POST", API + path, safe=True, data=form, parse=lambda r: envelope(r, what))
+        with _account_known(self.remote.base_url):
+            return self.remote.call("POST", API + path, safe=True, data=form, parse=lambda r: envelope(r, what))
+
+
+@contextmanager
+def _account_known(url: str) -> Iterator[None]:
+    """405 is RetailCRM's answer for an account that does not exist (api-client-php
+    `AccountNotFoundHandler`: 405 with an HTML page); our client never uses a wrong verb, so
+    every 405 means the URL names no account: the whole pass is refused, once."""
+    try:
+        yield
+    except PermanentError as exc:
+        if exc.status == 405:
+            raise RefusedError(f"retailcrm: no RetailCRM account answers at {url} (405: account does not "
+                               "exist); check RETAILCRM_URL") from None
+        raise
 
 
 def envelope(response: requests.Response, what: str) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from courier import store, sync
+from courier import ours, store, sync
 from courier.measoft import Parcel
-from courier.outbox import CRM_KINDS, NAME, OPEN, drop, send_item, whole_pass
+from courier.outbox import CRM_KINDS, NAME, OPEN, drop, log, send_item, whole_pass
 from courier.payments import PAYMENT_SENDERS, queue_payments
 from courier.remotes import crm_client, measoft_client
 from courier.retailcrm import RetailcrmClient
@@ -29,12 +29,15 @@ def push_statuses(ctx: PassContext) -> None:
         parcels = measoft.changed()
     ctx.counts["statuses_received"] += len(parcels)
     fresh = _fresh(ctx, parcels)
-    wanted = {s["crm_order_id"] for s, p in fresh if rules.sync_payments and p.status in sync.DELIVERED}
+    released = _released(ctx, {shipment["id"] for shipment, _ in fresh})
+    wanted = {s["crm_order_id"] for s, p in fresh + released if rules.sync_payments and p.status in sync.DELIVERED}
     with whole_pass("reading the delivered CRM orders"):
         crm_orders = crm.orders(wanted) if wanted else {}
     with ctx.journal.write() as db:
         for shipment, parcel in fresh:
             take_status(ctx, db, shipment, parcel, crm_orders, rules)
+        for shipment, parcel in released:
+            take_status(ctx, db, shipment, parcel, crm_orders, rules, replay=True)
     send_to_crm(ctx, crm)
     left = ctx.journal.value(f"""SELECT COUNT(*) FROM outbox WHERE connector = ? AND state IN {OPEN}
                                  AND kind IN {CRM_KINDS}""", (NAME,))
@@ -55,6 +58,11 @@ def _fresh(ctx: PassContext, parcels: list[Parcel]) -> list[tuple[dict[str, Any]
             # made in the cabinet or by another integration (a rejected shipment's number may
             # belong to such an order: error 17 for someone else's order)
             ctx.counts["not_our_orders"] += 1
+        elif not ours.feeds(parcel, shipment):
+            # our number, but not our order: last year's, made before our shipment existed
+            ctx.counts["not_our_orders"] += 1
+            log.info("measoft: a status of order %s (ordercode %s) is not about our shipment; skipped",
+                     parcel.orderno, parcel.ordercode)
         elif shipment["measoft_event"] == parcel.event_key:
             ctx.counts["statuses_already_known"] += 1
         else:
@@ -62,15 +70,36 @@ def _fresh(ctx: PassContext, parcels: list[Parcel]) -> list[tuple[dict[str, Any]
     return fresh
 
 
+def _released(ctx: PassContext, polled: set[int]) -> list[tuple[dict[str, Any], Parcel]]:
+    """Statuses held while our cancel was pending, now that the cancel failed (the order stays
+    with the courier): they reach the CRM after all. A newer status in this poll wins."""
+    released = []
+    for shipment, row in store.held(ctx.journal):
+        if shipment["id"] in polled:
+            continue
+        released.append((shipment, Parcel(row["orderno"], shipment["ordercode"] or "", shipment["awb"] or "",
+                                          row["status"], row["title"] or "", row["event_time"], row["paytype"] or "",
+                                          row["price"] or "", "", "")))
+        ctx.counts["held_statuses_released"] += 1
+    return released
+
+
 def take_status(ctx: PassContext, db: Database, shipment: dict[str, Any], parcel: Parcel,
-                crm_orders: dict[int, dict[str, Any]], rules: sync.Rules) -> None:
-    """Journal one new MeaSoft status and queue what it changes in the CRM."""
+                crm_orders: dict[int, dict[str, Any]], rules: sync.Rules, replay: bool = False) -> None:
+    """Journal one new MeaSoft status and queue what it changes in the CRM (`replay`: a held
+    status, journalled before, whose CRM change is due now)."""
     shipment = store.by_id(db, shipment["id"])  # as it is now: pull-orders may have changed it
-    if shipment["measoft_event"] == parcel.event_key:
+    if shipment["measoft_event"] == parcel.event_key and not replay:
         return
-    ctx.counts["statuses_new"] += 1
+    ctx.counts["statuses_new"] += 0 if replay else 1
     number, orderno = shipment["crm_number"], shipment["orderno"]
-    if shipment["state"] in ("cancelling", "cancelled"):
+    if shipment["state"] == "cancelling":
+        # our cancel is pending: MeaSoft may yet refuse it (already in work). Journalled and
+        # held: if the cancel fails, this status still reaches the CRM (no status swallowed)
+        ctx.counts["statuses_held_while_cancelling"] += 1
+        store.record_status(db, shipment, parcel, None, "", held=True)
+        return
+    if shipment["state"] == "cancelled":
         # we cancelled it because the CRM order left the courier: MeaSoft's CANCELED is our own
         # echo, and the CRM order lives on (another delivery type); journal it, change nothing
         ctx.counts["statuses_of_withdrawn_shipments"] += 1

@@ -49,6 +49,13 @@ def m001_shipments(db: Database) -> None:
     db.execute("CREATE INDEX courier_statuses_shipment ON courier_statuses (shipment_id)")
 
 
+@migrations()
+def m002_held_status(db: Database) -> None:
+    # the latest MeaSoft status that came while our cancel was pending: passed to the CRM
+    # once the cancel is known to have failed (no status swallowed)
+    db.execute("ALTER TABLE courier_shipments ADD COLUMN held_event TEXT")
+
+
 def _one(db: Database, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
     row = db.execute(sql, params).fetchone()
     return dict(row) if row else None
@@ -123,8 +130,9 @@ def accepted(db: Database, shipment_id: int, ordercode: str = "", awb: str = "")
 
 
 def record_status(db: Database, shipment: dict[str, Any], parcel: Any, crm_status: str | None,
-                  returns: str) -> None:
-    """The latest MeaSoft status of a shipment, and the CRM status queued for it (if any)."""
+                  returns: str, held: bool = False) -> None:
+    """The latest MeaSoft status of a shipment, and the CRM status queued for it (if any);
+    `held`: it came while our cancel was pending, and waits for the cancel's outcome."""
     now = stamp()
     db.execute("""INSERT OR IGNORE INTO courier_statuses (shipment_id, orderno, status, title, event_time,
                   paytype, price, returns, crm_status, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -136,9 +144,21 @@ def record_status(db: Database, shipment: dict[str, Any], parcel: Any, crm_statu
                   measoft_status = ?, measoft_title = ?, measoft_time = ?,
                   measoft_event = ?, crm_status = COALESCE(?, crm_status),
                   ordercode = COALESCE(NULLIF(?, ''), ordercode), awb = COALESCE(NULLIF(?, ''), awb),
-                  updated_at = ? WHERE id = ?""",
+                  held_event = ?, updated_at = ? WHERE id = ?""",
                (parcel.status, parcel.title, parcel.eventtime, parcel.event_key, crm_status,
-                parcel.ordercode, parcel.awb, now, shipment["id"]))
+                parcel.ordercode, parcel.awb, parcel.event_key if held else None, now, shipment["id"]))
+
+
+def held(journal: Journal) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(shipment, its held status row) for shipments whose cancel failed after a status was held."""
+    pairs = []
+    for shipment in journal.rows("""SELECT * FROM courier_shipments WHERE held_event IS NOT NULL
+                                    AND state IN ('queued', 'sent')"""):
+        row = journal.one("""SELECT * FROM courier_statuses WHERE shipment_id = ? AND status || '@' || event_time = ?
+                             ORDER BY id DESC LIMIT 1""", (shipment["id"], shipment["held_event"]))
+        if row is not None:
+            pairs.append((shipment, row))
+    return pairs
 
 
 def statuses_of(journal: Journal, shipment_id: int) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ from courier.payment_rules import PaymentAction, PaymentPlan, payment_external_i
 from courier.values import (DELIVERED, GRAMS_PER_KG, KNOWN_STATUSES, NOT_IN_WORK, PAID, json_number,
                             measoft_number, money)
 
-__all__ = ["DELIVERED", "EDIT_FIELDS", "GRAMS_PER_KG", "KNOWN_STATUSES", "NOT_IN_WORK", "PAID", "Decision",
+__all__ = ["DELIVERED", "EDIT_FIELDS", "EDIT_ROOTS", "edit_fields", "GRAMS_PER_KG", "KNOWN_STATUSES", "NOT_IN_WORK", "PAID", "Decision",
            "Invalid", "PaymentAction", "PaymentPlan", "Rules", "ShipmentView", "Sums", "address_text",
            "changed_fields", "crm_status", "decide", "delivery_code", "is_known_status", "is_own",
            "json_number", "measoft_number", "measoft_order", "money", "payment_external_id", "payment_plan",
@@ -48,6 +48,9 @@ EDIT_FIELDS = frozenset({
     "payments.paid_at", "payments.comment", "discount_manual_amount", "discount_manual_percent",
     "delivery_address", "delivery_cost",
 })
+# Fields the feed reports by their parts (`delivery_address.city`, `order_product.quantity`,
+# `payments.amount`): any part's change is a change of the field.
+EDIT_ROOTS = frozenset({"delivery_address", "order_product", "payments"})
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,14 @@ class Rules:
         return cls(settings.send_statuses, settings.delivery_types, dict(settings.status_map),
                    settings.cod_payment_types, dict(settings.paytype_map), settings.payment_status,
                    settings.sync_payments, settings.retailcrm_site)
+
+
+def edit_fields(fields: set[str]) -> set[str]:
+    """The changed fields MeaSoft's order carries. The feed names a part of a field after a dot
+    (`delivery_address.city`, `order_product.quantity`: retailcrm/bitrix-module objects.xml,
+    woocommerce-module objects.xml), so a field counts when it, or the part before its first
+    dot, is in EDIT_FIELDS (`customer.phones` is listed whole: not every customer change counts)."""
+    return {f for f in fields if f in EDIT_FIELDS or f.split(".", 1)[0] in EDIT_ROOTS}
 
 
 def is_own(record: dict[str, Any]) -> bool:
@@ -136,12 +147,13 @@ def decide(shipment: ShipmentView | None, order: dict[str, Any] | None, fields: 
             return Decision("refuse_cancel", f"MeaSoft order {shipment.orderno} is already in work "
                                              f"({shipment.measoft_status}), cannot be cancelled")
         return Decision("cancel")
-    if not fields & EDIT_FIELDS:
+    passed_on = edit_fields(fields)
+    if not passed_on:
         return Decision("none")
     if shipment.in_work:
         return Decision("refuse_edit", f"MeaSoft order {shipment.orderno} is already in work "
                                        f"({shipment.measoft_status}); the change of "
-                                       f"{', '.join(sorted(fields & EDIT_FIELDS))} was not passed on")
+                                       f"{', '.join(sorted(passed_on))} was not passed on")
     return _send_or_reject("edit", order, shipment.orderno, rules)
 
 

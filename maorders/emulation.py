@@ -16,6 +16,9 @@ service slow, flaky, rate-limited or malformed with the same knobs:
     app.on_effect = lambda name: ...     # called right after an effect is applied,
                                          # before the reply: crash tests kill the client here
 
+A remote's own request limits (RetailCRM's 10 a second, MeaSoft's fair usage) are counted
+with `SlidingWindow`, the same way for every emulator.
+
 The same knobs are reachable over HTTP for `maorders sandbox`:
 `GET /_emulator/counters`, `GET /_emulator/faults`, `POST /_emulator/faults` (JSON).
 """
@@ -26,7 +29,7 @@ import json
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -54,6 +57,33 @@ class Faults:
             if name not in self.__dataclass_fields__:
                 raise KeyError(name)
             setattr(self, name, type(getattr(self, name))(value))
+
+
+class SlidingWindow:
+    """Requests in a sliding window of `seconds`, as a remote counts them per IP.
+
+    `admit(now)` says whether one more request is within `limit`. `counts_refused`: whether a
+    refused request still counts (nginx's limit_req does not count it; a fair-usage counter
+    that blocks an IP counts everything it sees). `most` is the largest number of requests seen
+    in any window, refused or not: what a benchmark reports.
+    """
+
+    def __init__(self, seconds: float, limit: int, counts_refused: bool = False) -> None:
+        self.seconds, self.limit, self.counts_refused = seconds, limit, counts_refused
+        self.seen: deque[float] = deque()      # every request
+        self.counted: deque[float] = deque()   # the requests the limit counts
+        self.most = 0
+
+    def admit(self, now: float) -> bool:
+        for window in (self.seen, self.counted):
+            while window and now - window[0] >= self.seconds:
+                window.popleft()
+        self.seen.append(now)
+        self.most = max(self.most, len(self.seen))
+        allowed = self.limit <= 0 or len(self.counted) < self.limit
+        if allowed or self.counts_refused:
+            self.counted.append(now)
+        return allowed
 
 
 @dataclass

@@ -1,7 +1,8 @@
-"""Client-side rate limits, for remotes that cap requests a second (RetailCRM: 10 per IP).
+"""Client-side rate limits, for remotes that cap requests per IP (RetailCRM: 10 a second;
+MeaSoft: 150 a minute and 1,500 in 20 minutes, an IP over it blocked for up to 3 hours).
 
 `RateLimiter` paces one process; `SharedRateLimiter` paces every process on the machine
-through a small window file, for limits the remote counts per IP.
+through a small window file, for limits the remote counts per IP, over one or more windows.
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ class RateLimiter:
 
 
 class SharedRateLimiter:
-    """At most `per_second` RetailCRM calls in any second from this machine, across processes.
+    """At most `limit` calls in any `seconds` from this machine, for each (limit, seconds)
+    window, across processes.
 
-    RetailCRM counts requests per IP, so pull-orders and push-statuses share one budget even
-    when they run as two processes, one after the other or at the same time. The window is a
-    small file next to the journal, read and written under a file lock.
+    RetailCRM and MeaSoft count requests per IP, so pull-orders and push-statuses share one
+    budget even when they run as two processes, one after the other or at the same time. The
+    window is a small file next to the journal, read and written under a file lock.
 
     Each call is dated by the arrival of its reply, not by its sending: the server counts a
     request when it arrives, so dated by sending the 11th call may leave one second after the
@@ -58,11 +60,12 @@ class SharedRateLimiter:
 
     STALE_S = 120.0
 
-    def __init__(self, path: Path, per_second: int):
+    def __init__(self, path: Path, per_second: int = 0, windows: tuple[tuple[int, float], ...] = ()):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.lock = FileLock(str(path) + ".lock")
-        self.per_second = per_second
+        self.windows = tuple(windows) or ((per_second, 1.0),)
+        self.keep_s = max(seconds for _, seconds in self.windows)
         self.in_flight: str | None = None
         self.calls = 0
 
@@ -72,14 +75,26 @@ class SharedRateLimiter:
             with self.lock:
                 now = time.time()
                 window = self._load(now)
-                if len(window) < self.per_second:
+                pause = self._pause(window, now)
+                if pause <= 0:
                     self.calls += 1
                     self.in_flight = f"{os.getpid()}:{self.calls}"
                     self._save([*window, [now, self.in_flight, True]])
                     return
-                answered = [when for when, _, flying in window if not flying]
-                pause = min(answered) + 1.0 - now if answered else 0.05
             time.sleep(min(max(pause, 0.001), 1.0))
+
+    def _pause(self, window: list[list[Any]], now: float) -> float:
+        """How long until one more call fits every window (0: now)."""
+        pause = 0.0
+        for limit, seconds in self.windows:
+            recent = [entry for entry in window if entry[2] or now - entry[0] < seconds]
+            if len(recent) < limit:
+                continue
+            answered = sorted(when for when, _, flying in recent if not flying)
+            # the call that frees a place: the oldest answered one beyond the limit's reach
+            excess = len(recent) - limit
+            pause = max(pause, answered[excess] + seconds - now if len(answered) > excess else 0.05)
+        return pause
 
     def replied(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
         self._settle()
@@ -107,7 +122,7 @@ class SharedRateLimiter:
             if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], (int, float))):
                 continue
             when = min(float(entry[0]), now)  # the clock stepped back: count it as now
-            if now - when < (self.STALE_S if entry[2] else 1.0):
+            if now - when < (self.STALE_S if entry[2] else self.keep_s):
                 window.append([when, str(entry[1]), bool(entry[2])])
         return window
 
@@ -117,9 +132,11 @@ class SharedRateLimiter:
         os.replace(temporary, self.path)
 
 
-def paced(remote: "Remote", window_file: Path, per_second: int) -> "Remote":
-    """Give a remote made with `rate_limit=` the machine-wide, reply-dated limiter."""
-    limiter = SharedRateLimiter(window_file, per_second)
+def paced(remote: "Remote", window_file: Path, per_second: int = 0,
+          windows: tuple[tuple[int, float], ...] = ()) -> "Remote":
+    """Give a remote the machine-wide, reply-dated limiter: `per_second`, or (limit, seconds)
+    `windows` that must all hold (MeaSoft: ((150, 60), (1500, 1200)))."""
+    limiter = SharedRateLimiter(window_file, per_second, windows)
     remote.limiter = limiter
     remote.session.hooks["response"].append(limiter.replied)
     return remote

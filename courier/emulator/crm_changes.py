@@ -101,8 +101,8 @@ class OrderChanges:
                 entries += self._apply_custom_fields(order, new)
             elif key == "items":
                 old = copy.deepcopy(order.get("items", []))
-                order["items"] = self._new_items(new)
-                entries.append(("order_product", old, copy.deepcopy(order["items"])))
+                order["items"] = self._new_items(_keep_ids(old, new))
+                entries += _item_entries(old, order["items"])
             elif order.get(key) != new:
                 entries.append((FIELD_NAMES.get(key, _snake(key)),
                                 _wrap(key, order.get(key)), _wrap(key, new)))
@@ -146,6 +146,12 @@ class OrderChanges:
             if old == new:
                 continue
             current[key] = new
+            if key == "address":
+                # one record per part, as RetailCRM writes them (objects.xml of retailcrm/
+                # bitrix-module and woocommerce-module: delivery_address.city, .street, …)
+                entries += [(f"delivery_address.{_snake(part)}", (old or {}).get(part), new.get(part))
+                            for part in sorted(set(old or {}) | set(new)) if (old or {}).get(part) != new.get(part)]
+                continue
             field = DELIVERY_FIELDS.get(key, "delivery_" + _snake(key))
             if key == "code":
                 old, new = _code(old), _code(new)
@@ -206,6 +212,44 @@ class OrderChanges:
             entry["payment"] = payment
         entry["order"] = self._render(order) if created else self._reduced(order)
         self.history.append(entry)
+
+
+# An item's parts as the feed names them (objects.xml: order_product.quantity, .initial_price,
+# .discount_total, .discount_percent, .status, .summ); a bare `order_product` only when an item
+# is added (oldValue null) or removed (newValue null).
+ITEM_FIELDS = {"quantity": "quantity", "initialPrice": "initial_price", "discountTotal": "discount_total",
+               "discountPercent": "discount_percent", "status": "status", "summ": "summ"}
+
+
+def _keep_ids(old: list[dict[str, Any]], new: list[Any]) -> list[Any]:
+    """A new item list keeps the ids of the items it still has (matched by offer), so a changed
+    quantity is a change of that item, not a removal and an addition."""
+    by_offer = {_offer_key(item): item["id"] for item in old if "id" in item}
+    kept = []
+    for item in new:
+        if isinstance(item, dict) and "id" not in item and _offer_key(item) in by_offer:
+            item = {**item, "id": by_offer.pop(_offer_key(item))}
+        kept.append(item)
+    return kept
+
+
+def _offer_key(item: dict[str, Any]) -> str:
+    offer = item.get("offer") if isinstance(item.get("offer"), dict) else {}
+    return str(offer.get("externalId") or offer.get("id") or offer.get("name") or item.get("productName") or "")
+
+
+def _item_entries(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[tuple[str, Any, Any]]:
+    before = {item["id"]: item for item in old}
+    after = {item["id"]: item for item in new}
+    entries: list[tuple[str, Any, Any]] = []
+    for item_id in sorted(set(before) | set(after)):
+        was, now = before.get(item_id), after.get(item_id)
+        if was is None or now is None:
+            entries.append(("order_product", copy.deepcopy(was), copy.deepcopy(now)))
+            continue
+        entries += [(f"order_product.{name}", was.get(key), now.get(key))
+                    for key, name in ITEM_FIELDS.items() if was.get(key) != now.get(key)]
+    return entries
 
 
 def _code(value: Any) -> dict[str, Any] | None:

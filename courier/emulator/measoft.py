@@ -16,7 +16,16 @@ Strict about:
   (ordering table), the other methods root error 25 (general table) [unsure in research:
   the two tables clash; this is the reading the research suggests];
 * numbers use a dot and are non-negative (`387,5`, `-1`, `1e3` are refused);
-* `paytype` only CASH, CARD, NO, OTHER (OPTION "cannot be sent").
+* `paytype` only CASH, CARD, NO, OTHER (OPTION "cannot be sent");
+* fair usage (wiki, API Documentation, «Fair Usage Policy», rev. 11186): more than 150
+  requests in any 60 s or 1,500 in any 20 minutes from the IP blocks it for
+  `block_seconds` (3 hours); while blocked every request answers HTTP 403 (how the real
+  block answers is not documented). `most_per_minute` is the most requests seen in any 60 s;
+* order numbers are unique within a calendar year only (wiki rev. 12446/12453): orders of
+  past years (`archive`, see `foreign_order(created=…)`) do not block a number, yet lookups
+  and ONLY_LAST polls show them; `hide_phones` leaves the receiver's phone out of replies;
+* an item's `retprice` is a dot-decimal number, negative only on a prepayment (type 4) or
+  credit (type 6) line (semivan `CreateOrderItem` types) → else error 3 [inferred].
 
 Error format (one format, chosen because the research leaves it open):
 * a whole-request error is the root element named after the method when the method is
@@ -78,19 +87,21 @@ for neworder, editorder and cancelorder), `allow_edit`.
 from __future__ import annotations
 
 import re
+import time
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
 from typing import Any
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from courier.emulator.measoft_tables import (
-    MAX_XML_BYTES, MEASOFT_METHODS, ORDERING_METHODS, ORDER_ERRORS, GENERAL_ERRORS, CANCEL_ERRORS,
-    STATUS_TITLES, EDIT_ERRORS, CANCELLED_BY_CUSTOMER, CANCELLABLE, DELIVERED, DONE_FILTERS,
+    FAIR_USAGE, MAX_XML_BYTES, MEASOFT_METHODS, ORDERING_METHODS, ORDER_ERRORS, GENERAL_ERRORS, CANCEL_ERRORS,
+    STATUS_TITLES, EDIT_ERRORS, CANCELLED_BY_CUSTOMER, CANCELLABLE, DONE_FILTERS,
     PAYTYPES, RECEIVER_FIELDS, SENDER_FIELDS,
 )
-from maorders.emulation import EmulatorApp, Request, Response
+from courier.emulator.measoft_helpers import MeasoftHelpers
+from courier.emulator.measoft_tables import now as _now
+from maorders.emulation import EmulatorApp, Request, Response, SlidingWindow
 
 _NUMBER = re.compile(r"^\d+(\.\d+)?$")  # non-negative, dot decimals only
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -126,16 +137,8 @@ def _bad_number(text: str) -> bool:
     return bool(text) and not _NUMBER.match(text)
 
 
-def _num_text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)
 
 
-def _now() -> tuple[str, str]:
-    """(local, GMT) timestamps as MeaSoft writes them."""
-    stamp = "%Y-%m-%d %H:%M:%S"
-    return datetime.now().strftime(stamp), datetime.now(timezone.utc).strftime(stamp)
 
 
 def _result(tag: str, attrs: dict[str, str], code: int, table: dict[int, tuple[str, str]]
@@ -144,7 +147,7 @@ def _result(tag: str, attrs: dict[str, str], code: int, table: dict[int, tuple[s
     return ET.Element(tag, {**attrs, "error": str(code), "errormsg": en, "errormsgru": ru})
 
 
-class MeasoftEmulator(EmulatorApp):
+class MeasoftEmulator(MeasoftHelpers, EmulatorApp):
     """MeaSoft XML API: neworder, statusreq (+ONLY_LAST), commitlaststatus, cancelorder."""
 
     name = "measoft"
@@ -159,6 +162,37 @@ class MeasoftEmulator(EmulatorApp):
         self.allow_edit = True         # «Разрешить отмену и изменение заказов» in the cabinet
         self._streams: dict[int, dict[str, Any]] = {}
         self._injected: dict[str, tuple[int, str]] = {}
+        # orders of past years: their numbers may be used again (unique within a year only:
+        # wiki rev. 12446/12453), yet lookups and ONLY_LAST polls still show them
+        self.archive: list[dict[str, Any]] = []
+        self.hide_phones = False       # replies without the receiver's phone (the docs promise none)
+        # fair usage per IP (wiki «Fair Usage Policy», rev. 11186): (requests, seconds) windows;
+        # over any of them the IP is blocked for up to 3 hours. Every request counts.
+        self.clock = time.monotonic
+        self.block_seconds = 3 * 3600.0
+        self.blocked_until = 0.0
+        self.fair_usage = [SlidingWindow(seconds, limit, counts_refused=True) for limit, seconds in FAIR_USAGE]
+
+    # -- fair usage ---------------------------------------------------------
+    def rate_limited(self, request: Request) -> Response | None:
+        """Over 150 a minute or 1,500 in 20 minutes the IP is blocked (wiki «Fair Usage
+        Policy»). How a block answers is not documented: here 403 and a plain-text reason."""
+        with self.lock:
+            now = self.clock()
+            within = all([window.admit(now) for window in self.fair_usage])  # every window counts it
+            if not within and now >= self.blocked_until:
+                self.blocked_until = now + self.block_seconds
+                self.counters["fair_usage_blocks"] += 1
+            if now < self.blocked_until:
+                self.counters["fair_usage_refused"] += 1
+                return Response(403, b"IP blocked for exceeding the API fair usage limits",
+                                {"Content-Type": "text/plain; charset=utf-8"})
+        return None
+
+    @property
+    def most_per_minute(self) -> int:
+        """The most requests seen in any 60 s: what the fair-usage policy counts first."""
+        return self.fair_usage[0].most
 
     # -- transport --------------------------------------------------------
     def route(self, request: Request) -> Response:
@@ -236,6 +270,7 @@ class MeasoftEmulator(EmulatorApp):
             (8, not _text(receiver, "phone")),
             (9, not _text(receiver, "person") and not _text(receiver, "company")),
             (11, _bad_number(_text(node, "inshprice"))),
+            (3, any(_bad_item_price(item) for item in node.findall("items/item"))),
             (17, orderno in self.orders),
         ]
         return next((code for code, failed in checks if failed), 0)
@@ -388,7 +423,7 @@ class MeasoftEmulator(EmulatorApp):
             stream["committed"] = 0  # mixing YES and NO: everything looks changed again
         stream["quick"] = quick
         stream["snapshot"] = self._seq
-        changed = [o for o in self.orders.values() if o["changed"] > stream["committed"]]
+        changed = [o for o in self._every_order() if o["changed"] > stream["committed"]]
         return sorted(changed, key=lambda o: o["changed"])
 
     def _lookup(self, root: ET.Element) -> list[dict[str, Any]]:
@@ -399,7 +434,7 @@ class MeasoftEmulator(EmulatorApp):
         if any(d and not _DATE.match(d) for d in (datefrom, dateto)):
             raise _general("statusreq", 12)
         found = [
-            o for o in self.orders.values()
+            o for o in self._every_order()
             if (not orderno or o["orderno"] == orderno)
             and (not ordercode or o["ordercode"] == ordercode)
             and (not done or DONE_FILTERS[done](o["status"]))
@@ -407,6 +442,9 @@ class MeasoftEmulator(EmulatorApp):
             and (not dateto or o["created"][:10] <= dateto)
         ]
         return sorted(found, key=lambda o: int(o["ordercode"]))
+
+    def _every_order(self) -> list[dict[str, Any]]:
+        return [*self.archive, *self.orders.values()]
 
     def _commit(self, root: ET.Element) -> ET.Element:
         stream = self._stream(root, "commitlaststatus")
@@ -422,7 +460,10 @@ class MeasoftEmulator(EmulatorApp):
         ET.SubElement(el, "barcode").text = order["barcode"]
         if order["sender"] is not None:
             el.append(_party("sender", order["sender"]))
-        el.append(_party("receiver", order["receiver"]))
+        receiver = dict(order["receiver"])
+        if self.hide_phones:
+            receiver.pop("phone", None)
+        el.append(_party("receiver", receiver))
         for tag in ("weight", "quantity", "paytype", "service", "price", "inshprice",
                     "enclosure", "instruction", "receiverpays"):
             ET.SubElement(el, tag).text = order[tag]
@@ -503,41 +544,15 @@ class MeasoftEmulator(EmulatorApp):
             reply.append(_result(tag, attrs, code, {code: (en, ru)}))
         return reply
 
-    # -- test helpers -------------------------------------------------------------
-    def fail_next(self, method: str, code: int, level: str = "root") -> None:
-        """Answer the next `method` call with error `code` at root, child or item level."""
-        if method not in MEASOFT_METHODS:
-            raise ValueError(f"unknown method {method!r}")
-        if level not in ("root", "child", "item"):
-            raise ValueError(f"unknown level {level!r}")
-        if level == "item" and method not in ("neworder", "editorder", "cancelorder"):
-            raise ValueError(f"{method} has no per-item results")
-        with self.lock:
-            self._injected[method] = (int(code), level)
 
-    def set_status(self, orderno: str, code: str, title: str | None = None,
-                   paytype: str | None = None, price: Any = None,
-                   returns: dict[str, Any] | None = None,
-                   deliveredto: str | None = None) -> dict[str, Any]:
-        """Move a parcel as the courier service would; every stream sees the change."""
-        with self.lock:
-            order = self.orders[orderno]
-            if paytype is not None:
-                order["paytype"] = paytype
-            if price is not None:
-                order["price"] = _num_text(price)
-            for item in order["items"]:
-                if returns and item.get("extcode") in returns:
-                    item["returns"] = _num_text(returns[item["extcode"]])
-            if deliveredto is None and code in DELIVERED:
-                receiver = order["receiver"]
-                deliveredto = receiver["person"] or receiver["company"]
-            if deliveredto is not None:
-                local = _now()[0]
-                order["deliveredto"] = deliveredto
-                order["delivereddate"], order["deliveredtime"] = local[:10], local[11:16]
-            self._change_status(order, code, STATUS_TITLES.get(code, "") if title is None else title)
-            return order
+def _bad_item_price(item: ET.Element) -> bool:
+    """An item's retprice is a dot-decimal number; negative only for a prepayment (type 4) or
+    credit (type 6) line, whose sum is taken off (semivan/measoft-api-client CreateOrderItem:
+    «4 - Предоплата (сумма)», «6 - Оплата кредитом (сумма)») [inferred: the code is a guess]."""
+    price = (item.get("retprice") or "").strip()
+    if price.startswith("-") and item.get("type") in ("4", "6"):
+        price = price[1:]
+    return _bad_number(price)
 
 
 def _item_dict(node: ET.Element) -> dict[str, str]:

@@ -3,9 +3,12 @@ the fields and values MeaSoft accepts (shared/research/courier_apis.md, real_ser
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Callable
 
 MAX_XML_BYTES = 10 * 1024 * 1024
+# (requests, seconds) per IP: MeaSoft wiki, API Documentation, «Fair Usage Policy» (rev. 11186)
+FAIR_USAGE = ((150, 60.0), (1500, 1200.0))
 MEASOFT_METHODS = ("neworder", "editorder", "statusreq", "commitlaststatus", "cancelorder")
 ORDERING_METHODS = ("neworder", "editorder")
 
@@ -76,3 +79,9 @@ PAYTYPES = {"CASH", "CARD", "NO", "OTHER"}
 RECEIVER_FIELDS = ("company", "person", "phone", "zipcode", "town", "address", "pvz",
                    "date", "time_min", "time_max")
 SENDER_FIELDS = ("company", "person", "phone", "town", "address", "date", "time_min", "time_max")
+
+
+def now() -> tuple[str, str]:
+    """(local, GMT) timestamps as MeaSoft writes them."""
+    stamp = "%Y-%m-%d %H:%M:%S"
+    return datetime.now().strftime(stamp), datetime.now(timezone.utc).strftime(stamp)

@@ -13,6 +13,10 @@ Strict about:
   no parameters, so a JSON body fails with `Parameter 'order' is missing` (400), as it
   would on the real PHP backend. JSON fields (`order`, `payment`) must hold a JSON object;
   otherwise 400 "Errors in the entity format" with `errors`;
+* an account that does not exist (`account_exists = False`): every request answers 405 with
+  an HTML page (api-client-php `AccountNotFoundHandler`);
+* `/orders/history` with `filter[sinceId]` and `page` together → 400 (RetailCRM docs
+  «Working with history API», since 15.05.2023);
 * `limit` only 20/50/100/250, `page` ≥ 1; filters are checked: names the real API does not
   know → 400 "This form should not contain extra fields."; real filters this emulator does
   not implement → 400 "not supported by the emulator" (loud rather than silently wrong).
@@ -70,19 +74,22 @@ import json
 import math
 import re
 import time
-from collections import deque
 from datetime import datetime, timedelta
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote
 
 from courier.emulator.crm_changes import (_STAMP, ApiError, OrderChanges, _code,
                                           _entity_error, _int_param, _is_number, _one, _stamp)
-from maorders.emulation import EmulatorApp, Request, Response
+from maorders.emulation import EmulatorApp, Request, Response, SlidingWindow
 
 RATE_LIMIT_HTML = (
     "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
     "<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n"
     "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+).encode()
+ACCOUNT_NOT_FOUND_HTML = (
+    "<!DOCTYPE html>\n<html><head><title>Account does not exist</title></head>\n"
+    "<body><h1>Account does not exist</h1></body></html>\n"
 ).encode()
 PAGE_LIMITS = (20, 50, 100, 250)
 ORDER_FILTERS = {"ids": "id", "externalIds": "externalId", "numbers": "number",
@@ -127,30 +134,32 @@ class RetailcrmEmulator(OrderChanges, EmulatorApp):
         self.orders: dict[int, dict[str, Any]] = {}
         self.history: list[dict[str, Any]] = []
         self.payments: dict[int, dict[str, Any]] = {}
-        self.max_rps_seen = 0
         self.clock = time.monotonic  # tests freeze it to put many requests in one instant
-        self._seen: deque[float] = deque()       # every request that reached the limiter
-        self._accepted: deque[float] = deque()   # those let through
+        # refused requests do not extend the window (nginx limit_req behaves so)
+        self._window = SlidingWindow(1.0, self.rate_limit_rps)
+        self.account_exists = True  # False: every request answers 405 with an HTML page
         self._ids = {"order": 0, "item": 0, "history": 0, "payment": 0}
         self._fixed_sums: dict[int, set[str]] = {}  # sums create_order was given explicitly
 
     # -- rate limit ---------------------------------------------------------------
     def rate_limited(self, request: Request) -> Response | None:
-        now = self.clock()
         with self.lock:
-            for window in (self._seen, self._accepted):
-                while window and now - window[0] >= 1.0:
-                    window.popleft()
-            self._seen.append(now)
-            self.max_rps_seen = max(self.max_rps_seen, len(self._seen))
-            if len(self._accepted) >= self.rate_limit_rps:
+            self._window.limit = self.rate_limit_rps
+            if not self._window.admit(self.clock()):
                 self.counters["rate_limited"] += 1
                 return Response(503, RATE_LIMIT_HTML, {"Content-Type": "text/html"})
-            self._accepted.append(now)
         return None
+
+    @property
+    def max_rps_seen(self) -> int:
+        """The most requests that reached the limiter in any one second, refused or not."""
+        return self._window.most
 
     # -- transport ------------------------------------------------------------------
     def route(self, request: Request) -> Response:
+        if not self.account_exists:
+            # api-client-php AccountNotFoundHandler: an unknown account answers 405 text/html
+            return Response(405, ACCOUNT_NOT_FOUND_HTML, {"Content-Type": "text/html; charset=utf-8"})
         try:
             if not request.path.startswith("/api/v5/"):
                 raise ApiError(404, "API method not found")
@@ -299,6 +308,11 @@ class RetailcrmEmulator(OrderChanges, EmulatorApp):
 
     def _history(self, params: dict[str, list[str]], _ident: None) -> Response:
         filters = self._filters(params, HISTORY_FILTERS, set())
+        if "sinceId" in filters and _one(params, "page") is not None:
+            # since 15.05.2023 (RetailCRM docs «Working with history API»; retailcrm/woocommerce-module
+            # 9a533b9 dropped `page` for it): walk by moving sinceId, never by pages [text unsure]
+            raise ApiError(400, "Parameter 'page' is not allowed together with filter[sinceId]; "
+                                "use filter[sinceId] alone")
         since = _int_param(filters.get("sinceId"), "filter[sinceId]", 0)
         order_id = filters.get("orderId")
         if order_id is not None:
