@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import typer
 
-from maorders.operator import app_state, with_journal
+from maorders.operator import answer
 
 shipments = typer.Typer(help="Courier shipments: RetailCRM orders sent to MeaSoft and their delivery statuses.\n\n"
                              "Example: maorders shipments list --problems",
@@ -28,22 +28,16 @@ def shipments_list(
 
     Example: maorders shipments list --problems
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> list[dict[str, Any]]:
         from courier import desk
 
-        rows = desk.rows(journal, shipment_state, problems)
-        out = app_state(ctx).output
-        if out.json_mode:
-            out.emit_json({"command": "shipments list", "exit_code": 0, "shipments": rows})
-        else:
-            out.table("Shipments", ["CRM order", "CRM id", "MeaSoft orderno", "state", "MeaSoft status",
-                                    "CRM status", "problem"],
-                      [(r["crm_number"], r["crm_order_id"], r["orderno"], r["state"],
-                        f"{r['measoft_status'] or '-'} {r['measoft_title'] or ''}".strip(), r["crm_status"] or "-",
-                        r["error"] or "") for r in rows])
-        return 0
+        return desk.rows(journal, shipment_state, problems)
 
-    with_journal(ctx, action)
+    answer(ctx, "shipments list", "shipments", fetch, lambda out, rows: out.table(
+        "Shipments", ["CRM order", "CRM id", "MeaSoft orderno", "state", "MeaSoft status", "CRM status", "problem"],
+        [(r["crm_number"], r["crm_order_id"], r["orderno"], r["state"],
+          f"{r['measoft_status'] or '-'} {r['measoft_title'] or ''}".strip(), r["crm_status"] or "-", r["error"] or "")
+         for r in rows]))
 
 
 @shipments.command("show")
@@ -52,14 +46,12 @@ def shipments_show(ctx: typer.Context, shipment: str = SHIPMENT_ARG) -> None:
 
     Example: maorders shipments show 1001A
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> dict[str, Any]:
         from courier import desk
 
-        detail = desk.detail(journal, shipment)
-        out = app_state(ctx).output
-        if out.json_mode:
-            out.emit_json({"command": "shipments show", "exit_code": 0, "shipment": detail})
-            return 0
+        return desk.detail(journal, shipment)
+
+    def human(out: Any, detail: dict[str, Any]) -> None:
         out.info(f"CRM order {detail['crm_number']} (id {detail['crm_order_id']}) ↔ MeaSoft {detail['orderno']}"
                  f"{' (' + detail['awb'] + ')' if detail['awb'] else ''}: {detail['state']}, MeaSoft "
                  f"{detail['measoft_status'] or '-'}, CRM {detail['crm_status'] or '-'}")
@@ -71,6 +63,5 @@ def shipments_show(ctx: typer.Context, shipment: str = SHIPMENT_ARG) -> None:
                     s["crm_status"] or "-") for s in detail["statuses"]])
         out.table("Sends", ["kind", "state", "attempts", "last error", "sent at"],
                   [tuple(s.values()) for s in detail["sends"]])
-        return 0
 
-    with_journal(ctx, action)
+    answer(ctx, "shipments show", "shipment", fetch, human)

@@ -6,7 +6,7 @@ fails like a pass: one line, the exit code, the traceback only in the log.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import typer
 
@@ -14,6 +14,7 @@ from maorders.runner import AppState, guarded
 
 if TYPE_CHECKING:
     from maorders.journal import Journal
+    from maorders.output import Output
 
 
 def app_state(ctx: typer.Context) -> AppState:
@@ -33,3 +34,19 @@ def with_journal(ctx: typer.Context, action: Callable[["Journal"], int]) -> None
 
     raise typer.Exit(guarded(state, run))
 
+
+
+def answer(ctx: typer.Context, command: str, key: str, fetch: Callable[["Journal"], Any],
+           human: Callable[["Output", Any], None]) -> None:
+    """An operator command that reads or writes the journal and answers: with --json one object
+    (`command`, `exit_code` 0, `key`: what `fetch` returned), else `human(output, data)`."""
+    def action(journal: "Journal") -> int:
+        data = fetch(journal)
+        out = app_state(ctx).output
+        if out.json_mode:
+            out.emit_json({"command": command, "exit_code": 0, key: data})
+        else:
+            human(out, data)
+        return 0
+
+    with_journal(ctx, action)

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import typer
 
-from maorders.operator import app_state, with_journal
+from maorders.operator import answer
 
 bookings = typer.Typer(help="Internet-order bookings at the pharmacy (MegApteka).\n\n"
                             "Example: maorders bookings list --cancelled-by-client",
@@ -28,20 +28,15 @@ def bookings_list(
 
     Example: maorders bookings list --state New
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> list[dict[str, Any]]:
         from maorders.megapteka import desk, store
 
-        rows = store.list_orders(journal, booking_state, cancelled_by_client)
-        out = app_state(ctx).output
-        if out.json_mode:
-            out.emit_json({"command": "bookings list", "exit_code": 0, "bookings": [desk.public(r) for r in rows]})
-        else:
-            out.table("Bookings", ["number", "id", "booking", "order state", "outcome", "booked at"],
-                      [(r["number"], r["id"], r["booking_state"] or "-", r["order_state"], r["outcome"],
-                        r["booked_at"] or "") for r in rows])
-        return 0
+        return [desk.public(r) for r in store.list_orders(journal, booking_state, cancelled_by_client)]
 
-    with_journal(ctx, action)
+    answer(ctx, "bookings list", "bookings", fetch, lambda out, rows: out.table(
+        "Bookings", ["number", "id", "booking", "order state", "outcome", "booked at"],
+        [(r["number"], r["id"], r["booking_state"] or "-", r["order_state"], r["outcome"], r["booked_at"] or "")
+         for r in rows]))
 
 
 @bookings.command("show")
@@ -50,14 +45,12 @@ def bookings_show(ctx: typer.Context, order: str = ORDER_ARG) -> None:
 
     Example: maorders bookings show MA-1042
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> dict[str, Any]:
         from maorders.megapteka import desk
 
-        detail = desk.detail(journal, order)
-        out = app_state(ctx).output
-        if out.json_mode:
-            out.emit_json({"command": "bookings show", "exit_code": 0, "booking": detail})
-            return 0
+        return desk.detail(journal, order)
+
+    def human(out: Any, detail: dict[str, Any]) -> None:
         out.info(f"{detail['number']} (id {detail['id']}): booking {detail['booking_state'] or '-'}, "
                  f"«{detail['order_state']}», {detail['outcome']}")
         if detail["problem"]:
@@ -66,25 +59,21 @@ def bookings_show(ctx: typer.Context, order: str = ORDER_ARG) -> None:
                   [tuple(line.values()) for line in detail["lines"]])
         out.table("Statuses", ["status", "state", "attempts", "last error", "sent at"],
                   [tuple(s.values()) for s in detail["statuses"]])
-        return 0
 
-    with_journal(ctx, action)
+    answer(ctx, "bookings show", "booking", fetch, human)
 
 
 def _booking_action(ctx: typer.Context, order: str, action_name: str) -> None:
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> dict[str, Any]:
         from maorders.megapteka import desk
 
-        result = desk.act(journal, order, action_name)
-        out = app_state(ctx).output
-        if out.json_mode:
-            out.emit_json({"command": f"bookings {action_name}", "exit_code": 0, "booking": result})
-        else:
-            queued = f"; status {result['queued_status']} queued for push-statuses" if result["queued_status"] else ""
-            out.info(f"{result['number']}: booking {result['booking_state']}, «{result['order_state']}»{queued}")
-        return 0
+        return desk.act(journal, order, action_name)
 
-    with_journal(ctx, action)
+    def human(out: Any, result: dict[str, Any]) -> None:
+        queued = f"; status {result['queued_status']} queued for push-statuses" if result["queued_status"] else ""
+        out.info(f"{result['number']}: booking {result['booking_state']}, «{result['order_state']}»{queued}")
+
+    answer(ctx, f"bookings {action_name}", "booking", fetch, human)
 
 
 @bookings.command("request-confirmation")
