@@ -100,3 +100,43 @@ def journal_rows(cli: Cli, sql: str, params: tuple = ()) -> list[tuple]:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+class InProcess:
+    """The same CLI in this process (typer's runner): for the many refusal cases, where a new
+    interpreter per case would only measure Python's start."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+
+    @property
+    def journal(self) -> Path:
+        return Path(self.env["MAORDERS_JOURNAL"])
+
+    def json(self, *args: str, **extra_env: str) -> tuple[int, dict[str, Any]]:
+        from typer.testing import CliRunner
+
+        from maorders.cli import app
+
+        result = CliRunner().invoke(app, ["--json", *args], env={**self.env, **extra_env}, catch_exceptions=False)
+        lines = [line for line in result.stdout.splitlines() if line.strip().startswith("{")]
+        assert len(lines) == 1, result.output
+        return result.exit_code, json.loads(lines[0])
+
+    def help(self, *args: str) -> str:
+        from typer.testing import CliRunner
+
+        from maorders.cli import app
+
+        result = CliRunner().invoke(app, [*args], env=self.env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    def sale(self, *args: str, **extra_env: str) -> tuple[int, dict[str, Any]]:
+        code, summary = self.json("scan-qr", *args, "--yes", **extra_env)
+        return code, summary["connectors"].get("loyalty", {"errors": [summary.get("error")]})
+
+
+@pytest.fixture
+def in_process(tmp_path: Path, megainsight: Megainsight) -> InProcess:
+    return InProcess(loyalty_env(tmp_path, megainsight.url))
