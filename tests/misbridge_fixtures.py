@@ -36,13 +36,57 @@ def registered() -> bool:
     return "misbridge.connector" in connectors.REGISTRY
 
 
-class MisCli(Cli):
-    """`maorders` as a subprocess; through the launcher while misbridge is not registered."""
+def in_process_app() -> Any:
+    """The real `maorders` typer app with the cash desk's groups, or None when it cannot be had
+    in this process (maorders.cli imported earlier without misbridge registered)."""
+    import maorders.connectors as connectors
 
-    def __init__(self, workdir: Path, env: dict[str, str]):
+    if "maorders.cli" not in sys.modules and not registered():
+        connectors.REGISTRY = connectors.REGISTRY + ("misbridge.connector",)
+        connectors.registered.cache_clear()
+    import maorders.cli
+
+    names = {group.name for group in maorders.cli.app.registered_groups}
+    return maorders.cli.app if "receipts" in names else None
+
+
+class MisCli(Cli):
+    """`maorders`: a subprocess (through the launcher while misbridge is not registered), or with
+    `inproc` the same typer app called in this process (no interpreter start: the 90 s budget)."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], inproc: bool = False):
         super().__init__(workdir, env)
         self.launcher = workdir / "maorders_launch.py"
         self.launcher.write_text(LAUNCHER, encoding="utf-8")
+        self.app = in_process_app() if inproc else None
+
+    def _in_process(self, args: tuple[str, ...], extra_env: dict[str, str]):
+        import io
+        import os
+        import subprocess
+        from contextlib import redirect_stderr, redirect_stdout
+
+        import typer
+
+        saved = dict(os.environ)
+        out, err = io.StringIO(), io.StringIO()
+        os.environ.clear()
+        os.environ.update({**self.env, **extra_env})
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                try:
+                    code = self.app(args=list(args), standalone_mode=False)
+                except typer.Exit as exc:
+                    code = exc.exit_code
+                except typer.exceptions.TyperException as exc:
+                    code = getattr(exc, "exit_code", 2)
+                    if "--json" in args:
+                        out.write(json.dumps({"exit_code": code, "error": exc.format_message()}) + "\n")
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return subprocess.CompletedProcess(list(args), code if isinstance(code, int) else 0, out.getvalue(),
+                                           err.getvalue())
 
     def _argv(self, args: tuple[str, ...]) -> list[str]:
         return [MAORDERS, *args] if registered() else [sys.executable, str(self.launcher), *args]
@@ -57,6 +101,8 @@ class MisCli(Cli):
     def run(self, *args: str, timeout: float = 120, **extra_env: str):
         import subprocess
 
+        if self.app is not None:
+            return self._in_process(args, extra_env)
         return subprocess.run(self._argv(args), env={**self.env, **extra_env}, cwd=self.workdir,
                               capture_output=True, stdin=subprocess.DEVNULL, text=True, encoding="utf-8",
                               timeout=timeout)
@@ -84,6 +130,20 @@ class MisCli(Cli):
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with closing(self.db()) as conn:
             return [dict(r) for r in conn.execute(sql, params).fetchall()]
+
+    def quick_pay(self, invoice: str, check: int, *payments: str, partial: bool = False,
+                  email: str | None = None, phone: str | None = None) -> dict[str, Any]:
+        """Set-up only: the same desk code as `receipts pay`, in-process (no interpreter start)."""
+        from maorders.journal import Journal
+        from maorders.settings import Env
+        from misbridge import desk, settings, store
+
+        journal = Journal.open(self.journal, [store.migrations])
+        try:
+            return desk.record_receipt(journal, settings.read(Env(self.env)), invoice, check, list(payments),
+                                       partial=partial, email=email, phone=phone)
+        finally:
+            journal.close()
 
     def outbox(self, kind: str) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM outbox WHERE connector = 'misbridge' AND kind = ? ORDER BY id", (kind,))
@@ -117,14 +177,21 @@ def clinic():
     remotes.stop()
 
 
-def clinic_cli_for(workdir: Path, remotes: ClinicRemotes, **extra: str) -> MisCli:
+def clinic_cli_for(workdir: Path, remotes: ClinicRemotes, inproc: bool = True, **extra: str) -> MisCli:
     (workdir / "none.env").write_text("", encoding="utf-8")
-    return MisCli(workdir, base_env(workdir) | remotes.env() | extra)
+    return MisCli(workdir, base_env(workdir) | remotes.env() | extra, inproc)
 
 
 @pytest.fixture
 def desk_cli(tmp_path: Path, clinic: ClinicRemotes) -> MisCli:
+    """The CLI in this process (the real typer app); `installed_cli` is the subprocess."""
     return clinic_cli_for(tmp_path, clinic)
+
+
+@pytest.fixture
+def installed_cli(tmp_path: Path, clinic: ClinicRemotes) -> MisCli:
+    """The installed `maorders` as a subprocess, as Task Scheduler runs it."""
+    return clinic_cli_for(tmp_path, clinic, inproc=False)
 
 
 def visit(remotes: ClinicRemotes, number: int = 6902, **fields: Any) -> dict[str, Any]:
@@ -133,4 +200,4 @@ def visit(remotes: ClinicRemotes, number: int = 6902, **fields: Any) -> dict[str
                                             service("A16.07.002", 3000, tax="20%", name="Пломба")], **fields)
 
 
-__all__ = ["MisCli", "ClinicRemotes", "clinic", "desk_cli", "clinic_cli_for", "visit", "service", "json"]
+__all__ = ["MisCli", "ClinicRemotes", "clinic", "desk_cli", "installed_cli", "clinic_cli_for", "visit", "service", "json"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from misbridge.emulator import CASHDESK, service
-from misbridge_fixtures import MisCli, clinic, clinic_cli_for, desk_cli, visit  # noqa: F401
+from misbridge_fixtures import MisCli, clinic, clinic_cli_for, desk_cli, installed_cli, visit  # noqa: F401
 
 EMAIL = "buyer@example.org"
 
@@ -20,8 +20,8 @@ def pay(cli: MisCli, invoice: str, check: int, *payments: str, **extra: str) -> 
     return cli.op(*args)
 
 
-def test_a_day_at_the_desk(desk_cli, clinic):
-    cli, mis = desk_cli, clinic.mis
+def test_a_day_at_the_desk(installed_cli, clinic):
+    cli, mis = installed_cli, clinic.mis
     first = visit(clinic, 6902)
     second = mis.add_invoice(6903, [service("A17.30.001", 9000, tax="без НДС")])
     counts = cli.ok("pull-orders")
@@ -66,8 +66,8 @@ def test_partial_and_child_invoices(desk_cli, clinic):
     code, body = pay(cli, "7001", 1, "cash:4500")
     assert code == 65 and "--partial" in body["error"]
     assert pay(cli, "7001", 1, "cash:4500", partial=True)[1]["receipt"]["invoice_state"] == "partially_paid"
-    assert pay(cli, "7001", 2, "card:4500", partial=True)[1]["receipt"]["invoice_state"] == "paid"
-    assert pay(cli, "7002", 3, "card:4000")[0] == 0
+    assert cli.quick_pay("7001", 2, "card:4500", partial=True)["invoice_state"] == "paid"
+    cli.quick_pay("7002", 3, "card:4000")
     assert cli.ok("resend-receipts")["pay_sent"] == 3
     assert {p["CheckNum"] for p in mis.pays(parent["invoiceGuid"])} == {1, 2}
     assert [p["CheckNum"] for p in mis.pays(child["invoiceGuid"])] == [3]
@@ -105,15 +105,14 @@ def test_bad_input_is_65_naming_the_field_and_queues_nothing(desk_cli, clinic):
     cli = desk_cli
     visit(clinic, 6902)
     cli.ok("pull-orders")
-    cases = [(("cash:4000",), {}, "does not add up"), (("cash:6000",), {}, "more than is due"),
-             (("cash:abc",), {}, "--payment"), (("cash:5000",), {"email": "nobody"}, "--email"),
-             (("cash:5000",), {"phone": "123"}, "--phone"), (("cash:5000",), {"date": "вчера"}, "--date")]
+    cases = [(("cash:4000",), {}, "does not add up"), (("cash:abc",), {}, "--payment"),
+             (("cash:5000",), {"phone": "123"}, "--phone")]  # the rest: test_misbridge_rules
     for payments, extra, words in cases:
         code, body = pay(cli, "6902", 1, *payments, **extra)
         assert code == 65 and words in body["error"], body
     code, body = pay(cli, "9999", 1, "cash:1")
     assert code == 65 and "invoice 9999" in body["error"]
-    assert pay(cli, "6902", 1, "cash:5000")[0] == 0
+    cli.quick_pay("6902", 1, "cash:5000")
     code, body = pay(cli, "6902", 1, "cash:5000")
     assert code == 65 and "--check-num 1: already used" in body["error"]
     assert len(cli.outbox("pay")) == 1 and cli.outbox("email") == []
@@ -125,14 +124,15 @@ def test_mis_down_then_back_and_faults(desk_cli, clinic):
         visit(clinic, 100 + n)
     cli.ok("pull-orders")
     mis.faults.error_rate = 1.0  # down: every call 500
-    for n in range(6):
-        assert pay(cli, str(100 + n), 500 + n, "cash:5000")[0] == 0  # the desk works on: journal only
+    assert pay(cli, "100", 500, "cash:5000")[0] == 0  # the desk works on: journal only
+    for n in range(1, 6):
+        cli.quick_pay(str(100 + n), 500 + n, "cash:5000")
     code, part = cli.pass_("resend-receipts")
     assert code == 75 and "500" in part["errors"][0]
     code, listed = cli.op("receipts", "list", "--failed")
     assert [r["errors"] for r in listed["invoices"]][0] == ["Ошибка отправки «Оплаты»"]
     mis.faults.error_rate = 0.0
-    mis.faults.update({"rate_limit_every": 3, "retry_after": 0, "drop_rate": 0.15, "malformed_rate": 0.15,
+    mis.faults.update({"rate_limit_every": 3, "retry_after": 0, "drop_rate": 0.1, "malformed_rate": 0.1,
                        "cut_body_rate": 0.1, "seed": 7})
     for _ in range(8):
         code, _ = cli.pass_("resend-receipts", MAORDERS_HTTP_RETRIES="3")
@@ -156,7 +156,7 @@ def test_a_409_is_refused_for_good_shown_and_never_retried(desk_cli, clinic):
     visit(clinic, 6902)
     cli.ok("pull-orders")
     mis.checks[(CASHDESK, 235)] = {"invoiceGuid": other["invoiceGuid"], "invoiceNum": 6901}  # another desk session
-    pay(cli, "6902", 235, "cash:5000")
+    cli.quick_pay("6902", 235, "cash:5000")
     code, part = cli.pass_("resend-receipts")
     assert code == 0 and part["counts"]["pay_refused"] == 1
     assert "Номер чека 235 уже зафиксирован по счёту 6901." in part["errors"][0]
@@ -176,10 +176,10 @@ def test_smtp_451_and_sms_errors_retried_next_run(desk_cli, clinic):
     for n in range(4):
         visit(clinic, 200 + n)
     cli.ok("pull-orders")
-    pay(cli, "200", 1, "cash:5000", email=EMAIL)
-    pay(cli, "201", 2, "cash:5000", email="second@example.org")
-    pay(cli, "202", 3, "cash:5000", phone="+79991234567")
-    pay(cli, "203", 4, "cash:5000", phone="+79990000000")
+    cli.quick_pay("200", 1, "cash:5000", email=EMAIL)
+    cli.quick_pay("201", 2, "cash:5000", email="second@example.org")
+    cli.quick_pay("202", 3, "cash:5000", phone="+79991234567")
+    cli.quick_pay("203", 4, "cash:5000", phone="+79990000000")
     clinic.smtp.handler.fail_next = ["451 4.3.0 Try again later", "554 5.7.1 Rejected by policy"]
     clinic.sms.forced = [220]  # the first SMS: service unavailable
     code, part = cli.pass_("resend-receipts")
@@ -206,8 +206,8 @@ def test_sms_account_problem_holds_the_queue_for_a_person(desk_cli, clinic):
     visit(clinic, 300)
     visit(clinic, 301)
     cli.ok("pull-orders")
-    pay(cli, "300", 1, "cash:5000", phone="+79991234567")
-    pay(cli, "301", 2, "cash:5000", phone="+79991234568")
+    cli.quick_pay("300", 1, "cash:5000", phone="+79991234567")
+    cli.quick_pay("301", 2, "cash:5000", phone="+79991234568")
     clinic.sms.balance = 0
     code, part = cli.pass_("resend-receipts")
     assert code == 69 and "201" in part["errors"][-1]
