@@ -44,8 +44,11 @@ def pull_orders(ctx: PassContext) -> None:
     while True:
         with whole_pass("reading the CRM changes"):
             page = crm.history(cursor)
-        if not page.records:
+        if page.last_id is None:
             return
+        for message in page.rejected:  # one bad record is one rejected item, never a stuck feed
+            ctx.problem(message)
+            ctx.counts["history_records_rejected"] += 1
         theirs = [r for r in page.records if not sync.is_own(r)]
         ctx.counts["history_records"] += len(page.records)
         ctx.counts["own_changes_skipped"] += len(page.records) - len(theirs)
@@ -57,7 +60,7 @@ def pull_orders(ctx: PassContext) -> None:
         with ctx.journal.write() as db:  # the decisions and the cursor they cover, together
             for order_id, records in by_order.items():
                 take_changes(ctx, db, order_id, records, current.get(order_id), rules)
-            cursor = page.records[-1]["id"]
+            cursor = page.last_id
             ctx.journal.set_cursor(db, NAME, "history", str(cursor))
         send_to_measoft(ctx, measoft)
         if not page.more:

@@ -27,8 +27,14 @@ def queue_payments(ctx: PassContext, db: Database, shipment: dict[str, Any], par
     if order is None:
         ctx.problem(f"order {number}: not found in the CRM; its payment was not synchronised")
         return
-    plan = sync.payment_plan(parcel.status, parcel.paytype, sync.measoft_number(parcel.price),
-                             sync.payments_of(order), rules, shipment["orderno"])
+    price = sync.sane_measoft_number(parcel.price)
+    if price is None:  # NaN, 1e400: one payment not synchronised, shown; the status still goes
+        tell(ctx, db, number, "payment", f"order {number}: MeaSoft's collected sum {parcel.price[:40]!r} is "
+                                         "not a sane number; the payment was not synchronised, set it by hand")
+        ctx.counts["payments_with_insane_sums"] += 1
+        return
+    plan = sync.payment_plan(parcel.status, parcel.paytype, price, sync.payments_of(order), rules,
+                             shipment["orderno"])
     for index, action in enumerate(plan.actions):
         ctx.journal.enqueue(db, NAME, f"crm-payment-{action.kind}",
                             f"{shipment['orderno']}/payment/{parcel.event_key}/{index}",

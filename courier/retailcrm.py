@@ -36,10 +36,17 @@ PAGE_LIMIT = 100  # the largest page every account accepts (20/50/100)
 API = "/api/v5"
 
 
+MAX_ID = 2 ** 63 - 1  # SQLite's INTEGER: an id beyond it cannot be journalled
+
+
 @dataclass(frozen=True)
 class HistoryPage:
     records: list[dict[str, Any]]
     more: bool  # pagination says there are records after these
+    # records left out, one line each for a person: a bad record must not stop sinceId from
+    # advancing forever (reported against RetailCRM's own module: retailcrm/bitrix-module #81)
+    rejected: tuple[str, ...] = ()
+    last_id: int | None = None  # the last record's id, rejected ones included: the next sinceId
 
 
 class RetailcrmClient:
@@ -54,16 +61,22 @@ class RetailcrmClient:
         """Order changes after `since_id`, ascending, up to 100; never with `page` (a 400)."""
         reply = self._get("/orders/history", [("filter[sinceId]", since_id), ("limit", PAGE_LIMIT)],
                           "orders history")
-        records = _list(reply, "history", "orders history")
-        for record in records:
+        records, rejected = [], []
+        for record in _list(reply, "history", "orders history"):
+            if not _valid_id(record.get("id")):  # the cursor itself: nothing to advance to
+                raise Retryable("malformed orders history: a record without a valid integer id")
             order = record.get("order")
-            if not isinstance(record.get("id"), int) or not isinstance(order, dict) or not isinstance(order.get("id"), int):
-                raise Retryable("malformed orders history: a record without an integer id or order id")
+            if not isinstance(order, dict) or not _valid_id(order.get("id")):
+                rejected.append(f"history record {record['id']}: no valid order id "
+                                f"({str(order.get('id') if isinstance(order, dict) else order)[:30]!r}); skipped")
+                continue
+            records.append(record)
         pagination = reply.get("pagination")
         if not isinstance(pagination, dict):
             raise Retryable("malformed orders history: no pagination")
         more = _int(pagination.get("totalPageCount")) > _int(pagination.get("currentPage"))
-        return HistoryPage(sorted(records, key=lambda r: r["id"]), more and bool(records))
+        last = max((r["id"] for r in reply["history"]), default=None)
+        return HistoryPage(sorted(records, key=lambda r: r["id"]), more and last is not None, tuple(rejected), last)
 
     def orders(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         """Current orders by id, 100 to a call (`GET /orders?filter[ids][]=…`)."""
@@ -164,6 +177,10 @@ def _list(reply: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise Retryable(f"malformed {what} reply: {key!r} is not a list of objects")
     return value
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 def _int(value: Any) -> int:

@@ -91,7 +91,8 @@ def take_status(ctx: PassContext, db: Database, shipment: dict[str, Any], parcel
     shipment = store.by_id(db, shipment["id"])  # as it is now: pull-orders may have changed it
     if shipment["measoft_event"] == parcel.event_key and not replay:
         return
-    ctx.counts["statuses_new"] += 0 if replay else 1
+    if not replay:
+        ctx.counts["statuses_new"] += 1
     number, orderno = shipment["crm_number"], shipment["orderno"]
     if shipment["state"] == "cancelling":
         # our cancel is pending: MeaSoft may yet refuse it (already in work). Journalled and

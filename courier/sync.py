@@ -29,13 +29,13 @@ from courier.measoft_order import (Invalid, Sums, address_text, measoft_order, p
                                    receiver_phone, vat_rate)
 from courier.payment_rules import PaymentAction, PaymentPlan, payment_external_id, payment_plan
 from courier.values import (DELIVERED, GRAMS_PER_KG, KNOWN_STATUSES, NOT_IN_WORK, PAID, json_number,
-                            measoft_number, money)
+                            measoft_number, money, sane_measoft_number)
 
 __all__ = ["DELIVERED", "EDIT_FIELDS", "EDIT_ROOTS", "edit_fields", "GRAMS_PER_KG", "KNOWN_STATUSES", "NOT_IN_WORK", "PAID", "Decision",
            "Invalid", "PaymentAction", "PaymentPlan", "Rules", "ShipmentView", "Sums", "address_text",
            "changed_fields", "crm_status", "decide", "delivery_code", "is_known_status", "is_own",
            "json_number", "measoft_number", "measoft_order", "money", "payment_external_id", "payment_plan",
-           "payments_of", "ready_to_send", "receiver_phone", "vat_rate", "wants_courier"]
+           "payments_of", "ready_to_send", "receiver_phone", "sane_measoft_number", "vat_rate", "wants_courier"]
 
 
 # History fields whose change is passed to MeaSoft: the seed's trigger list (snake_case as the

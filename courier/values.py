@@ -27,6 +27,9 @@ PAID = "paid"  # RetailCRM's standard payment status code for money received
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TIME = re.compile(r"^\d{2}:\d{2}$")
 GRAMS_PER_KG = Decimal(1000)
+# The largest sum, quantity, weight or size a real order has, by far: a number beyond it (1e300,
+# a NaN, an overflow) is a rejected item, never an arithmetic error that stops a pass.
+SANE_LIMIT = Decimal(10) ** 12
 
 
 def money(value: Decimal | int | float, places: int = 2) -> str:
@@ -42,11 +45,20 @@ def json_number(value: Decimal) -> int | float:
 
 
 def measoft_number(text: str | None) -> Decimal:
-    """A number as MeaSoft writes it; empty or unreadable is 0 (SDKs drop empty elements)."""
+    """A number as MeaSoft writes it; empty, unreadable or insane (NaN, 1e400) is 0 (SDKs drop
+    empty elements). Where a sum matters, `sane_measoft_number` tells the insane apart."""
+    number = sane_measoft_number(text)
+    return Decimal(0) if number is None else number
+
+
+def sane_measoft_number(text: str | None) -> Decimal | None:
+    """A number as MeaSoft writes it (empty is 0); None when it is not a finite number within
+    SANE_LIMIT."""
     try:
-        return Decimal((text or "0").strip() or "0")
+        number = Decimal((text or "0").strip() or "0")
     except InvalidOperation:
-        return Decimal(0)
+        return None
+    return number if number.is_finite() and abs(number) <= SANE_LIMIT else None
 
 
 def decimal_of(value: Any, where: str, problems: list[str]) -> Decimal | None:
@@ -63,16 +75,24 @@ def decimal_of(value: Any, where: str, problems: list[str]) -> Decimal | None:
     if not number.is_finite():
         problems.append(f"field [{where}] is not a number: {value!r}")
         return None
+    if abs(number) > SANE_LIMIT:
+        problems.append(f"field [{where}] is out of range: {_short(value)} (at most {SANE_LIMIT:,.0f})")
+        return None
     return number
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def size_of(value: Any) -> Decimal:
-    """A non-negative weight or size; anything else counts as unknown (0)."""
+    """A non-negative weight or size; anything else (an insane one too) counts as unknown (0)."""
     try:
         number = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return Decimal(0)
-    return number if number.is_finite() and number > 0 else Decimal(0)
+    return number if number.is_finite() and 0 < number <= SANE_LIMIT else Decimal(0)
 
 
 def text_of(value: Any) -> str:
