@@ -115,8 +115,11 @@ def test_scanner_reads_one_code_until_cr_or_lf_on_loop_and_socket():
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
 
+    opened = threading.Event()
+
     def serve() -> None:
         conn, _ = listener.accept()
+        opened.wait(5)  # pyserial drops what arrived before it finished opening the port
         conn.sendall(b"7909318")
         conn.sendall(b"4923\n")
         conn.recv(1)
@@ -124,7 +127,10 @@ def test_scanner_reads_one_code_until_cr_or_lf_on_loop_and_socket():
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    assert scanner.read_code(f"socket://127.0.0.1:{listener.getsockname()[1]}", 9600, 5) == CARD
+    url = f"socket://127.0.0.1:{listener.getsockname()[1]}"
+    device = scanner.open_port(url, 9600)
+    opened.set()
+    assert scanner.read_from(device, url, 5) == CARD
     listener.close()
 
 
