@@ -251,3 +251,44 @@ def test_every_command_has_help_with_an_example(desk_cli):
         assert done.returncode == 0 and f"Example: maorders receipts {command}" in done.stdout, done.stdout
     done = desk_cli.run("cashdesks", "push", "--help")
     assert "Example: maorders cashdesks push" in done.stdout
+
+
+def test_doctor_status_and_cashdesks_push(desk_cli, clinic):
+    cli = desk_cli
+    code, doctor = cli.op("doctor")
+    mine = {c["check"]: c["ok"] for c in doctor["checks"] if c["check"].startswith("misbridge")}
+    assert code == 0 and mine == {"misbridge: ТМ:МИС": True, "misbridge: SMTP": True, "misbridge: sms.ru": True}
+    code, body = cli.op("cashdesks", "push")
+    assert code == 0 and body["result"]["state"] == "sent"
+    assert cli.op("cashdesks", "push")[0] == 0 and clinic.mis.counters["cashdesks"] == 2
+    assert clinic.mis.cashdesks[CASHDESK]["name"] == "ККМ Филиал"
+    code, doctor = cli.op("doctor", SMS_API_ID="wrong-api-id")
+    assert code == 69
+
+
+def test_secrets_and_personal_data_are_never_written(tmp_path, clinic):
+    from misbridge.emulator import SmtpServer, self_signed
+
+    cert = self_signed(str(tmp_path))
+    clinic.smtp.stop()
+    clinic.smtp = SmtpServer(tls="starttls", cert=cert, login=("kassa", "smtp-Pa55word")).start()
+    cli = clinic_cli_for(tmp_path, clinic, SMTP_USER="kassa", SMTP_PASSWORD="smtp-Pa55word", SMTP_STARTTLS="yes",
+                         SMTP_HOST="localhost", SSL_CERT_FILE=cert[0], MAORDERS_HTTP_RETRIES="0")
+    clinic.mis.payer |= {"family": "Конфиденциальная", "name": "Пациентка", "birthday": "1961-03-04T00:00:00",
+                         "contactIMPhone": "+79161234567", "contactEmail": "patient.private@example.net"}
+    visit(clinic, 6902)
+    bad = visit(clinic, 6903)
+    bad["paySum"] = "много"  # a malformed invoice: its problem is shown, its payer is not
+    outputs = [cli.run("--json", "pull-orders", "--only", "misbridge")]
+    cli.quick_pay("6902", 1, "cash:5000", email="buyer.secret@example.com")
+    outputs.append(cli.run("--json", "resend-receipts", "--only", "misbridge"))
+    outputs += [cli.run("--json", "receipts", "show", "6902"), cli.run("--json", "receipts", "list"),
+                cli.run("--json", "receipts", "history"), cli.run("--json", "status"), cli.run("-v", "doctor")]
+    clinic.mis.faults.error_rate = 1.0
+    outputs.append(cli.run("--json", "resend-receipts", "--only", "misbridge"))
+    assert len(clinic.smtp.messages) == 1 and "6903" in outputs[0].stdout
+    assert "resend-receipts" in cli.log_text()
+    written = cli.log_text() + "".join(o.stdout + o.stderr for o in outputs)
+    for secret in ("smtp-Pa55word", "sms-api-id-0000", "Конфиденциальная", "Пациентка", "1961-03-04",
+                   "79161234567", "+7 916", "patient.private", "buyer.secret"):
+        assert secret not in written, secret
