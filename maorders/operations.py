@@ -1,30 +1,198 @@
-"""What a pass tells the people who run it, beyond its exit code (issue 9: filled in next).
+"""What a pass tells the people who run it, beyond its exit code (issue 9).
 
-The runner calls these three; none of them may raise or slow a pass noticeably:
+The runner calls these three; none of them may raise or slow a pass noticeably, so each
+catches everything, logs it (redacted) and returns:
 - `pass_started(settings, command)`: the health ping's `/start`;
 - `deliver_alerts(settings, journal, summary)`: send the queued staff alerts (outbox
   `maorders`/`alert`, queued by `Journal.notify` in the notification's transaction);
 - `pass_ended(settings, journal_or_None, command, exit_code, summary)`: the health ping
   with the exit code, and the Prometheus textfile.
+
+`doctor_checks(settings)` adds what `maorders doctor` says about these and about who may
+read the settings file and the journal.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
+import sys
+import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from maorders.redact import redact, register_secret
 
 if TYPE_CHECKING:
     from maorders.journal import Journal
     from maorders.settings import Settings
 
+log = logging.getLogger("maorders.operations")
 
+PING_CONNECT_S = 1.5  # connect + read: a health ping never costs a pass more than 3 s
+PING_READ_S = 1.5
+PING_BODY_LIMIT = 2000  # characters of the run's one-line summary sent with the end ping
+_run_ids: dict[str, str] = {}  # command -> healthchecks `rid`, pairing /start with its end
+
+
+# -- the runner's hooks --------------------------------------------------------------------------
 def pass_started(settings: "Settings", command: str) -> None:
-    return None
+    try:
+        url = settings.general.healthcheck_url
+        if url:
+            _run_ids[command] = str(uuid.uuid4())
+            ping(url, command, "start", run_id=_run_ids[command])
+    except Exception:  # noqa: BLE001 - monitoring never fails a pass
+        log.warning("health ping (start) failed", exc_info=True)
 
 
 def deliver_alerts(settings: "Settings", journal: "Journal", summary: dict[str, Any]) -> None:
-    return None
+    try:
+        urls = settings.general.alert_urls
+        if not urls:
+            return
+        from maorders import alerts
+
+        counts = alerts.deliver(journal, urls)
+        if any(counts.values()):
+            summary["alerts"] = counts
+            log.info("alerts: %s", " ".join(f"{k}={v}" for k, v in counts.items()))
+    except Exception:  # noqa: BLE001 - a channel or a bug here never fails the pass
+        log.warning("staff alerts not delivered this pass", exc_info=True)
 
 
 def pass_ended(settings: "Settings", journal: "Journal | None", command: str, code: int,
                summary: dict[str, Any]) -> None:
-    return None
+    general = settings.general
+    if general.healthcheck_url:
+        try:
+            ping(general.healthcheck_url, command, str(code), run_id=_run_ids.pop(command, None),
+                 body=_one_line(command, code, summary))
+        except Exception:  # noqa: BLE001
+            log.warning("health ping (end) failed", exc_info=True)
+    if general.metrics_file:
+        try:
+            write_metrics(settings, journal, command, code, summary)
+        except Exception:  # noqa: BLE001
+            log.warning("metrics file %s not written", general.metrics_file, exc_info=True)
+
+
+# -- health pings (healthchecks.io style) ------------------------------------------------------------
+def ping_url(base: str, command: str, suffix: str, run_id: str | None = None) -> str:
+    """`base/suffix`: `{pass}` in the base becomes the pass's name (one check per pass, e.g.
+    https://hc-ping.com/PING_KEY/{pass}); `rid` pairs a start with its end."""
+    parts = urlsplit(base.replace("{pass}", command))
+    query = "&".join(q for q in (parts.query, f"rid={run_id}" if run_id else "") if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "/" + suffix, query, ""))
+
+
+def ping(base: str, command: str, suffix: str, run_id: str | None = None, body: str = "") -> int | None:
+    """One POST; its answer is not checked beyond logging. Returns the HTTP status."""
+    import requests
+
+    register_secret(base)  # the ping key is the check's password
+    register_secret(urlsplit(base).path.strip("/").split("/")[0] or None)
+    try:
+        answer = requests.post(ping_url(base, command, suffix, run_id), data=body.encode("utf-8"),
+                               timeout=(PING_CONNECT_S, PING_READ_S),
+                               headers={"Content-Type": "text/plain; charset=utf-8"})
+    except requests.RequestException as exc:
+        log.warning("health ping /%s not delivered: %s", suffix, redact(type(exc).__name__))
+        return None
+    if answer.status_code >= 400:
+        log.warning("health ping /%s answered %s", suffix, answer.status_code)
+    return answer.status_code
+
+
+def _one_line(command: str, code: int, summary: dict[str, Any]) -> str:
+    parts = [f"{command} exit {code}"]
+    for name, result in summary.get("connectors", {}).items():
+        counts = " ".join(f"{k}={v}" for k, v in sorted(result.get("counts", {}).items()))
+        parts.append(f"{name}: {counts or 'nothing to do'}")
+    if summary.get("error"):
+        parts.append(f"error: {summary['error']}")
+    return redact("; ".join(parts))[:PING_BODY_LIMIT]
+
+
+# -- metrics ------------------------------------------------------------------------------------------
+def write_metrics(settings: "Settings", journal: "Journal | None", command: str, code: int,
+                  summary: dict[str, Any]) -> None:
+    from maorders import connectors, metrics
+    from maorders.journal import ALERT
+
+    conn, own = (journal.db.conn, False) if journal is not None else (_read_only(settings.general.journal), True)
+    try:
+        metrics.write(settings.general.metrics_file, conn, command, code, summary,
+                      connectors.commands(), [*connectors.registered(), ALERT[0]], in_journal=journal is not None)
+    finally:
+        if own and conn is not None:
+            conn.close()
+
+
+def _read_only(path: Path) -> Any:
+    from maorders import metrics
+
+    if not path.is_file():
+        return None
+    try:
+        return metrics.read_only(path)
+    except Exception:  # noqa: BLE001 - metrics of this pass alone, then
+        return None
+
+
+# -- doctor --------------------------------------------------------------------------------------------
+def doctor_checks(settings: "Settings", env_file: Path | None = None) -> list[dict[str, Any]]:
+    """Alert URLs usable, metrics folder writable, settings file and journal not readable by others."""
+    checks: list[dict[str, Any]] = []
+    general = settings.general
+    if general.alert_urls:
+        checks += _alert_url_checks(general.alert_urls)
+    if general.metrics_file:
+        folder = general.metrics_file.parent
+        writable = folder.is_dir() and os.access(folder, os.W_OK)
+        checks.append({"check": "metrics file", "ok": writable, "exit_code": 73,
+                       "detail": f"{general.metrics_file}" + ("" if writable else ": its folder cannot be written")})
+    settings_file = env_file or _default_env_file()
+    for what, path in (("settings file", settings_file), ("journal", general.journal)):
+        if path is not None and path.exists():
+            checks.append(_privacy_check(what, path))
+    return checks
+
+
+def _alert_url_checks(urls: tuple[str, ...]) -> list[dict[str, Any]]:
+    try:
+        from maorders import alerts
+
+        found = alerts.channels(urls)
+    except Exception as exc:  # noqa: BLE001
+        return [{"check": "alerts", "ok": False, "exit_code": 78, "detail": redact(f"{type(exc).__name__}: {exc}")}]
+    return [{"check": f"alerts {c.label}", "ok": c.server is not None, "exit_code": 78,
+             "detail": "usable (maorders alerts test sends a test message)" if c.server else c.problem}
+            for c in found]
+
+
+def _default_env_file() -> Path | None:
+    from maorders.settings import site_config_dir
+
+    named = os.environ.get("MAORDERS_ENV_FILE")
+    return Path(named) if named else site_config_dir() / "maorders.env"
+
+
+def readable_by_others(path: Path) -> bool:
+    """POSIX: the 'other' read bit (a group the owner chose may read, see docs/operations.md)."""
+    return bool(path.stat().st_mode & stat.S_IROTH)
+
+
+def _privacy_check(what: str, path: Path) -> dict[str, Any]:
+    if sys.platform == "win32":  # mode bits say nothing there: the installer's ACL does
+        return {"check": f"{what} access", "ok": True, "detail": f"{path}: see the installer's ACL (icacls)"}
+    try:
+        exposed = readable_by_others(path)
+    except OSError as exc:
+        return {"check": f"{what} access", "ok": False, "exit_code": 73, "detail": f"{path}: {exc.strerror}"}
+    hint = f"chmod o-rwx {path}" + (" and its -wal/-shm files" if what == "journal" else "")
+    return {"check": f"{what} access", "ok": not exposed, "exit_code": 78,
+            "detail": f"{path}: " + (f"readable by every user of this machine; {hint}" if exposed
+                                     else "not readable by other users")}
