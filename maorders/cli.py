@@ -165,6 +165,8 @@ def sandbox(
 for _connector in connectors.registered().values():  # operator groups come after the kernel's commands
     for _group, _reference in _connector.groups.items():
         app.add_typer(load(_reference), name=_group)
+from maorders.operations_cli import alerts, watch  # noqa: E402 - staff alerts and the desktop watcher (issue 9)
+app.add_typer(alerts, name="alerts"), app.command("watch")(watch)
 
 
 def main() -> None:
