@@ -67,5 +67,5 @@ def cashier_words(config: LoyaltySettings, doing: str) -> Iterator[None]:
     except RefusedError as exc:
         raise RefusedError(f"{doing}: {exc}; check MEGAINSIGHT_TOKEN and MEGAINSIGHT_PLACE_ID") from None
     except TransientError as exc:
-        raise TransientError(f"{doing}: no answer from the loyalty service within MEGAINSIGHT_BUDGET "
-                             f"({config.budget:g} s): sell without loyalty or run again ({exc})") from None
+        raise TransientError(f"{doing}: the loyalty service is unreachable or failing (MEGAINSIGHT_BUDGET "
+                             f"{config.budget:g} s): sell without loyalty or run again ({exc})") from None
