@@ -193,3 +193,44 @@ def test_info_status_doctor_and_help(in_process, megainsight):
                  ("loyalty", "--help")):
         done = in_process.help(*args)
         assert re.search(r"Example: maorders " + args[0], done), done
+
+
+def test_reconcile_runs_while_a_cashier_waits_for_a_scan(loyalty_cli, in_process, megainsight):
+    """`--reconcile` has a lock of its own: the scheduler never locks out the till, nor the other way."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    try:
+        proc = loyalty_cli.popen("--json", "scan-qr", "--amount", "50", "--yes", "--receipt-number", "0300",
+                                 SCANNER_PORT=path, SCANNER_TIMEOUT="20")
+        wait_open(proc.pid, path)  # the till holds the scan-qr lock, waiting for the customer
+        code, summary = in_process.json("scan-qr", "--reconcile")
+        assert code == 0, summary
+        code, summary = in_process.json("scan-qr", "--info", "--code", CARD)
+        assert code == 75 and "already running" in summary["error"]  # a second till run on this journal waits
+        os.write(master, CARD.encode() + b"\r")
+        out, err = proc.communicate(timeout=30)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 0, err
+
+
+def test_sandbox_part_serves_the_sample_client():
+    import itertools
+
+    import requests
+
+    from loyalty.demo import sandbox
+
+    part = sandbox(itertools.repeat(0))
+    try:
+        env = part.env
+        answer = requests.post(env["MEGAINSIGHT_URL"] + "/clients/identify", timeout=5,
+                               json={"place_id": env["MEGAINSIGHT_PLACE_ID"], "code": CARD},
+                               headers={"Authorization": f"Token {env['MEGAINSIGHT_TOKEN']}"})
+        assert answer.status_code == 200 and answer.json()["client"]["card"] == CARD
+        assert "--code" in part.notes[0]
+    finally:
+        for server in part.servers:
+            server.stop()
