@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from maorders.errors import MaordersError, RefusedError, TransientError
 from maorders.journal import Journal, OutboxItem
-from misbridge import intake, store
+from misbridge import batches, intake, store
 from misbridge.mail import MailChannelDown, MailSession
 from misbridge.mis import MisClient, Reply
 from misbridge.settings import MisbridgeSettings
@@ -74,13 +74,16 @@ def pull_orders(ctx: Any) -> None:
 def send_mis(desk: Desk, client: MisClient, kind: str, only: set[int] | None = None) -> None:
     """Send every due item of `kind` (receive or pay); `only` limits it to some outbox ids."""
     received = received_invoices(desk.journal) if kind == "pay" else set()
+    items = []
     for item in desk.journal.due(NAME, kind):
         if only is not None and item.id not in only:
             continue
         if kind == "pay" and item.payload["invoiceGuid"] not in received:
-            desk.counts["pays_waiting_for_receive"] += 1
+            desk.counts["pays_waiting_for_receive"] += 1  # its Receive goes first (a later pass)
             continue
-        send_one(desk, client, kind, item)
+        items.append(item)
+    for batch in batches.chunks(items):
+        send_batch(desk, client, kind, batch)
 
 
 def received_invoices(journal: Journal) -> set[str]:
@@ -89,45 +92,49 @@ def received_invoices(journal: Journal) -> set[str]:
            AND state = 'sent'""", (NAME,))}
 
 
-def send_one(desk: Desk, client: MisClient, kind: str, item: OutboxItem) -> None:
-    desk.journal.begin_send(item)
-    payload = item.payload
-    try:
-        if kind == "receive":
-            reply = client.receive(payload["invoiceGuid"], payload["invoiceNum"])
-        else:
-            reply = client.pay(payload["invoiceGuid"], payload["invoiceNum"], payload["Payments"])
-    except (TransientError, RefusedError) as exc:
-        # the attempt is kept, then the whole pass ends (75 or 69); the item goes again next run
-        record(desk, kind, item, Reply(_status_of(exc), 0, str(exc)), final=False)
-        raise
-    record(desk, kind, item, reply)
+def send_batch(desk: Desk, client: MisClient, kind: str, batch: list[OutboxItem]) -> None:
+    batches.begin(desk.journal, batch)
+    outcomes = batches.Outcomes(desk.journal)
+    for n, item in enumerate(batch):
+        payload = item.payload
+        try:
+            if kind == "receive":
+                reply = client.receive(payload["invoiceGuid"], payload["invoiceNum"])
+            else:
+                reply = client.pay(payload["invoiceGuid"], payload["invoiceNum"], payload["Payments"])
+        except (TransientError, RefusedError) as exc:
+            # the attempt is kept, then the whole pass ends (75 or 69); the item goes again next run
+            failed = Reply(_status_of(exc), 0, str(exc))
+            outcomes.add(lambda db, item=item, failed=failed: record(desk, db, kind, item, failed, final=False))
+            outcomes.flush(untried=batch[n + 1:])
+            raise
+        outcomes.add(lambda db, item=item, reply=reply: record(desk, db, kind, item, reply))
+    outcomes.flush()
 
 
 def _status_of(exc: MaordersError) -> int | None:
     return 403 if isinstance(exc, RefusedError) and " 403 " in str(exc) else None
 
 
-def record(desk: Desk, kind: str, item: OutboxItem, reply: Reply, final: bool = True) -> None:
-    """The attempt's outcome and its history row, in one transaction."""
+def record(desk: Desk, db: Any, kind: str, item: OutboxItem, reply: Reply, final: bool = True) -> None:
+    """The attempt's outcome and its history row (inside the batch's write)."""
     invoice = item.payload["invoiceNum"]
-    with desk.journal.write() as db:
-        store.add_history(db, METHOD[kind], item, reply.http_code, reply.result, reply.message)
-        if reply.ok:
-            desk.journal.finish_send(item, "sent", reply.http_code, reply.message or f"Result {reply.result}", db=db)
-            desk.counts[f"{kind}_sent" if reply.result == 1 else f"{kind}_already_recorded"] += 1
-            if kind == "receive" and _is_new(db, item):
-                store.set_invoice_state(db, item.payload["invoiceGuid"], "received")
-        elif not final:
-            desk.journal.finish_send(item, "retry", reply.http_code, reply.message, db=db)
-        else:
-            # 409 (a check number of another invoice, not received, annulled), 400, 404: for good;
-            # a person looks at it (receipts list --failed, status --check exits 1)
-            desk.journal.finish_send(item, "failed", reply.http_code, reply.message, db=db)
-            desk.journal.notify(db, NAME, item.business_key, f"{kind}_refused",
-                                f"{METHOD[kind]} of invoice {invoice} refused: {reply.http_code} {reply.message}")
-            desk.counts[f"{kind}_refused"] += 1
-            desk.problem(f"{METHOD[kind]} of invoice {invoice} refused by the MIS: {reply.http_code} {reply.message}")
+    store.add_history(db, METHOD[kind], item, reply.http_code, reply.result, reply.message)
+    if reply.ok:
+        desk.journal.finish_send(item, "sent", reply.http_code, reply.message or f"Result {reply.result}", db=db)
+        desk.counts[f"{kind}_sent" if reply.result == 1 else f"{kind}_already_recorded"] += 1
+        if kind == "receive" and _is_new(db, item):
+            store.set_invoice_state(db, item.payload["invoiceGuid"], "received")
+    elif not final:
+        desk.journal.finish_send(item, "retry", reply.http_code, reply.message, db=db)
+    else:
+        # 409 (a check number of another invoice, not received, annulled), 400, 404: for good;
+        # a person looks at it (receipts list --failed, status --check exits 1)
+        desk.journal.finish_send(item, "failed", reply.http_code, reply.message, db=db)
+        desk.journal.notify(db, NAME, item.business_key, f"{kind}_refused",
+                            f"{METHOD[kind]} of invoice {invoice} refused: {reply.http_code} {reply.message}")
+        desk.counts[f"{kind}_refused"] += 1
+        desk.problem(f"{METHOD[kind]} of invoice {invoice} refused by the MIS: {reply.http_code} {reply.message}")
 
 
 def _is_new(db: Any, item: OutboxItem) -> bool:
@@ -181,24 +188,38 @@ def send_emails(desk: Desk, only: set[int] | None) -> MaordersError | None:
         return _channel_note(desk, "email", "e-receipts by e-mail wait: SMTP_HOST and SMTP_FROM are not set", True)
     session = MailSession(smtp)
     try:
-        for item in items:
-            if desk.budget is not None and desk.budget.left() <= 0:
-                return TransientError("misbridge: the pass's time budget is spent; run again later")
-            row = store.ereceipt(desk.journal.db, _ereceipt_id(item))
-            if row is None:
-                continue
-            from misbridge.ereceipts import email_message
-
-            message = email_message(row, smtp.sender, datetime.fromisoformat(row["created_at"]))
-            session.ensure_open()  # before the intent: a server that is down leaves the item as it was
-            desk.journal.begin_send(item)
-            outcome = session.send(message, row["recipient"])
-            finish_ereceipt(desk, item, outcome.state, outcome.code, outcome.text)
+        for batch in batches.chunks(items):
+            session.ensure_open()  # before the intents: a server that is down leaves the items as they were
+            stopped = send_email_batch(desk, session, smtp.sender, batch)
+            if stopped:
+                return stopped
     except MailChannelDown as exc:
         return _channel_note(desk, "email", str(exc), exc.needs_person)
     finally:
         desk.counts["smtp_connections"] += session.connections
         session.close()
+    return None
+
+
+def send_email_batch(desk: Desk, session: MailSession, sender: str, batch: list[OutboxItem]) -> MaordersError | None:
+    from misbridge.ereceipts import email_message
+
+    batches.begin(desk.journal, batch)
+    outcomes = batches.Outcomes(desk.journal)
+    for n, item in enumerate(batch):
+        if desk.budget is not None and desk.budget.left() <= 0:
+            outcomes.flush(untried=batch[n:])
+            return TransientError("misbridge: the pass's time budget is spent; run again later")
+        row = store.ereceipt(desk.journal.db, _ereceipt_id(item))
+        try:
+            session.ensure_open()  # again after a connection lost mid-batch
+        except MailChannelDown:
+            outcomes.flush(untried=batch[n:])
+            raise
+        outcome = session.send(email_message(row, sender, datetime.fromisoformat(row["created_at"])),
+                               row["recipient"])
+        outcomes.add(lambda db, item=item, o=outcome: finish_ereceipt_in(desk, db, item, o.state, o.code, o.text))
+    outcomes.flush()
     return None
 
 
@@ -235,16 +256,21 @@ OUTBOX_RESULT = {"sent": "sent", "retry": "retry", "held": "retry", "failed": "f
 
 def finish_ereceipt(desk: Desk, item: OutboxItem, state: str, code: int | None, text: str,
                     sms_id: str | None = None, retry_in: timedelta | None = None) -> None:
+    with desk.journal.write() as db:
+        finish_ereceipt_in(desk, db, item, state, code, text, sms_id, retry_in)
+
+
+def finish_ereceipt_in(desk: Desk, db: Any, item: OutboxItem, state: str, code: int | None, text: str,
+                       sms_id: str | None = None, retry_in: timedelta | None = None) -> None:
     """One e-receipt's outcome: its status for the recipient and the outbox row, together."""
     result = OUTBOX_RESULT[state]
     if item.kind == "email" and state == "unknown":
         result = "retry"  # resent next run with the same Message-ID
-    with desk.journal.write() as db:
-        desk.journal.finish_send(item, result, code, text, retry_in=retry_in, db=db)
-        store.set_ereceipt(db, _ereceipt_id(item), state, code, text, sms_id)
-        if result == "failed":
-            desk.journal.notify(db, NAME, item.business_key, f"{item.kind}_failed",
-                                f"e-receipt {_ereceipt_id(item)} by {item.kind} not sent: {code or ''} {text}")
+    desk.journal.finish_send(item, result, code, text, retry_in=retry_in, db=db)
+    store.set_ereceipt(db, _ereceipt_id(item), state, code, text, sms_id)
+    if result == "failed":
+        desk.journal.notify(db, NAME, item.business_key, f"{item.kind}_failed",
+                            f"e-receipt {_ereceipt_id(item)} by {item.kind} not sent: {code or ''} {text}")
     desk.counts[f"{item.kind}_{state}"] += 1
     if result == "failed":
         desk.problem(f"e-receipt {_ereceipt_id(item)} by {item.kind}: {code or ''} {text}".replace("  ", " "))
