@@ -1,24 +1,46 @@
 <#
 .SYNOPSIS
-  Registers one Task Scheduler task per maorders pass, every 10 minutes, as SYSTEM.
+  Registers the maorders tasks made by scripts/schedule.py (edit its SCHEDULE, not this file):
+  every pass every 10 minutes as SYSTEM, and `maorders watch` at log-on of every user.
+.DESCRIPTION
+  The settings file is made readable by SYSTEM and Administrators only. The data folder
+  (journal, WAL, logs, locks) is made owner-only: SYSTEM and Administrators, plus read
+  access for -WatchGroup (the counter staff whose `maorders watch` reads the journal).
 .EXAMPLE
-  powershell -ExecutionPolicy Bypass -File install-tasks.ps1 -Passes export-stock,pull-orders,push-statuses,expire-bookings
+  powershell -ExecutionPolicy Bypass -File install-tasks.ps1
+.EXAMPLE
+  powershell -ExecutionPolicy Bypass -File install-tasks.ps1 -Passes pull-orders,push-statuses -NoWatch
 #>
 param(
-  [string[]]$Passes = @("export-stock", "pull-orders", "push-statuses", "expire-bookings"),
+  [string[]]$Passes = @("export-stock", "pull-orders", "push-statuses", "expire-bookings", "resend-receipts", "scan-qr-reconcile"),
   [string]$MaordersExe = (Get-Command maorders -ErrorAction Stop).Source,
   [string]$EnvFile = "C:\ProgramData\maorders\maorders.env",
-  [string]$WorkDir = "C:\ProgramData\maorders"
+  [string]$WorkDir = "C:\ProgramData\maorders",
+  [string]$WatchGroup = "Users",
+  [switch]$NoWatch
 )
 $ErrorActionPreference = "Stop"
+$Known = @("export-stock", "pull-orders", "push-statuses", "expire-bookings", "resend-receipts", "scan-qr-reconcile")
+$AtLogon = @("watch")
+foreach ($pass in $Passes) { if ($Known -notcontains $pass) { throw "Unknown pass $pass (known: $($Known -join ', '))" } }
 New-Item -ItemType Directory -Force -Path $WorkDir | Out-Null
 if (-not (Test-Path $EnvFile)) { throw "Settings file $EnvFile not found: write it first (see README, Settings)." }
 # The settings file holds secrets: only SYSTEM and Administrators may read it.
-icacls $EnvFile /inheritance:r /grant:r "SYSTEM:(R)" "Administrators:(F)" | Out-Null
-$template = Get-Content -Raw -Path (Join-Path $PSScriptRoot "maorders-pass.xml")
-foreach ($pass in $Passes) {
-  $xml = $template.Replace("MAORDERS_EXE", $MaordersExe).Replace("ENV_FILE", $EnvFile).
-    Replace("WORK_DIR", $WorkDir).Replace("PASS", $pass)
-  Register-ScheduledTask -TaskName $pass -TaskPath "\maorders\" -Xml $xml -Force | Out-Null
-  Write-Host "registered \maorders\$pass"
+icacls $EnvFile /inheritance:r /grant:r "*S-1-5-18:(R)" "*S-1-5-32-544:(F)" | Out-Null
+# Orders and customers' data: the folder for SYSTEM and Administrators, read for the watchers.
+$grants = @("*S-1-5-18:(OI)(CI)(F)", "*S-1-5-32-544:(OI)(CI)(F)")
+if (-not $NoWatch -and $WatchGroup) { $grants += "$($WatchGroup):(OI)(CI)(RX)" }
+icacls $WorkDir /inheritance:r /grant:r @grants | Out-Null
+icacls $EnvFile /inheritance:r /grant:r "*S-1-5-18:(R)" "*S-1-5-32-544:(F)" | Out-Null
+$Pythonw = Join-Path (Split-Path $MaordersExe) "pythonw.exe"
+if (-not (Test-Path $Pythonw)) { $Pythonw = (Get-Command pythonw -ErrorAction SilentlyContinue).Source }
+$Journal = Join-Path $WorkDir "journal.db"
+$names = @($Passes)
+if (-not $NoWatch) { $names += $AtLogon }
+foreach ($name in $names) {
+  $template = Get-Content -Raw -Encoding UTF8 -Path (Join-Path $PSScriptRoot "tasks\maorders-$name.xml")
+  $xml = $template.Replace("MAORDERS_EXE", $MaordersExe).Replace("PYTHONW_EXE", $Pythonw).
+    Replace("ENV_FILE", $EnvFile).Replace("WORK_DIR", $WorkDir).Replace("JOURNAL", $Journal)
+  Register-ScheduledTask -TaskName $name -TaskPath "\maorders\" -Xml $xml -Force | Out-Null
+  Write-Host "registered \maorders\$name"
 }

@@ -1,0 +1,118 @@
+"""Every scheduler's files come from scripts/schedule.py's one list: each is parsed (XML with
+defusedxml, units and the autostart entry as INI) and checked against that list, and the
+list against the passes the installed command has."""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+from defusedxml import ElementTree
+
+from maorders import connectors
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
+
+
+def load_schedule():
+    spec = importlib.util.spec_from_file_location("maorders_schedule", SCRIPTS / "schedule.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["maorders_schedule"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+schedule = load_schedule()
+JOBS = schedule.SCHEDULE
+
+
+def ini(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=False, comment_prefixes=("#", ";"))
+    parser.optionxform = str  # keys are case-sensitive in units
+    parser.read_string(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_the_files_on_disk_are_what_the_list_makes():
+    assert schedule.main(["--check"]) == 0, "run: python scripts/schedule.py"
+    made = set(schedule.files())
+    on_disk = {p for p in (SCRIPTS / "windows" / "tasks").glob("*.xml")}
+    on_disk |= {p for p in (SCRIPTS / "linux" / "systemd").iterdir()}
+    on_disk |= set((SCRIPTS / "linux").glob("*.desktop"))
+    assert on_disk <= made, f"left over: {sorted(map(str, on_disk - made))}"
+
+
+def test_every_pass_the_command_has_is_scheduled_and_every_scheduled_pass_exists():
+    scheduled = {job.args[0] for job in schedule.passes()}
+    assert scheduled == set(connectors.commands())
+    assert [job.args for job in schedule.at_logon()] == [("watch",)]
+    assert ("scan-qr", "--reconcile") in [job.args for job in JOBS]
+    offsets = [job.offset_minutes for job in schedule.passes()]
+    assert len(set(offsets)) == len(offsets)  # staggered
+
+
+@pytest.mark.parametrize("job", JOBS, ids=lambda j: j.name)
+def test_task_scheduler_xml(job):
+    root = ElementTree.parse(SCRIPTS / "windows" / "tasks" / f"maorders-{job.name}.xml").getroot()
+    assert root.find("t:RegistrationInfo/t:URI", NS).text == f"\\maorders\\{job.name}"
+    arguments = shlex.split(root.find("t:Actions/t:Exec/t:Arguments", NS).text)
+    assert arguments[-len(job.args):] == list(job.args)
+    if job.every_minutes:
+        trigger = root.find("t:Triggers/t:TimeTrigger", NS)
+        assert trigger.find("t:Repetition/t:Interval", NS).text == f"PT{job.every_minutes}M"
+        assert trigger.find("t:StartBoundary", NS).text.endswith(f":{job.offset_minutes:02d}:00")
+        assert root.find("t:Principals/t:Principal/t:UserId", NS).text == "S-1-5-18"
+        assert root.find("t:Settings/t:ExecutionTimeLimit", NS).text == f"PT{job.limit_minutes}M"
+        assert root.find("t:Settings/t:MultipleInstancesPolicy", NS).text == "IgnoreNew"
+        assert arguments[:2] == ["--env-file", "ENV_FILE"]
+        assert root.find("t:Actions/t:Exec/t:Command", NS).text == "MAORDERS_EXE"
+    else:
+        assert root.find("t:Triggers/t:LogonTrigger", NS) is not None
+        assert root.find("t:Principals/t:Principal/t:GroupId", NS).text == "S-1-5-32-545"  # the user's session
+        assert arguments[:4] == ["-m", "maorders", "--journal", "JOURNAL"]
+
+
+def test_the_installer_knows_every_pass():
+    text = (SCRIPTS / "windows" / "install-tasks.ps1").read_text(encoding="utf-8")
+    known = re.search(r"\$Known = @\(([^)]*)\)", text).group(1)
+    assert [name.strip().strip('"') for name in known.split(",")] == [job.name for job in schedule.passes()]
+    assert '$AtLogon = @("watch")' in text
+
+
+def test_cron_lines():
+    lines = [line for line in (SCRIPTS / "linux" / "maorders.cron").read_text(encoding="utf-8").splitlines()
+             if line and not line.startswith("#") and "=" not in line.split()[0]]
+    for job in schedule.passes():
+        line = next(line for line in lines if f"maorders-{job.name}.lock" in line)
+        fields = line.split(None, 6)
+        assert fields[0] == f"{job.offset_minutes}-59/{job.every_minutes}" and fields[1:5] == ["*"] * 4
+        assert fields[5] == "maorders" and "umask 077;" in fields[6]
+        assert shlex.split(fields[6])[-len(job.args):] == list(job.args)
+
+
+@pytest.mark.parametrize("job", schedule.passes(), ids=lambda j: j.name)
+def test_systemd_units(job):
+    unit = ini(SCRIPTS / "linux" / "systemd" / f"maorders-{job.name}.service")
+    service = unit["Service"]
+    assert service["Type"] == "oneshot" and service["UMask"] == "0077"
+    assert service["StateDirectory"] == "maorders" and service["LogsDirectory"] == "maorders"
+    assert "75" in service["SuccessExitStatus"].split()
+    command = shlex.split(service["ExecStart"])
+    assert command[-len(job.args):] == list(job.args) and "--env-file" in command
+    timer = ini(SCRIPTS / "linux" / "systemd" / f"maorders-{job.name}.timer")
+    assert timer["Timer"]["OnCalendar"] == f"*-*-* *:{job.offset_minutes:02d}/{job.every_minutes}:00"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+
+
+def test_autostart_entry():
+    for job in schedule.at_logon():
+        entry = ini(SCRIPTS / "linux" / f"maorders-{job.name}.desktop")["Desktop Entry"]
+        assert entry["Type"] == "Application" and entry["Terminal"] == "false"
+        assert shlex.split(entry["Exec"])[-len(job.args):] == list(job.args)
+        assert "--journal" in entry["Exec"]
