@@ -146,12 +146,16 @@ def _is_new(db: Any, item: OutboxItem) -> bool:
 def resend_receipts(ctx: Any) -> None:
     """Receive, then Pay, then e-receipts, then retention; a channel that is down ends the pass."""
     desk, client = desk_of(ctx), mis_client(ctx)
-    send_mis(desk, client, "receive")
-    send_mis(desk, client, "pay")
+    mis_down: MaordersError | None = None
+    try:
+        send_mis(desk, client, "receive")
+        send_mis(desk, client, "pay")
+    except (TransientError, RefusedError) as exc:
+        mis_down = exc  # the buyers' e-receipts do not wait for the MIS; the pass still ends 75/69
     down = send_ereceipts(desk, ctx.settings.general.http_timeout, lambda: ctx.remote("smsru", desk.config.sms.url))
     forget_old(desk)
-    if down:
-        raise down
+    if mis_down or down:
+        raise mis_down or down  # type: ignore[misc]
 
 
 def forget_old(desk: Desk) -> None:
