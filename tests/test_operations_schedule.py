@@ -116,3 +116,26 @@ def test_autostart_entry():
         assert entry["Type"] == "Application" and entry["Terminal"] == "false"
         assert shlex.split(entry["Exec"])[-len(job.args):] == list(job.args)
         assert "--journal" in entry["Exec"]
+
+
+def test_prometheus_rules_use_only_metrics_maorders_writes():
+    import yaml
+
+    rules = yaml.safe_load((SCRIPTS / "prometheus" / "maorders.rules.yml").read_text(encoding="utf-8"))
+    written = set(re.findall(r'"(maorders_\w+)"', (SCRIPTS.parent / "maorders" / "metrics.py").read_text()))
+    written |= {f"maorders_pass_{m}" for m in re.findall(r'\("(last_\w+)",', (SCRIPTS.parent / "maorders" /
+                                                                             "metrics.py").read_text())}
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    assert {"MaordersPassFailing", "MaordersBacklogGrowing", "MaordersNeedsAPerson"} <= {a["alert"] for a in alerts}
+    for rule in alerts:
+        used = set(re.findall(r"maorders_\w+", rule["expr"]))
+        assert used and used <= written, (rule["alert"], used - written)
+
+
+@pytest.mark.parametrize("name", ["airflow_maorders.py", "prefect_maorders.py"])
+def test_fleet_examples_are_python_that_retries_only_75(name):
+    import ast
+
+    text = (SCRIPTS / "fleet" / name).read_text(encoding="utf-8")
+    ast.parse(text)
+    assert "RUN_AGAIN_LATER = 75" in text and "--env-file" in text
