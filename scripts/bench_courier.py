@@ -1,7 +1,9 @@
 """Courier benchmark: orders CRM → MeaSoft and status changes back, through the real CLI.
 
 RetailCRM allows 10 requests a second (per IP), so the CRM calls a job needs set the least
-time it can take: calls / 10 seconds. This moves N orders from the RetailCRM emulator to the
+time it can take: calls / 10 seconds. The MeaSoft emulator enforces MeaSoft's fair usage (150
+requests a minute, 1,500 in 20 minutes, or the IP is blocked); the most MeaSoft requests it
+saw in any 60 s is reported. This moves N orders from the RetailCRM emulator to the
 MeaSoft emulator (`maorders pull-orders`) and N status changes back (`maorders
 push-statuses`), with the CRM emulator's own 10 rps limit on, counts the CRM calls on the
 emulator, and compares the wall time (interpreter start included) with calls / 10 s. The
@@ -47,7 +49,7 @@ def courier_benchmark(small: bool) -> list[dict[str, Any]]:
         expected = _deliver(measoft, orders)
         push = _phase(env, "push-statuses", crm)
         _check(measoft, crm, orders, expected)
-        return _rows(n, pull, push, crm, judged=not small)
+        return _rows(n, pull, push, crm, judged=not small) + _measoft_rows(measoft)
     finally:
         measoft_server.stop()
         crm_server.stop()
@@ -133,6 +135,18 @@ def _rows(n: int, pull: dict[str, Any], push: dict[str, Any], crm: Any, judged: 
          "ok": crm.max_rps_seen <= CRM_RPS},
         {"metric": "CRM answers 503 (over the limit)", "maorders": crm.counters["rate_limited"], "baseline": 0,
          "ratio": None, "limit": None, "ok": crm.counters["rate_limited"] == 0},
+    ]
+
+
+def _measoft_rows(measoft: Any) -> list[dict[str, Any]]:
+    most = measoft.most_per_minute
+    return [
+        {"metric": "most MeaSoft requests the emulator saw in any 60 s (fair usage: 150)", "maorders": most,
+         "baseline": 150, "ratio": round(most / 150, 3), "limit": 1.0, "ok": most <= 150},
+        {"metric": "MeaSoft requests in all", "maorders": measoft.counters["requests"], "baseline": None,
+         "ratio": None, "limit": None, "ok": True},
+        {"metric": "MeaSoft answers 403 (IP blocked for fair usage)", "maorders": measoft.counters["fair_usage_refused"],
+         "baseline": 0, "ratio": None, "limit": None, "ok": measoft.counters["fair_usage_refused"] == 0},
     ]
 
 
