@@ -43,7 +43,9 @@ def headers(config: LoyaltySettings) -> dict[str, str]:
 def client(ctx, budget: Budget | None = None) -> MegainsightClient:
     """A client whose calls share `budget` (a fresh till budget when None)."""
     config: LoyaltySettings = ctx.config
-    budget = budget or Budget(config.budget)
+    if budget is None:  # the till's wait starts now: the journal's writes count against it too
+        budget = Budget(config.budget)
+        ctx.journal.budget = budget
     remote = ctx.remote(REMOTE, config.url, budget=budget, headers=headers(config))
     return MegainsightClient(remote, config.place_id)
 

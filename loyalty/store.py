@@ -17,8 +17,9 @@ Money is stored as decimal text, exactly as the service sent it.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterator
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -64,6 +65,18 @@ def m001_sales_and_refunds(db: Database) -> None:
         created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""")
     db.execute("CREATE INDEX loyalty_refunds_operation ON loyalty_refunds (operation_id)")
     db.execute("CREATE INDEX loyalty_refunds_state ON loyalty_refunds (state, updated_at)")
+
+
+@contextmanager
+def recording(journal: Journal) -> Iterator[Any]:
+    """A write of what the service already did: made even when the wait's budget is spent
+    (as the kernel writes a run's record), else a rerun would have to ask again."""
+    budget, journal.budget = getattr(journal, "budget", None), None
+    try:
+        with journal.write() as db:
+            yield db
+    finally:
+        journal.budget = budget
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -136,7 +149,7 @@ def _table(name: str) -> str:
 
 def sale_confirmed(journal: Journal, sale_id: int, item: OutboxItem | None, operation_id: str,
                    redeemed: Decimal, accrued: Decimal, balance: Decimal, http_code: int | None = 201) -> None:
-    with journal.write() as db:
+    with recording(journal) as db:
         db.execute("""UPDATE loyalty_sales SET state = 'confirmed', operation_id = ?, points_redeemed = ?,
                       points_accrued = ?, balance = ?, error = NULL, confirmed_at = ?, updated_at = ? WHERE id = ?""",
                    (operation_id, str(redeemed), str(accrued), str(balance), stamp(), stamp(), sale_id))
@@ -150,7 +163,7 @@ def close_unapplied(journal: Journal, table: str, row_id: int, item: OutboxItem 
 
     The cashier saw the refusal at the till, so it is not left as a failed send for a person.
     """
-    with journal.write() as db:
+    with recording(journal) as db:
         db.execute(f"UPDATE {_table(table)} SET state = ?, error = ?, updated_at = ? WHERE id = ?",
                    (state, message[:500], stamp(), row_id))
         if item is not None:
@@ -162,8 +175,8 @@ def close_unapplied(journal: Journal, table: str, row_id: int, item: OutboxItem 
 
 def outcome_unknown(journal: Journal, item: OutboxItem, message: str) -> None:
     """No answer in the budget: the row stays 'sent'; the next run asks by request id."""
-    journal.finish_send(item, "retry", None, message[:500])
-    with journal.write() as db:
+    with recording(journal) as db:
+        journal.finish_send(item, "retry", None, message[:500], db=db)
         db.execute("UPDATE outbox SET state = 'unknown' WHERE id = ?", (item.id,))
 
 
@@ -220,7 +233,7 @@ def refund_done(journal: Journal, refund_id: int, item: OutboxItem | None, refun
                 returned: Decimal | None, revoked: Decimal | None, balance: Decimal | None,
                 sale_id_orphan: int | None = None, notice: tuple[str, str] | None = None,
                 http_code: int | None = 201) -> None:
-    with journal.write() as db:
+    with recording(journal) as db:
         db.execute("""UPDATE loyalty_refunds SET state = 'done', refund_operation_id = ?, points_returned = ?,
                       points_revoked = ?, balance = ?, error = NULL, updated_at = ? WHERE id = ?""",
                    (refund_operation_id, _text(returned), _text(revoked), _text(balance), stamp(), refund_id))

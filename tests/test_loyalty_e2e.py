@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import psutil
 
-from loyalty_fixtures import (CARD, TOKEN, LoyaltyCli, command, in_process, journal_rows, loyalty_cli,  # noqa: F401
+from loyalty_fixtures import (CARD, TOKEN, command, in_process, journal_rows, loyalty_cli,  # noqa: F401
                               megainsight)
 
 SALE = ("--line", "AI95:40:56.00", "--line", "2000000001234:1:120.00:shop:Капучино")
@@ -103,8 +103,9 @@ def test_scanner_on_a_pty(loyalty_cli, megainsight):
     path = os.ttyname(slave)
     try:
         proc = loyalty_cli.popen("--json", "scan-qr", "--amount", "50", "--yes", "--receipt-number", "0080",
-                                 SCANNER_PORT=path, SCANNER_TIMEOUT="20")
+                                 SCANNER_PORT=path, SCANNER_TIMEOUT="20", MAORDERS_PASS_BUDGET="1")
         wait_open(proc.pid, path)
+        time.sleep(1.2)  # the customer is slow: the pass's budget is spent, the till's starts at the scan
         os.write(master, b"\x02" + CARD.encode() + b"\r\n")
         out, err = proc.communicate(timeout=30)
     finally:
