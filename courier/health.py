@@ -27,9 +27,10 @@ def doctor_checks(settings: Any, budget: Any) -> list[dict[str, Any]]:
 
     s, timeout = settings.courier, settings.general.http_timeout
     checks = []
-    measoft_remote = paced(Remote("measoft", s.measoft_url, timeout, 1, budget),
+    measoft_remote = paced(Remote("measoft", s.measoft_url, timeout, 1, budget, url_setting="MEASOFT_URL"),
                            window_file(settings.general.journal, "measoft"), windows=FAIR_USAGE)
-    crm_remote = paced(Remote("retailcrm", s.retailcrm_url, timeout, 1, budget, rate_limit=RATE_LIMIT),
+    crm_remote = paced(Remote("retailcrm", s.retailcrm_url, timeout, 1, budget, rate_limit=RATE_LIMIT,
+                              url_setting="RETAILCRM_URL"),
                        window_file(settings.general.journal, "retailcrm"), RATE_LIMIT)
     probes = [
         ("measoft", measoft_remote, lambda: _measoft_probe(MeasoftClient(

@@ -106,3 +106,25 @@ def test_a_per_order_mysql_error_is_retried_not_final(courier_cli, courier_emula
     result = ok(courier_cli, "pull-orders")
     assert result["counts"]["shipments_retried_later"] == 1 and not result["errors"]
     assert outbox_states(courier_cli, "neworder") == ["retry"]
+
+
+def test_credentials_stay_with_their_host_on_redirects(courier_cli, courier_emulators):
+    from courier.emulator import serve_measoft, serve_retailcrm
+
+    emu = courier_emulators
+    new_order(emu)
+    elsewhere_crm, other_crm = serve_retailcrm()      # another host: another origin
+    elsewhere_measoft, other_measoft = serve_measoft()
+    try:
+        emu.crm.faults.redirect_to = elsewhere_crm.url
+        done = courier_cli.run("--json", "pull-orders")
+        assert done.returncode == 78 and "RETAILCRM_URL" in done.stdout and "crm-key" not in done.stdout
+        assert other_crm.counters["requests"] == 0  # X-API-KEY never went there
+        emu.crm.faults.redirect_to = ""
+        emu.measoft.faults.redirect_to = elsewhere_measoft.url  # a POST with the password in its body
+        done = courier_cli.run("--json", "pull-orders")
+        assert done.returncode == 78 and "MEASOFT_URL" in done.stdout and "testm" not in done.stdout
+        assert other_measoft.counters["requests"] == 0 and emu.measoft.orders == {}
+    finally:
+        elsewhere_crm.stop()
+        elsewhere_measoft.stop()
