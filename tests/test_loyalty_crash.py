@@ -74,7 +74,7 @@ def test_killed_at_random_instants_one_operation_per_receipt(loyalty_cli, megain
         deadline = time.monotonic() + 30
         while megainsight.app.counters["requests"] == before and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.001)
-        time.sleep(random.Random(number).uniform(0, 0.05))
+        time.sleep(random.Random(number).uniform(0, 0.2))  # identify → confirm takes ~0.05-0.2 s
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         result = until_done(loyalty_cli, *sale)

@@ -259,3 +259,42 @@ def test_wire_refusals_and_malformed_replies(megainsight):
     megainsight.app.faults.cut_body_rate = 1.0
     with pytest.raises(TransientError):
         client_for(megainsight).identify(CARD)
+
+
+# ---------------------------------------------------------------- property: the till and the service agree
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.decimals("0.001", "500", places=3), st.decimals("0.01", "99999", places=2),
+                          st.sampled_from(["fuel", "shop"])), min_size=1, max_size=5),
+       st.decimals("0", "2000", places=2))
+def test_any_receipt_the_till_builds_the_service_accepts(raw_lines, redeem):
+    """Lines as the till writes them (quantity 3 decimals, price 2) always pass the emulator's
+    "amount = quantity × price" and 2-decimal checks; points within the limits are accepted."""
+    import json as jsonlib
+
+    from loyalty.emulator import MegainsightEmulator, sample_client
+    from maorders.emulation import Request
+
+    app = MegainsightEmulator()
+    sample_client(app)
+    lines = [checkout.parse_line(f"P{n}:{q}:{p}:{k}").wire() for n, (q, p, k) in enumerate(raw_lines)]
+
+    def post(path: str, body: dict) -> tuple[int, dict]:
+        request = Request("POST", "/api/v3.2" + path, {}, {"authorization": f"Token {TOKEN}"},
+                          jsonlib.dumps({"place_id": PLACE_ID, **body}).encode())
+        response = app.route(request)
+        return response.status, jsonlib.loads(response.body)
+
+    status, who = post("/clients/identify", {"code": CARD})
+    status, calc = post("/purchases/calculate", {"client_token": who["client_token"], "receipt": {"lines": lines},
+                                                 "offer_ids": [], "redeem_points": float(redeem)})
+    total = sum(checkout.parse_line(f"P:{q}:{p}:{k}").amount for q, p, k in raw_lines)
+    allowed = min((total / 2).quantize(Decimal("0.01"), rounding="ROUND_DOWN"), Decimal("1520.00"))
+    if redeem <= allowed:
+        assert status == 200, calc
+        assert Decimal(str(calc["total_to_pay"])) == total - redeem
+    else:
+        assert status == 422 and calc["error"] == "insufficient_points"
