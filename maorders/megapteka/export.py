@@ -23,6 +23,7 @@ import logging
 import marshal
 import tempfile
 import threading
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -47,12 +48,16 @@ def export_stock(ctx: PassContext) -> None:
     if path is None:
         raise ConfigError("MEGAPTEKA_STOCK_FILE is not set (or give --stock-file)")
     held = store.reserved(ctx.journal.db)  # a read: bookings made meanwhile show at the next export
-    pharmacy = _pharmacy(settings)
+    pharmacy, started = _pharmacy(settings), time.perf_counter()
     with PartSpool(pharmacy) as spool, RecordSpool() as records:
         read_stock_file(ctx, Path(path), settings.department, held, spool, records)
         content = spool.content_id()
         snapshot_id = begin_snapshot(ctx.journal, content)
-        upload(ctx, snapshot_id, spool, pharmacy, StockWriter(ctx.journal.path, records))
+        read_at = time.perf_counter()
+        writer = StockWriter(ctx.journal.path, records)
+        upload(ctx, snapshot_id, spool, pharmacy, writer)
+    log.info("stock: %d rows read in %.2f s; the journal's write took %.2f s, the upload %.2f s",
+             ctx.counts["rows_read"], read_at - started, writer.seconds, time.perf_counter() - read_at)
     with ctx.journal.write() as db:
         ctx.journal.set_cursor(db, NAME, "stock_snapshot", snapshot_id)
         ctx.journal.set_cursor(db, NAME, "stock_content", content)
@@ -64,26 +69,31 @@ def read_stock_file(ctx: PassContext, path: Path, department: str, held: dict[st
     """The default department's good rows into both spools; bad and duplicated rows
     reported by line. (One loop: it runs 200,000 times a file.)"""
     seen: set[str] = set()
-    counts, others = ctx.counts, Counter()
-    add_item, add_record, record = spool.add, records.add, store.stock_record
-    for row in StockFile(path).rows():
-        counts["rows_read"] += 1
+    others: Counter[str] = Counter()  # rows of other departments, good or bad, by department
+    add_item, add_record, record, remember = spool.add, records.add, store.stock_record, seen.add
+    read = other_department = 0
+    for read, row in enumerate(StockFile(path).rows(), 1):
         if type(row) is BadRow:
             _bad_row(ctx, str(row))
             if row.department and row.department != department:
                 others[row.department] += 1
-        elif row.department and row.department != department:
-            counts["other_department"] += 1
-            others[row.department] += 1
-        elif row.sku in seen:
-            _bad_row(ctx, f"line {row.line} (sku {row.sku}): duplicated sku; the first row is exported")
+            continue
+        sku, row_department = row[1], row[4]
+        if row_department and row_department != department:
+            other_department += 1
+            others[row_department] += 1
+        elif sku in seen:
+            _bad_row(ctx, f"line {row.line} (sku {sku}): duplicated sku; the first row is exported")
         else:
-            seen.add(row.sku)
+            remember(sku)
             add_item(_item(row, held))
             add_record(record(row))
+    ctx.counts["rows_read"] += read
+    if other_department:
+        ctx.counts["other_department"] += other_department
     spool.close_part()
     if not records.count:
-        raise InputError(nothing_to_export(path, department, counts["rows_read"], others))
+        raise InputError(nothing_to_export(path, department, read, others))
 
 
 def nothing_to_export(path: Path, department: str, rows: int, others: Counter) -> str:
@@ -112,10 +122,12 @@ def _bad_row(ctx: PassContext, message: str) -> None:
 
 def _item(row: StockRow, held: dict[str, int]) -> dict[str, Any]:
     """A stock row as the site gets it: what is free, after active bookings."""
-    return {"sku": row.sku, "name": row.name, "manufacturer": row.manufacturer, "price": row.price,
-            "quantity": max(0, row.quantity - held.get(row.sku, 0)) if held else row.quantity,
-            "barcode": row.barcode, "protek_code": row.protek_code, "katren_code": row.katren_code,
-            "egk_code": row.egk_code, "expires_at": row.expires_at}
+    _, sku, name, manufacturer, _, quantity, price, barcode, protek, katren, egk, expires_at = row
+    if held:
+        quantity = max(0, quantity - held.get(sku, 0))
+    return {"sku": sku, "name": name, "manufacturer": manufacturer, "price": price, "quantity": quantity,
+            "barcode": barcode, "protek_code": protek, "katren_code": katren, "egk_code": egk,
+            "expires_at": expires_at}
 
 
 def _pharmacy(settings: Any) -> dict[str, str]:
@@ -144,7 +156,8 @@ class PartSpool:
     def close_part(self) -> None:
         if not self.items and self.parts:
             return
-        data = json.dumps(self.items, ensure_ascii=False).encode()
+        # ASCII JSON (\u escapes): its C encoder is about twice as fast on Cyrillic names
+        data = json.dumps(self.items).encode()
         self.digest.update(data)
         self.parts.append((self.file.tell(), len(data), len(self.items)))
         self.file.write(data)
@@ -237,8 +250,10 @@ class StockWriter(threading.Thread):
         self.journal_path = journal_path
         self.spool = records
         self.error: BaseException | None = None
+        self.seconds = 0.0
 
     def run(self) -> None:
+        started = time.perf_counter()
         try:
             journal = Journal.open(self.journal_path)
             try:
@@ -248,6 +263,7 @@ class StockWriter(threading.Thread):
                 journal.close()
         except BaseException as exc:  # handed to the pass by `committed()`
             self.error = exc
+        self.seconds = time.perf_counter() - started
 
     def committed(self) -> None:
         """Wait for the write; its failure is the pass's (75 when the journal is locked)."""

@@ -245,8 +245,8 @@ def status_view(journal: Journal) -> dict[str, Any]:
                    "site events waiting for their order": journal.value("SELECT COUNT(*) FROM mp_waiting_events"),
                    "cancelled by client, to unbook": to_unbook, "orders rejected": rejected})
     attention = [f"{to_unbook} booking(s) «Аннулирован клиентом» to unbook"] if to_unbook else []
-    attention += [f"{rejected} order(s) or site record(s) not accepted (see bookings list --state rejected "
-                  "and the notifications; then status --ack)"
+    attention += [f"{rejected} order(s) not accepted (see bookings list --state rejected and the "
+                  "notifications; then status --ack)"
                   ] if rejected else []
     return {"counts": counts, "attention": attention}
 
