@@ -11,7 +11,6 @@ again under the same Message-ID; an SMS left in flight is never sent again by it
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
