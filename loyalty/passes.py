@@ -49,6 +49,8 @@ def scan_qr(ctx) -> None:
                          if given else f"--{mode[0]} takes no --receipt-number")
     if mode == ["refund"] and [g for g in given if g != "amount"]:
         raise InputError("--refund takes only --amount and --receipt-number")
+    if mode in (["refund"], ["reconcile"]) and options.get("code") is not None:
+        raise InputError(f"--{mode[0]} takes no --code: no customer's code is needed")
     if mode == ["reconcile"]:
         settle.reconcile(ctx)
     elif mode == ["refund"]:

@@ -44,7 +44,8 @@ def test_refund_refusals(in_process, megainsight):
 def test_options_that_do_not_go_together_and_a_till_without_yes(in_process, megainsight):
     for args, words in [(("--info", "--code", CARD, "--amount", "5"), "--info takes no sale options"),
                         (("--refund", "op-1", "--reconcile"), "cannot go together"),
-                        (("--refund", "op-1", "--line", "A:1:1"), "--refund takes only")]:
+                        (("--refund", "op-1", "--line", "A:1:1"), "--refund takes only"),
+                        (("--reconcile", "--code", CARD), "takes no --code")]:
         code, summary = in_process.json("scan-qr", *args)
         assert code == 65 and words in summary["connectors"]["loyalty"]["errors"][0]
     code, summary = in_process.json("scan-qr", "--code", CARD, "--amount", "5")
