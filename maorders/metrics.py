@@ -73,52 +73,57 @@ def need_person(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def write(path: Path, conn: sqlite3.Connection | None, command: str, code: int,
-          summary: dict[str, Any], commands: list[str], connectors: list[str], in_journal: bool) -> None:
+          summary: dict[str, Any], commands: list[str], connectors: list[str], in_journal: bool,
+          journal: str = "") -> None:
     """Build the registry from the journal (and this pass's summary when it never reached the
-    journal) and write it atomically (prometheus-client writes a temporary file, then renames)."""
+    journal) and write it atomically (prometheus-client writes a temporary file, then renames).
+
+    Every series carries `journal` (the journal's path): one server running several installs
+    (a journal per account) writes several textfiles, and node_exporter refuses the same series
+    twice."""
     from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
     runs = last_runs(conn, commands) if conn is not None else {}
     if not in_journal or command not in runs:  # never reached the journal (75 busy, 78): its summary says
         runs[command] = _from_summary(summary, code)
     registry = CollectorRegistry()
-    gauges = {name: Gauge(f"maorders_pass_{name}", text, ["pass"], registry=registry) for name, text in (
+    gauges = {name: Gauge(f"maorders_pass_{name}", text, ["journal", "pass"], registry=registry) for name, text in (
         ("last_start_timestamp_seconds", "When the latest run of the pass started."),
         ("last_end_timestamp_seconds", "When the latest finished run of the pass ended."),
         ("last_duration_seconds", "How long the latest finished run of the pass took."),
         ("last_exit_code", "Exit code of the latest finished run (0 ok, 75 run again later, ...)."))}
     for name, run in sorted(runs.items()):
         if run["start"] is not None:
-            gauges["last_start_timestamp_seconds"].labels(name).set(run["start"])
+            gauges["last_start_timestamp_seconds"].labels(journal, name).set(run["start"])
         if run["end"] is not None:
-            gauges["last_end_timestamp_seconds"].labels(name).set(run["end"])
+            gauges["last_end_timestamp_seconds"].labels(journal, name).set(run["end"])
             if run["finished_start"] is not None:
-                gauges["last_duration_seconds"].labels(name).set(max(0.0, run["end"] - run["finished_start"]))
+                gauges["last_duration_seconds"].labels(journal, name).set(max(0.0, run["end"] - run["finished_start"]))
         if run["exit_code"] is not None:
-            gauges["last_exit_code"].labels(name).set(run["exit_code"])
+            gauges["last_exit_code"].labels(journal, name).set(run["exit_code"])
     if conn is not None:
-        _journal_gauges(registry, conn, connectors)
-    Gauge("maorders_metrics_written_timestamp_seconds", "When this file was written.",
-          registry=registry).set_to_current_time()
+        _journal_gauges(registry, conn, connectors, journal)
+    Gauge("maorders_metrics_written_timestamp_seconds", "When this file was written.", ["journal"],
+          registry=registry).labels(journal).set_to_current_time()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_to_textfile(str(path), registry)
 
 
-def _journal_gauges(registry: Any, conn: sqlite3.Connection, connectors: list[str]) -> None:
+def _journal_gauges(registry: Any, conn: sqlite3.Connection, connectors: list[str], journal: str) -> None:
     from prometheus_client import Gauge
 
     pending = Gauge("maorders_outbox_pending_items", "Effects queued and not yet accepted by the remote.",
-                    ["connector"], registry=registry)
+                    ["journal", "connector"], registry=registry)
     refused = Gauge("maorders_outbox_refused_items", "Effects refused for good, not yet acknowledged.",
-                    ["connector"], registry=registry)
+                    ["journal", "connector"], registry=registry)
     for name, counts in outbox_counts(conn, connectors).items():
-        pending.labels(name).set(counts["pending"])
-        refused.labels(name).set(counts["refused"])
+        pending.labels(journal, name).set(counts["pending"])
+        refused.labels(journal, name).set(counts["refused"])
     person = Gauge("maorders_notifications_need_person", "Unseen notifications about problems.",
-                   ["connector"], registry=registry)
+                   ["journal", "connector"], registry=registry)
     needing = need_person(conn)
     for name in sorted(set(connectors) | set(needing)):
-        person.labels(name).set(needing.get(name, 0))
+        person.labels(journal, name).set(needing.get(name, 0))
 
 
 def _from_summary(summary: dict[str, Any], code: int) -> dict[str, Any]:

@@ -125,7 +125,8 @@ def write_metrics(settings: "Settings", journal: "Journal | None", command: str,
     conn, own = (journal.db.conn, False) if journal is not None else (_read_only(settings.general.journal), True)
     try:
         metrics.write(settings.general.metrics_file, conn, command, code, summary,
-                      connectors.commands(), [*connectors.registered(), ALERT[0]], in_journal=journal is not None)
+                      connectors.commands(), [*connectors.registered(), ALERT[0]], in_journal=journal is not None,
+                      journal=str(settings.general.journal))
     finally:
         if own and conn is not None:
             conn.close()

@@ -314,7 +314,9 @@ def metrics(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     values = {}
     for family in text_string_to_metric_families(path.read_text(encoding="utf-8")):
         for sample in family.samples:
-            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+            labels = dict(sample.labels)
+            assert labels.pop("journal") == str(path.parent.parent / "journal.db")  # one series per install
+            values[(sample.name, tuple(sorted(labels.items())))] = sample.value
     return values
 
 
