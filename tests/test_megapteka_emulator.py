@@ -335,3 +335,31 @@ def test_a_dropped_reply_after_the_effect_still_counts_the_effect(api, app):
 def test_control_routes_answer_under_the_base_path(emulator):
     server = emulator[0]
     assert requests.get(f"{server.url}/_emulator/faults").json()["error_rate"] == 0.0
+
+
+def test_a_lagging_orders_feed_hides_the_newest_orders_while_their_events_are_out(api, app):
+    first = app.add_order([{"sku": "A-1", "name": "x", "barcode": "4601", "quantity": 1, "price": 1.0}])
+    second = app.add_order([{"sku": "A-1", "name": "x", "barcode": "4601", "quantity": 1, "price": 1.0}])
+    app.cancel_order(second["id"])
+    app.orders_lag = 1
+    orders = api.call("GET", f"/pharmacies/{CODE}/orders").json()
+    assert [o["id"] for o in orders["orders"]] == [first["id"]] and orders["has_more"] is False
+    events = api.call("GET", f"/pharmacies/{CODE}/events").json()["events"]
+    assert [(e["order_id"], e["status"]) for e in events] == [(second["id"], 3)]
+    app.orders_lag = 0
+    later = api.call("GET", f"/pharmacies/{CODE}/orders", params={"since_id": first["id"]}).json()
+    assert [o["id"] for o in later["orders"]] == [second["id"]]
+
+
+@pytest.mark.parametrize("path, method, broken", [
+    ("/pharmacies/1001/orders", "GET", "orders"),
+    ("/pharmacies/1001/events", "GET", "events"),
+    ("/pharmacies/1001/stock/s1/parts/1", "PUT", "complete"),
+    ("/pharmacies/1001/orders/1001/statuses", "POST", "accepted"),
+])
+def test_wrong_shape_replies_are_json_that_fits_the_route_in_name_only(api, app, path, method, broken):
+    app.faults.wrong_shape_rate = 1.0
+    reply = api.call(method, path, json={})
+    assert reply.status_code in (200, 201) and broken in reply.json()
+    assert not isinstance(reply.json()[broken], (list, bool))
+    assert app.counters["fault_wrong_shape"] == 1

@@ -75,8 +75,9 @@ def cli(cli):
 # -- 1. a cancel read before its order waits for it ----------------------------------------------
 def test_orders_cancelled_before_they_were_fetched_are_never_booked(cli, megapteka):
     """The customer cancels before `pull-orders` fetched the order. Whichever pass reads the
-    event first (X: push-statuses, Y: pull-orders itself), the order is recorded as cancelled:
-    never booked, no status 1 (which the site would refuse with 409), its stock free."""
+    event first (X: push-statuses; Y: pull-orders itself; Z: pull-orders, while the site's
+    orders feed still lags behind its events), the order is recorded as cancelled: never
+    booked, no status 1 (which the site would refuse with 409), its stock free."""
     _, site = megapteka
     run(cli, "export-stock")
     kept = site.add_order([order_line(*NUROFEN, 2)])
@@ -86,14 +87,19 @@ def test_orders_cancelled_before_they_were_fetched_are_never_booked(cli, megapte
     assert counts(result)["events_waiting"] == 1
     assert rows(cli, "SELECT event_id, order_id FROM mp_waiting_events") == [(1, x["id"])]
     assert cursors(cli)["events"] == "1"  # moved: the event is kept in the journal
-    y = site.add_order([order_line(*NUROFEN, 5)])
+    y, z = (site.add_order([order_line(*NUROFEN, 5)]) for _ in range(2))
     site.cancel_order(y["id"])
+    site.cancel_order(z["id"])
+    site.orders_lag = 1  # z's event is in the events feed, z not yet in the orders feed
 
     result, _ = run(cli, "pull-orders")
     assert counts(result)["cancelled_before_booking"] == 2 and counts(result)["booked_full"] == 1
+    assert rows(cli, "SELECT order_id FROM mp_waiting_events") == [(z["id"],)]
+    site.orders_lag = 0
     run(cli, "push-statuses")
+    assert counts(run(cli, "pull-orders")[0])["cancelled_before_booking"] == 1
 
-    for order in (x, y):
+    for order in (x, y, z):
         assert rows(cli, "SELECT outcome, booking_state, order_state FROM mp_orders WHERE id = ?",
                     (order["id"],)) == [("cancelled", None, "Отменен")]
         assert rows(cli, "SELECT COUNT(*) FROM outbox WHERE business_key LIKE ?", (f"{order['id']}/%",)) == [(0,)]
@@ -215,6 +221,7 @@ def test_replies_of_the_wrong_shape_are_75_and_change_nothing(cli, megapteka, co
 
 
 # -- 10. the journal is free while the stock file is read ------------------------------------------
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe")
 def test_the_journal_is_not_locked_while_the_stock_file_is_read(cli, megapteka):
     """The stock file is a pipe: the export has read part of it and waits for the rest.
     Another program writes to the journal meanwhile, at once (no busy wait)."""

@@ -257,6 +257,9 @@ class MegaptekaEmulator(EmulatorApp):
         self._order_ids: list[int] = []  # ascending, for bisect paging
         self._next_order_id = FIRST_ORDER_ID
         self._resend_queue: list[int] = []
+        # Events before orders: the newest `orders_lag` orders are not in the orders feed yet
+        # while their events already are (a site whose feeds are served by different nodes).
+        self.orders_lag = 0
         self.events: list[dict] = []  # event id n is events[n - 1]
         self.order_statuses: dict[int, list[dict]] = {}
         self._status_ids: dict[str, tuple[int, str]] = {}  # lower-case id -> (order id, id as sent)
@@ -530,9 +533,10 @@ class MegaptekaEmulator(EmulatorApp):
         resent = [oid for oid in self._resend_queue if oid <= since_id]
         lead, left = resent[:limit], resent[limit:]
         self._resend_queue = left  # re-sends past the cursor come on their own anyway
-        start = bisect_right(self._order_ids, since_id)
-        fresh = self._order_ids[start:start + limit - len(lead)]
-        has_more = bool(left) or start + len(fresh) < len(self._order_ids)
+        shown = self._order_ids[:max(0, len(self._order_ids) - self.orders_lag)]  # a lag hides the newest
+        start = bisect_right(shown, since_id)
+        fresh = shown[start:start + limit - len(lead)]
+        has_more = bool(left) or start + len(fresh) < len(shown)
         orders = [self._wire_order(self.orders[oid]) for oid in lead + fresh]
         last_id = fresh[-1] if fresh else since_id
         return Response.json(200, {"orders": orders, "last_id": last_id, "has_more": has_more})

@@ -286,8 +286,8 @@ def upload(ctx: PassContext, snapshot_id: str, spool: PartSpool, pharmacy: dict[
                     writer.committed()  # the last part makes the site show it: the journal first
                 reply = client.put_stock_part(snapshot_id, part, parts, generated_at, pharmacy, items)
                 for rejected in reply["rejected"]:
-                    ctx.problem(f"the site rejected sku {rejected.get('sku')}: {rejected.get('reason')}")
-                ctx.counts["exported"] += count - len(reply["rejected"])
+                    ctx.problem(f"the site rejected {_rejected(rejected)}")
+                ctx.counts["exported"] += max(0, count - len(reply["rejected"]))
                 ctx.counts["parts"] += 1
                 progress.advance(1)
     finally:
@@ -295,6 +295,13 @@ def upload(ctx: PassContext, snapshot_id: str, spool: PartSpool, pharmacy: dict[
     if reply.get("complete") is not True:
         raise TransientError(f"megapteka: the site has not completed snapshot {snapshot_id} after its last "
                              f"part ({reply.get('received_parts')} of {parts} parts received); run again")
+
+
+def _rejected(entry: Any) -> str:
+    """An entry of a part's `rejected` list, as the site's words (whatever their shape)."""
+    if isinstance(entry, dict):
+        return f"sku {str(entry.get('sku'))[:100]}: {str(entry.get('reason'))[:200]}"
+    return repr(entry)[:200]
 
 
 def client_for(ctx: PassContext) -> MegaptekaClient:
