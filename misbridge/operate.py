@@ -21,17 +21,17 @@ NAME = store.CONNECTOR
 
 
 @contextmanager
-def sending(app: Any, journal: Journal, config: Any) -> Iterator[tuple[passes.Desk, list[Remote]]]:
+def sending(app: Any, journal: Journal, config: Any) -> Iterator[tuple[passes.Desk, list[Remote], list[str]]]:
+    """A Desk for an operator's send, under the resend-receipts lock; (desk, remotes, problems)."""
     from maorders.runner import pass_lock
 
     general = app.settings().general
     problems: list[str] = []
     with pass_lock(general.journal, "resend-receipts"):
         d = passes.Desk(journal, config, Counter(), problems.append, Budget(min(general.pass_budget, 120.0)))
-        d.problems = problems  # type: ignore[attr-defined]
         remotes: list[Remote] = []
         try:
-            yield d, remotes
+            yield d, remotes, problems
         finally:
             for remote in remotes:
                 remote.close()
@@ -46,17 +46,17 @@ def _remote(app: Any, remotes: list[Remote], name: str, url: str, budget: Budget
 
 def resend_invoice(app: Any, journal: Journal, config: Any, ref: str) -> dict[str, Any]:
     invoice, ids = desk.requeue_invoice(journal, ref)
-    with sending(app, journal, config) as (d, remotes):
+    with sending(app, journal, config) as (d, remotes, problems):
         client = MisClient(_remote(app, remotes, "tmmis", config.url, d.budget), config.ogrn, config.oid,
                            config.cashdesk_guid)
         passes.send_mis(d, client, "receive", ids)
         passes.send_mis(d, client, "pay", ids)
-        return {"invoice": invoice["number"], "counts": dict(d.counts), "problems": d.problems}  # type: ignore[attr-defined]
+        return {"invoice": invoice["number"], "counts": dict(d.counts), "problems": problems}
 
 
 def resend_ereceipt(app: Any, journal: Journal, config: Any, ereceipt_id: int) -> dict[str, Any]:
     queued = desk.requeue_ereceipt(journal, ereceipt_id)
-    with sending(app, journal, config) as (d, remotes):
+    with sending(app, journal, config) as (d, remotes, _):
         sms_url = config.sms.url if config.sms else ""
         down = passes.send_ereceipts(d, app.settings().general.http_timeout,
                                      lambda: _remote(app, remotes, "smsru", sms_url, d.budget), {queued["outbox_id"]})
@@ -75,7 +75,7 @@ def push_cashdesks(app: Any, journal: Journal, config: Any) -> dict[str, Any]:
         journal.enqueue(db, NAME, "cashdesks", key, body)
         db.execute("""UPDATE outbox SET state = 'pending', payload = json(?) WHERE connector = ? AND kind = 'cashdesks'
                       AND business_key = ?""", (json.dumps(body, ensure_ascii=False), NAME, key))
-    with sending(app, journal, config) as (d, remotes):
+    with sending(app, journal, config) as (d, remotes, _):
         client = MisClient(_remote(app, remotes, "tmmis", config.url, d.budget), config.ogrn, config.oid,
                            config.cashdesk_guid)
         for item in journal.due(NAME, "cashdesks"):

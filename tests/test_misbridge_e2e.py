@@ -130,6 +130,7 @@ def test_mis_down_then_back_and_faults(desk_cli, clinic):
     code, part = cli.pass_("resend-receipts")
     assert code == 75 and "500" in part["errors"][0]
     assert len(clinic.smtp.messages) == 1  # the buyer's e-receipt does not wait for the MIS
+    assert [(o["state"], o["attempts"]) for o in cli.outbox("pay")] == [("retry", 1)] + [("pending", 0)] * 5
     code, listed = cli.op("receipts", "list", "--failed")
     assert [r["errors"] for r in listed["invoices"]][0] == ["Ошибка отправки «Оплаты»"]
     mis.faults.error_rate = 0.0
