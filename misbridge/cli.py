@@ -257,6 +257,35 @@ def receipts_history(
     with_journal(ctx, action)
 
 
+@receipts.command("service-edit")
+def receipts_service_edit(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., help="The service: its smCode (B01.065.008) or smGuid."),
+    name: Optional[str] = typer.Option(None, "--name", help="The name to print on receipts. "
+                                                            "Example: --name \"Приём врача-стоматолога\""),
+    vat: Optional[str] = typer.Option(None, "--vat", help="The VAT rate: 0%, 5%, 7%, 10%, 20%, 22% or «без НДС». "
+                                                          "Example: --vat \"без НДС\""),
+) -> None:
+    """Correct a service's name or VAT rate locally (seed §12); unpaid invoices take it at once.
+
+    Kept over the MIS's data while MIS_UPDATE_SERVICES=no.
+
+    Example: maorders receipts service-edit B01.065.008 --vat "без НДС"
+    """
+    def action(journal: Any) -> int:
+        from misbridge import desk
+
+        result = desk.edit_service(journal, _config(ctx), service, name, vat)
+        out = _emit(ctx, "receipts service-edit", "service", result)
+        if not out.json_mode:
+            out.info(f"service {result['code']}: changed on {result['lines_changed']} unpaid invoice line(s)"
+                     + ("" if result["kept_over_the_mis"] else "; MIS_UPDATE_SERVICES=yes: the MIS's next "
+                        "invoice with it replaces this"))
+        return 0
+
+    with_journal(ctx, action)
+
+
 @cashdesks.command("push")
 def cashdesks_push(ctx: typer.Context) -> None:
     """«Отправить кассы в МИС»: send this cash desk (MIS_CASHDESK_GUID, MIS_CASHDESK_NAME, MIS_SHOP) to ТМ:МИС.

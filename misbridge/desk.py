@@ -197,6 +197,32 @@ def requeue_invoice(journal: Journal, ref: str) -> tuple[dict[str, Any], set[int
     return invoice, ids
 
 
+def edit_service(journal: Journal, config: Any, ref: str, name: str | None, tax: str | None) -> dict[str, Any]:
+    """Seed §12: a person corrects a service's name or VAT rate locally (kept while
+    MIS_UPDATE_SERVICES=no); invoices not yet paid take the change at once."""
+    from misbridge.mis import TAXES
+
+    if name is None and tax is None:
+        raise InputError("give --name and/or --vat")
+    if tax is not None and tax not in TAXES:
+        raise InputError(f"--vat {tax!r}: one of {', '.join(TAXES)}")
+    if name is not None and not 0 < len(name.strip()) <= 1000:
+        raise InputError("--name: 1..1000 characters")
+    with journal.write() as db:
+        entry = store.one(db, "SELECT * FROM misbridge_catalog WHERE sm_guid = ? OR code = ? ORDER BY updated_at DESC",
+                          (ref.lower(), ref))
+        if entry is None:
+            raise InputError(f"service {ref!r}: not in the catalog (give its smGuid or smCode)")
+        store.edit_catalog_entry(db, entry["sm_guid"], name.strip() if name else None, tax)
+        vat = receipts.vat_rate(tax, config.zero_vat_as_no_vat) if tax else None
+        changed = db.execute("""UPDATE misbridge_services SET name = COALESCE(?, name), tax = COALESCE(?, tax),
+                                vat = COALESCE(?, vat) WHERE sm_guid = ? AND invoice_guid NOT IN
+                                (SELECT invoice_guid FROM misbridge_receipts)""",
+                             (name.strip() if name else None, tax, vat, entry["sm_guid"])).rowcount
+    return {"sm_guid": entry["sm_guid"], "code": entry["code"], "lines_changed": changed,
+            "kept_over_the_mis": not config.update_services}
+
+
 def register_rows(journal: Journal, number: int | None = None, payer: str | None = None,
                   service: str | None = None, since: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """«История МИС»: every invoice as it came, filtered like the seed's report (§17)."""

@@ -229,6 +229,20 @@ def test_catalog_and_payer_updates_follow_the_settings(tmp_path, clinic):
     cli.ok("pull-orders", MIS_UPDATE_SERVICES="yes", MIS_ZERO_VAT_AS_NO_VAT="yes")
     shown = cli.op("receipts", "show", "3")[1]["invoice"]["services"][0]
     assert (shown["name"], shown["vat"]) == ("Новое имя", "без НДС")
+    code, edited = cli.op("receipts", "service-edit", "B01", "--name", "Правка кассира", "--vat", "10%")
+    assert code == 0 and edited["service"]["lines_changed"] == 3
+    clinic.mis.add_invoice(4, [service("B01", 100, name="Имя из МИС", tax="20%")])
+    cli.ok("pull-orders")
+    shown = cli.op("receipts", "show", "4")[1]["invoice"]["services"][0]
+    assert (shown["name"], shown["vat"]) == ("Правка кассира", "10%")  # the local edit stays
+    assert cli.op("receipts", "service-edit", "B01", "--vat", "18%")[0] == 65
+    payer = cli.rows("SELECT data FROM misbridge_payers")[0]["data"]
+    clinic.mis.add_invoice(5, [service("B01", 100)], family="Новая")
+    cli.ok("pull-orders", MIS_UPDATE_PAYERS="no")
+    assert cli.rows("SELECT data FROM misbridge_payers")[0]["data"] == payer
+    clinic.mis.add_invoice(6, [service("B01", 100)], family="Новая")
+    cli.ok("pull-orders")
+    assert "Новая" in cli.rows("SELECT data FROM misbridge_payers")[0]["data"]
     code, register = cli.op("receipts", "history", "--number", "2")
     assert [r["number"] for r in register["register"]] == [2]
 
@@ -248,7 +262,7 @@ def test_retention_removes_old_history_only(desk_cli, clinic):
 
 def test_every_command_has_help_with_an_example(desk_cli):
     for command in ("pay", "refund", "list", "show", "resend", "ereceipts", "ereceipt-resend", "ereceipt-delete",
-                    "history"):
+                    "history", "service-edit"):
         done = desk_cli.run("receipts", command, "--help")
         assert done.returncode == 0 and f"Example: maorders receipts {command}" in done.stdout, done.stdout
     done = desk_cli.run("cashdesks", "push", "--help")
