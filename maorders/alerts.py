@@ -26,9 +26,11 @@ import json
 import logging
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
 
 from maorders.clock import now
@@ -132,10 +134,39 @@ def alert_text(note: dict[str, Any]) -> tuple[str, str]:
 
 def deliver(journal: "Journal", urls: tuple[str, ...]) -> dict[str, int]:
     """Send the due alerts; returns counts (sent, retry, failed). Never raises for a channel."""
-    items = journal.due(*ALERT, limit=PER_PASS)
     counts = {"sent": 0, "retry": 0, "failed": 0}
-    if not items:
+    if not journal.due(*ALERT, limit=1):
         return counts
+    with delivery_lock(journal.path) as mine:
+        if mine:  # else another pass is delivering them right now: it sends these too
+            _deliver_due(journal, urls, counts)
+    return counts
+
+
+@contextmanager
+def delivery_lock(journal_path: Path) -> Iterator[bool]:
+    """Every pass delivers alerts, and passes of different kinds run at the same time: one at a
+    time, or two would both send an alert they both read as due. Never waits for it."""
+    from filelock import FileLock, Timeout
+
+    folder = journal_path.parent / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / f"{journal_path.stem}.alerts.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+def _deliver_due(journal: "Journal", urls: tuple[str, ...], counts: dict[str, int]) -> None:
+    items = journal.due(*ALERT, limit=PER_PASS)  # read again under the lock: the other one may have sent them
+    if not items:
+        return
     chans = channels(urls)
     deadline = time.monotonic() + BUDGET_S
     for item in items:
@@ -144,7 +175,6 @@ def deliver(journal: "Journal", urls: tuple[str, ...]) -> dict[str, int]:
         outcome = _deliver_one(journal, item, chans)
         if outcome:
             counts[outcome] += 1
-    return counts
 
 
 def _deliver_one(journal: "Journal", item: "OutboxItem", chans: list[Channel]) -> str | None:

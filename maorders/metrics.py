@@ -8,7 +8,9 @@ last one to finish writes what the journal says about all of them.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,8 @@ def write(path: Path, conn: sqlite3.Connection | None, command: str, code: int,
           registry=registry).labels(journal).set_to_current_time()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_to_textfile(str(path), registry)
+    with suppress(OSError):  # the exporter runs as its own user; the file holds no personal data
+        os.chmod(path, 0o644)
 
 
 def _journal_gauges(registry: Any, conn: sqlite3.Connection, connectors: list[str], journal: str) -> None:

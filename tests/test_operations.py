@@ -182,6 +182,19 @@ def test_kill_and_rerun_never_doubles_an_alert(cli, megapteka, hook, mailbox):
     assert alert_states(cli) == {"sent": 2}
 
 
+def test_one_pass_at_a_time_delivers_alerts(cli, megapteka, hook):
+    """Passes of different kinds run at once; only the one holding the alerts lock sends."""
+    from filelock import FileLock
+
+    cli.env["MAORDERS_ALERT_URLS"] = hook.url
+    orders(cli, megapteka, 1)
+    with FileLock(str(cli.journal.parent / "locks" / "journal.alerts.lock")):  # another pass delivering
+        result = ok(cli, "pull-orders")
+    assert "alerts" not in result and hook.accepted == [] and alert_states(cli) == {"pending": 1}
+    ok(cli, "expire-bookings")
+    assert hook.numbers() == notification_ids(cli)
+
+
 def test_no_secret_phone_or_email_in_any_alert(cli, megapteka, hook, mailbox):
     from maorders.journal import Journal
 
