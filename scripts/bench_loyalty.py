@@ -135,18 +135,33 @@ def _scanner_runs(env: dict[str, str], code: str, runs: int) -> list[float]:
 
 
 def _wait_open(proc: subprocess.Popen, path: str) -> None:
-    """Until scan-qr holds the port (pyserial empties a port's input when it opens it)."""
+    """Until scan-qr holds the port and sleeps reading it: pyserial empties a port's input right
+    after opening it, so a code written before that would be lost."""
     deadline = time.monotonic() + 60
     fds = f"/proc/{proc.pid}/fd"
     while time.monotonic() < deadline and proc.poll() is None:
-        for fd in os.listdir(fds):
-            try:
-                if os.readlink(f"{fds}/{fd}") == path:
-                    return
-            except OSError:
-                continue
+        if path in _links(fds) and _reading(proc.pid):
+            return
         time.sleep(0.002)
-    raise RuntimeError("scan-qr never opened the scanner port")
+    raise RuntimeError("scan-qr never read the scanner port")
+
+
+def _links(fds: str) -> set[str]:
+    found = set()
+    for fd in os.listdir(fds):
+        try:
+            found.add(os.readlink(f"{fds}/{fd}"))
+        except OSError:
+            continue
+    return found
+
+
+def _reading(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/wchan") as wchan:
+            return any(word in wchan.read() for word in ("poll", "select"))
+    except OSError:
+        return False
 
 
 def _rows(runs: int, walls: list[float], own: list[float], floor: list[float],

@@ -116,20 +116,33 @@ def test_scanner_on_a_pty(loyalty_cli, megainsight):
 
 
 def wait_open(pid: int, path: str, timeout: float = 20) -> None:
-    """Until the process has the port open (pyserial empties its input when it opens it)."""
+    """Until the process has the port open and sleeps reading it: pyserial empties a port's input
+    right after opening it, so a code written before that would be lost (Linux: /proc)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-            raise AssertionError("scan-qr ended before it opened the port")
-        if path in open_paths(pid):
+            raise AssertionError("scan-qr ended before it read the port")
+        if path in open_paths(pid) and reading(pid):
             return
-        time.sleep(0.005)
-    raise AssertionError(f"scan-qr never opened {path}")
+        time.sleep(0.002)
+    raise AssertionError(f"scan-qr never read {path}")
+
+
+def reading(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/wchan") as wchan:
+            return any(word in wchan.read() for word in ("poll", "select"))
+    except OSError:
+        return False
 
 
 def open_paths(pid: int) -> set[str]:
     found = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return found
+    for fd in names:
         try:
             found.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
         except OSError:
