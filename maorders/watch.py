@@ -20,6 +20,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -71,17 +72,9 @@ def save_state(path: Path, state: dict[str, int]) -> None:
         os.chmod(temporary, 0o600)
         os.replace(temporary, path)
     except BaseException:
-        with _quiet():
+        with suppress(OSError):
             os.unlink(temporary)
         raise
-
-
-class _quiet:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> bool:
-        return isinstance(exc[1], OSError)
 
 
 @dataclass

@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import sqlite3
-import threading
 from email import message_from_bytes
 from email.policy import default as email_policy
 from pathlib import Path
