@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from maorders.errors import MaordersError, RefusedError, TransientError
+from maorders.errors import ConfigError, MaordersError, RefusedError, TransientError
 from maorders.journal import Journal, OutboxItem
 from misbridge import batches, intake, store
 from misbridge.mail import MailChannelDown, MailSession
@@ -188,7 +188,8 @@ def send_emails(desk: Desk, only: set[int] | None) -> MaordersError | None:
     smtp = desk.config.smtp
     if smtp is None:
         desk.counts["emails_waiting_for_smtp_settings"] += len(items)
-        return _channel_note(desk, "email", "e-receipts by e-mail wait: SMTP_HOST and SMTP_FROM are not set", True)
+        return _channel_note(desk, "email", "e-receipts by e-mail wait: SMTP_HOST and SMTP_FROM are not set", True,
+                             ConfigError)
     session = MailSession(smtp)
     try:
         for batch in batches.chunks(items):
@@ -232,7 +233,7 @@ def send_sms(desk: Desk, sms_remote: Callable[[], Any], timeout: float, only: se
         return None
     if desk.config.sms is None:
         desk.counts["sms_waiting_for_settings"] += len(items)
-        return _channel_note(desk, "sms", "e-receipts by SMS wait: SMS_API_ID is not set", True)
+        return _channel_note(desk, "sms", "e-receipts by SMS wait: SMS_API_ID is not set", True, ConfigError)
     remote = sms_remote()
     client = SmsClient(remote.session, desk.config.sms.url, desk.config.sms.api_id, desk.config.sms.sender,
                        timeout)
@@ -279,11 +280,14 @@ def finish_ereceipt_in(desk: Desk, db: Any, item: OutboxItem, state: str, code: 
         desk.problem(f"e-receipt {_ereceipt_id(item)} by {item.kind}: {code or ''} {text}".replace("  ", " "))
 
 
-def _channel_note(desk: Desk, channel: str, message: str, needs_person: bool) -> MaordersError:
+def _channel_note(desk: Desk, channel: str, message: str, needs_person: bool,
+                  kind: type[MaordersError] | None = None) -> MaordersError:
+    """A channel that cannot be used: a notification, a problem, and the error to end the pass with."""
     with desk.journal.write() as db:
         desk.journal.notify(db, NAME, channel, "channel_down", message)
     desk.problem(message)
-    return RefusedError(f"misbridge: {message}") if needs_person else TransientError(f"misbridge: {message}")
+    kind = kind or (RefusedError if needs_person else TransientError)
+    return kind(f"misbridge: {message}")
 
 
 # ====================================================================== status and doctor

@@ -308,3 +308,14 @@ def test_secrets_and_personal_data_are_never_written(tmp_path, clinic):
     for secret in ("smtp-Pa55word", "sms-api-id-0000", "Конфиденциальная", "Пациентка", "1961-03-04",
                    "79161234567", "+7 916", "patient.private", "buyer.secret"):
         assert secret not in written, secret
+
+
+def test_an_ereceipt_for_a_channel_not_configured_waits_and_says_so(tmp_path, clinic):
+    cli = clinic_cli_for(tmp_path, clinic, SMS_API_ID="", SMS_URL="")
+    visit(clinic, 1)
+    cli.ok("pull-orders")
+    cli.quick_pay("1", 1, "cash:5000", phone="+79991234567")
+    code, part = cli.pass_("resend-receipts")
+    assert code == 78 and "SMS_API_ID" in part["errors"][0] and part["counts"]["pay_sent"] == 1
+    assert cli.outbox("sms")[0]["state"] == "pending"
+    assert cli.ok("resend-receipts", SMS_API_ID="sms-api-id-0000", SMS_URL=clinic.env()["SMS_URL"]) == {"sms_sent": 1}
