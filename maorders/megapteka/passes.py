@@ -101,8 +101,10 @@ def _apply_waiting(ctx: PassContext, db: Database, events: list[dict[str, Any]])
 
 def _unusable_entry(ctx: PassContext, db: Database, feed: str, raw: Any) -> None:
     """A feed entry with no id SQLite can keep: shown and notified, never applied."""
-    shown = raw.get("id") if isinstance(raw, dict) else raw
-    text = repr(shown) if len(repr(shown)) <= 40 else repr(shown)[:37] + "..."
+    if isinstance(raw, dict):  # the id only: the rest may carry a customer's data
+        text = repr(raw.get("id")) if len(repr(raw.get("id"))) <= 40 else repr(raw.get("id"))[:37] + "..."
+    else:
+        text = f"<not an object: {type(raw).__name__}>"
     message = f"a {feed} entry with the id {text} (not a whole number 1..{MAX_ID}) is not accepted"
     ctx.journal.notify(db, NAME, f"{feed}:{text}", "rejected", f"Запись с сайта не принята: {message}")
     ctx.counts["rejected"] += 1
