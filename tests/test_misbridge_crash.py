@@ -39,7 +39,8 @@ def killed_run(cli: MisCli, killer: Killer, command: str) -> None:
 
 @pytest.fixture
 def crash_cli(tmp_path, clinic) -> MisCli:
-    return clinic_cli_for(tmp_path, clinic, inproc=False)
+    """Killed runs are the installed CLI (popen); the runs around them are in-process."""
+    return clinic_cli_for(tmp_path, clinic)
 
 
 def test_kill_after_the_mis_applied_a_receive_then_a_pay(crash_cli, clinic):
@@ -100,7 +101,7 @@ def test_kill_after_sms_ru_took_the_sms_it_is_not_sent_again(crash_cli, clinic):
 def test_kill_at_random_instants(tmp_path, clinic, crash_rounds):
     """Random kills through pull-orders and resend-receipts; then runs until all is sent."""
     rng = random.Random(20261130)
-    cli = clinic_cli_for(tmp_path, clinic, inproc=False)
+    cli = clinic_cli_for(tmp_path, clinic)
     expected_pays = 0
     for round_no in range(crash_rounds):
         visit(clinic, 1000 + round_no)
@@ -126,7 +127,7 @@ def test_kill_at_random_instants(tmp_path, clinic, crash_rounds):
 def _kill_soon(proc: Any, rng: random.Random) -> None:
     import time
 
-    time.sleep(rng.uniform(0.05, 0.6))  # not a timing assert: where the kill lands is what varies
+    time.sleep(rng.uniform(0.05, 0.5))  # not a timing assert: where the kill lands is what varies
     proc.kill()
     proc.communicate(timeout=60)
     wait_dead(proc.pid)
