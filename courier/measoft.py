@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
@@ -119,20 +119,20 @@ class MeasoftClient:
     def create_orders(self, orders: list[dict[str, Any]]) -> dict[str, ItemResult]:
         """One `neworder` with several `<order>`; one result per orderno (MeaSoft answers one
         `createorder` each, with its own error: wiki «Creating Order»)."""
-        root = self._request("neworder", [order_element(order) for order in orders])
-        return {order["orderno"]: _one_result(root, "neworder", order["orderno"], len(orders) == 1)
-                for order in orders}
+        ordernos = [order["orderno"] for order in orders]
+        return self._request("neworder", [order_element(order) for order in orders],
+                             then=lambda root: _results(root, "neworder", ordernos))
 
     def edit_order(self, order: dict[str, Any], item_codes: dict[str, str]) -> ItemResult:
         """`editorder`: the whole order again, as if created anew; items carry MeaSoft's own
         `code` (from statusreq) so they are changed, not added; an item left out is kept by
         MeaSoft with quantity 0 (MeaSoft wiki, «Изменение заказа», 2021–2022)."""
-        root = self._request("editorder", [order_element(order, item_codes, edit=True)])
-        return _one_result(root, "editorder", order["orderno"])
+        return self._request("editorder", [order_element(order, item_codes, edit=True)],
+                             then=lambda root: _results(root, "editorder", [order["orderno"]])[order["orderno"]])
 
     def cancel_order(self, orderno: str) -> ItemResult:
-        root = self._request("cancelorder", [ET.Element("order", {"orderno": orderno, "ordercode": ""})])
-        return _one_result(root, "cancelorder", orderno)
+        return self._request("cancelorder", [ET.Element("order", {"orderno": orderno, "ordercode": ""})],
+                             then=lambda root: _results(root, "cancelorder", [orderno])[orderno])
 
     # -- statuses ----------------------------------------------------------------------
     def find(self, orderno: str) -> Parcel | None:
@@ -176,7 +176,10 @@ class MeasoftClient:
         return _elements(pairs)
 
     # -- transport ---------------------------------------------------------------------
-    def _request(self, method: str, children: Iterable[ET.Element]) -> ET.Element:
+    def _request(self, method: str, children: Iterable[ET.Element],
+                 then: Callable[[ET.Element], Any] | None = None) -> Any:
+        """The reply's root, or `then(root)`: read inside the retry loop, so a reply without
+        the results it must carry is a malformed reply (retried, then 75), never a crash."""
         root = ET.Element(method)
         ET.SubElement(root, "auth", self.auth)
         root.extend(children)
@@ -185,7 +188,8 @@ class MeasoftClient:
         # Every method is safe to repeat here: reads and commit trivially; neworder because a
         # repeat answers 17, which the caller recognises; editorder and cancelorder carry the
         # whole intent (a repeat sets the same data / finds the order already cancelled).
-        return self.remote.call("POST", "/", safe=True, parse=lambda r: parse_reply(r.content, method),
+        read = then or (lambda root: root)
+        return self.remote.call("POST", "/", safe=True, parse=lambda r: read(parse_reply(r.content, method)),
                                 data=body, headers={"Content-Type": CONTENT_TYPE})
 
 
@@ -263,13 +267,20 @@ def request_error(method: str, element: ET.Element) -> Exception:
     return MeasoftRefused(text, code=str(code))
 
 
-def _one_result(root: ET.Element, method: str, orderno: str, alone: bool = True) -> ItemResult:
-    """The result for `orderno`; a request with one order may get a result without orderno."""
+def _results(root: ET.Element, method: str, ordernos: list[str]) -> dict[str, ItemResult]:
+    """orderno → its result. Matched by orderno; a result without one is matched by its place
+    when the reply has exactly one result per order (MeaSoft answers them in order)."""
     results = [_result(node) for node in root if node.tag != "error" and node.get("error") is not None]
-    ours = [r for r in results if r.orderno == orderno] or (results if alone else [])
-    if not ours:
-        raise Retryable(f"malformed reply to {method}: no result for order {orderno}")
-    return ItemResult(orderno, ours[0].code, ours[0].message)
+    by_number = {r.orderno: r for r in results if r.orderno}
+    found = {}
+    for place, orderno in enumerate(ordernos):
+        result = by_number.get(orderno)
+        if result is None and len(results) == len(ordernos) and (len(ordernos) == 1 or not results[place].orderno):
+            result = results[place]
+        if result is None:
+            raise Retryable(f"malformed reply to {method}: no result for order {orderno}")
+        found[orderno] = ItemResult(orderno, result.code, result.message)
+    return found
 
 
 def _result(node: ET.Element) -> ItemResult:

@@ -30,8 +30,9 @@ from maorders.runner import PassContext
 NEWORDER_BATCH = 50
 # From this many orders to read back, one statusreq by date range instead of one per number.
 GROUP_LOOKUP = 3
-# A date range wider than this is not read whole: the numbers are read one by one instead.
-MAX_RANGE = timedelta(days=31)
+# A date range wider than this is not read whole (a busy shop's month is too big a reply):
+# the numbers are read one by one instead.
+MAX_RANGE = timedelta(days=7)
 # A per-order error 13/33 is retried this many times, a few minutes apart, then kept as refused.
 TRANSIENT_TRIES = 5
 RETRY_IN = timedelta(minutes=2)
