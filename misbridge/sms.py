@@ -90,7 +90,8 @@ class SmsClient:
         if self.sender:
             form["from"] = self.sender
         try:
-            response = self.session.post(self.url, data=form, timeout=self.timeout)
+            # never follow a redirect: the form (api_id included) would go to another address
+            response = self.session.post(self.url, data=form, timeout=self.timeout, allow_redirects=False)
         except requests.exceptions.SSLError:
             return SmsOutcome("account", None, "TLS verification failed (REQUESTS_CA_BUNDLE for a private CA)")
         except requests.RequestException as exc:
@@ -100,6 +101,9 @@ class SmsClient:
         return self._read(response, phone)
 
     def _read(self, response: requests.Response, phone: str) -> SmsOutcome:
+        if 300 <= response.status_code < 400:
+            return SmsOutcome("account", response.status_code, f"HTTP {response.status_code} redirect: not followed "
+                                                               "(check SMS_URL)")
         if response.status_code >= 500 or response.status_code == 429:
             # the request reached a front end that failed: sms.ru answers errors as 200 + code,
             # so a 5xx came before sms.ru took it

@@ -130,6 +130,13 @@ def test_sms_codes_sort_into_retry_person_and_for_good(sms):
     assert client.send("79991234567", "x").code == 200
 
 
+def test_sms_never_follows_a_redirect_with_its_key(sms):
+    client, app, _ = sms
+    app.faults.redirect_to = "http://127.0.0.1:9/elsewhere"
+    outcome = client.send("79991234567", "x")
+    assert (outcome.state, outcome.code) == ("account", 307) and app.sent == []
+
+
 def test_sms_reply_lost_is_unknown_and_no_connection_is_retry(sms):
     client, app, server = sms
     app.faults.drop_after_effect = 1
