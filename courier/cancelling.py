@@ -43,8 +43,8 @@ def send_cancel(ctx: PassContext, measoft: MeasoftClient, item: OutboxItem) -> N
         cancelled = parcel is not None and parcel.status == "CANCELED"
     if not cancelled:
         failed(ctx, item, f"MeaSoft order {orderno} is already in work, cannot be cancelled "
-                           f"(MeaSoft: error {result.code}: {result.message})", state="sent",
-                counter="cancels_refused")
+                          f"(MeaSoft: error {result.code}: {result.message})", state="sent",
+               counter="cancels_refused")
         return
     with ctx.journal.write() as db:
         ctx.journal.finish_send(item, "sent", 200, db=db)

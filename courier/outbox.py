@@ -58,7 +58,7 @@ def whole_pass(what: str) -> Iterator[None]:
 
 
 def failed(ctx: PassContext, item: OutboxItem, message: str, state: str | None = None,
-            counter: str | None = None) -> None:
+           counter: str | None = None) -> None:
     """Refused for good: recorded on the item and the shipment, shown, not retried."""
     number = item.payload.get("number", "?")
     text = message if message.startswith("order ") else f"order {number}: {message}"

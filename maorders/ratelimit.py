@@ -87,6 +87,8 @@ class SharedRateLimiter:
         """How long until one more call fits every window (0: now)."""
         pause = 0.0
         for limit, seconds in self.windows:
+            if limit <= 0:  # no limit in this window
+                continue
             recent = [entry for entry in window if entry[2] or now - entry[0] < seconds]
             if len(recent) < limit:
                 continue
