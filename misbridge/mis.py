@@ -225,9 +225,12 @@ def refusal(exc: PermanentError) -> Reply:
     The kernel's error text carries the body (up to 200 characters); the Message is read
     back out of it, else the whole text is kept.
     """
-    found = re.search(r'"Message"\s*:\s*"((?:[^"\\]|\\.)*)"', str(exc))
-    message = json.loads(f'"{found.group(1)}"') if found else str(exc).split(": ", 1)[-1]
-    return Reply(exc.status or 400, 0, message)
+    text = str(exc)
+    found = re.search(r'"Message"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
+    if found:
+        return Reply(exc.status or 400, 0, json.loads(f'"{found.group(1)}"'))
+    plain = re.search(r"\b\d{3} (.*)$", text)  # "tmmis: POST …: 409 <the remote's words>"
+    return Reply(exc.status or 400, 0, plain.group(1) if plain else text)
 
 
 class MisClient:
