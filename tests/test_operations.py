@@ -367,3 +367,17 @@ def test_doctor_checks_warn_about_files_others_can_read_and_unusable_urls(tmp_pa
     assert not checks["alerts channel 1 (nonsense)"]["ok"] and checks["alerts channel 2 (json)"]["ok"]
     os.chmod(env_file, 0o600)
     assert {c["check"]: c for c in doctor_checks(Settings(general), env_file)}["settings file access"]["ok"]
+
+
+def test_ping_urls_and_retry_delays():
+    from datetime import timedelta
+
+    from maorders.alerts import retry_delay
+    from maorders.operations import ping_url
+
+    assert ping_url("https://hc-ping.com/KEY/{pass}", "pull-orders", "start", "r1") == \
+        "https://hc-ping.com/KEY/pull-orders/start?rid=r1"
+    assert ping_url("https://hc.example.com/ping/uuid/?create=1", "x", "75") == \
+        "https://hc.example.com/ping/uuid/75?create=1"
+    assert [retry_delay(n) for n in (1, 2, 3)] == [None, None, None]  # the next runs
+    assert [retry_delay(n) for n in (4, 5, 9, 50)] == [timedelta(minutes=m) for m in (2, 4, 60, 60)]
