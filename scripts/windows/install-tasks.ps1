@@ -29,7 +29,7 @@ if (-not (Test-Path $EnvFile)) { throw "Settings file $EnvFile not found: write 
 $grants = @("*S-1-5-18:(OI)(CI)(F)", "*S-1-5-32-544:(OI)(CI)(F)")
 if (-not $NoWatch -and $WatchGroup) { $grants += "$($WatchGroup):(OI)(CI)(RX)" }
 icacls $WorkDir /inheritance:r /grant:r @grants | Out-Null
-# The settings file holds secrets: only SYSTEM and Administrators may read it (watchers too not).
+# The settings file holds secrets: only SYSTEM and Administrators may read it (not the watchers either).
 icacls $EnvFile /inheritance:r /grant:r "*S-1-5-18:(R)" "*S-1-5-32-544:(F)" | Out-Null
 $Pythonw = Join-Path (Split-Path $MaordersExe) "pythonw.exe"
 if (-not (Test-Path $Pythonw)) { $Pythonw = (Get-Command pythonw -ErrorAction SilentlyContinue).Source }
