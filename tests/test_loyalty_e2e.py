@@ -1,9 +1,10 @@
 """`maorders scan-qr` and `maorders loyalty …` through the real CLI against the Megainsight emulator.
 
-Sales with offers and points, accrue only, the fill-up, refunds, bad and expired codes, the
-service refusing or silent (401, 403, 429, 5xx, timeouts), the scanner on a pty and a socket,
-the cashier at a terminal, the operator views, status and doctor; the token and the
-customer's name never in the logs or the output.
+Sales with offers and points, accrue only, the fill-up, refunds, the scanner on a pty, the
+cashier at a terminal, `--reconcile` beside a waiting till, the operator views, status and
+doctor; the token and the customer's name never in the logs or the output. (The refusals and
+their exit codes: test_loyalty_refusals.py; kills: test_loyalty_crash.py.) The runs that need
+no process of their own go through the same typer app in this process (`in_process`).
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ import os
 import re
 import select
 import subprocess
+import sys
 import time
-import tty
 from decimal import Decimal
 
 import psutil
+import pytest
 
 from loyalty_fixtures import (CARD, TOKEN, command, in_process, journal_rows, loyalty_cli,  # noqa: F401
                               megainsight)
 
 SALE = ("--line", "AI95:40:56.00", "--line", "2000000001234:1:120.00:shop:Капучино")
+POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal (os.openpty) and /proc")
+
 
 
 def test_sale_with_offers_and_points_then_the_same_receipt_again(loyalty_cli, in_process, megainsight):
@@ -97,9 +101,10 @@ def test_token_and_personal_data_never_in_logs_or_output(loyalty_cli, in_process
         assert secret not in dump, secret
 
 
+@POSIX_ONLY
 def test_scanner_on_a_pty(loyalty_cli, megainsight):
     master, slave = os.openpty()
-    tty.setraw(slave)
+    __import__("tty").setraw(slave)
     path = os.ttyname(slave)
     try:
         proc = loyalty_cli.popen("--json", "scan-qr", "--amount", "50", "--yes", "--receipt-number", "0080",
@@ -150,6 +155,7 @@ def open_paths(pid: int) -> set[str]:
     return found
 
 
+@POSIX_ONLY
 def test_cashier_at_a_terminal_picks_offers_and_points(loyalty_cli, megainsight):
     """On a terminal without --yes: the panel, «Не списывать / Списать N», then confirm."""
     master, slave = os.openpty()
@@ -209,10 +215,11 @@ def test_info_status_doctor_and_help(in_process, megainsight):
         assert re.search(r"Example: maorders " + args[0], done), done
 
 
+@POSIX_ONLY
 def test_reconcile_runs_while_a_cashier_waits_for_a_scan(loyalty_cli, in_process, megainsight):
     """`--reconcile` has a lock of its own: the scheduler never locks out the till, nor the other way."""
     master, slave = os.openpty()
-    tty.setraw(slave)
+    __import__("tty").setraw(slave)
     path = os.ttyname(slave)
     try:
         proc = loyalty_cli.popen("--json", "scan-qr", "--amount", "50", "--yes", "--receipt-number", "0300",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
-import tty
 import uuid
 from decimal import Decimal
 
@@ -24,6 +24,8 @@ from maorders.http import Budget, Remote
 from maorders.settings import Env
 
 from loyalty_fixtures import CARD, Megainsight, megainsight  # noqa: F401
+POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal (os.openpty) and /proc")
+
 
 
 # ---------------------------------------------------------------- rules and money
@@ -134,9 +136,10 @@ def test_scanner_reads_one_code_until_cr_or_lf_on_loop_and_socket():
     listener.close()
 
 
+@POSIX_ONLY
 def test_scanner_on_a_pty_times_out_and_refuses_garbage():
     master, slave = os.openpty()
-    tty.setraw(slave)
+    __import__("tty").setraw(slave)
     path = os.ttyname(slave)
     try:
         with pytest.raises(TransientError, match="no code scanned within 0.2 s"):
