@@ -25,7 +25,7 @@ def doctor_checks(settings: Any, budget: Any) -> list[dict[str, Any]]:
     from maorders.errors import MaordersError
     from maorders.http import Remote
 
-    s, timeout = settings.courier, settings.general.http_timeout
+    s, timeout = settings.of("courier"), settings.general.http_timeout
     checks = []
     measoft_remote = paced(Remote("measoft", s.measoft_url, timeout, 1, budget, url_setting="MEASOFT_URL"),
                            window_file(settings.general.journal, "measoft"), windows=FAIR_USAGE)

@@ -38,7 +38,7 @@ __all__ = ["PASSES", "doctor_checks", "pull_orders", "push_statuses", "status_vi
 def pull_orders(ctx: PassContext) -> None:
     """Read the CRM changes after the cursor; send, change or cancel MeaSoft orders."""
     measoft, crm = measoft_client(ctx), crm_client(ctx)
-    rules = sync.Rules.of(ctx.settings.courier)
+    rules = sync.Rules.of(ctx.config)
     send_to_measoft(ctx, measoft)  # what a killed run queued goes first, in its order
     cursor = int(ctx.journal.cursor(NAME, "history"))
     while True:

@@ -24,7 +24,7 @@ from maorders.runner import PassContext
 def push_statuses(ctx: PassContext) -> None:
     """MeaSoft's changed statuses to the CRM; the poll is committed only when all is done."""
     measoft, crm = measoft_client(ctx), crm_client(ctx)
-    rules = sync.Rules.of(ctx.settings.courier)
+    rules = sync.Rules.of(ctx.config)
     with whole_pass("polling MeaSoft's changed statuses"):
         parcels = measoft.changed()
     ctx.counts["statuses_received"] += len(parcels)
