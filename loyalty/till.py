@@ -22,7 +22,8 @@ def is_terminal(ctx) -> bool:
 
 
 def masked_card(card: str) -> str:
-    return f"…{card[-4:]}" if len(card) > 4 else "…" if card else ""
+    """The last 4 digits (ASCII only: a till program may read our JSON in any code page)."""
+    return f"****{card[-4:]}" if len(card) > 4 else "****" if card else ""
 
 
 def public_client(identity: Identity) -> dict[str, Any]:
