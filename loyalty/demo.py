@@ -7,6 +7,7 @@ from typing import Any, Iterator
 from maorders.demo import DemoPart, SandboxPart
 
 SANDBOX_QR_TTL_S = 24 * 3600
+SANDBOX_CARD = "2600000012345"
 
 
 def environment(url: str) -> dict[str, str]:
@@ -89,7 +90,9 @@ def sandbox(ports: Iterator[int]) -> SandboxPart:
 
     server, app = serve(next(ports))
     client = sample_client(app)
+    # a second card that is not shaped like a phone number, so the redaction of output leaves it readable
+    card = app.add_client("Мария", card=SANDBOX_CARD, balance="300.00", offers=client.offers).card
     code = app.issue_qr(client, ttl=SANDBOX_QR_TTL_S)
     return SandboxPart([server], environment(server.url),
-                       [f"(Megainsight: card {client.card}, or the QR text {code}, valid 24 h: "
-                        f"maorders scan-qr --code {client.card} --line AI95:40:56.00 --offer of-1 --yes)"])
+                       [f"(Megainsight: card {card}, or the QR text {code}, valid 24 h: "
+                        f"maorders scan-qr --code {card} --line AI95:40:56.00 --offer of-1 --yes)"])

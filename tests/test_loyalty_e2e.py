@@ -251,7 +251,7 @@ def test_sandbox_part_serves_the_sample_client():
                                json={"place_id": env["MEGAINSIGHT_PLACE_ID"], "code": CARD},
                                headers={"Authorization": f"Token {env['MEGAINSIGHT_TOKEN']}"})
         assert answer.status_code == 200 and answer.json()["client"]["card"] == CARD
-        assert "--code" in part.notes[0]
+        assert "--code 2600000012345" in part.notes[0]
     finally:
         for server in part.servers:
             server.stop()
