@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -170,6 +171,8 @@ app.add_typer(alerts, name="alerts"), app.command("watch")(watch)
 
 
 def main() -> None:
+    if hasattr(os, "umask"):  # journal, logs, locks hold orders and customers' data: the owner's alone
+        os.umask(0o077)
     try:
         code = app(standalone_mode=False)
     except typer.Exit as exc:

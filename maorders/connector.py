@@ -46,6 +46,7 @@ class Pass:
     example: str = ""  # the arguments after the command in the help's example
     options: tuple[Option, ...] = ()
     lock: str | None = None  # "module:function(options) -> lock name"; default: the command
+    alerts: bool = True  # False: a person waits for this pass (a till); staff alerts go with the next one
 
 
 @dataclass(frozen=True)

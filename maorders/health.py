@@ -94,6 +94,9 @@ def doctor(app: AppState) -> int:
     settings = app.settings()
     checks: list[dict[str, Any]] = [{"check": "settings", "ok": True,
                                      "detail": "configured: " + (", ".join(settings.configured()) or "none")}]
+    from maorders import operations
+
+    checks += operations.doctor_checks(settings, app.env_file)
     journal = app.open_journal()
     try:
         checks.append({"check": "journal", "ok": journal.value("PRAGMA integrity_check") == "ok",

@@ -129,12 +129,13 @@ class Remote:
 
     def call(self, method: str, path: str, *, safe: bool,
              parse: Callable[[requests.Response], Any] | None = None, whole_pass: bool = False,
-             **kwargs: Any) -> Any:
+             accept: tuple[int, ...] = (), **kwargs: Any) -> Any:
         """Send one request; retry it when `safe`; return `parse(response)` or the response.
 
         `parse` runs inside the retry loop: a malformed body, or one of the wrong shape (the
         parser fails on it with KeyError, TypeError, ValueError, …), is retried there.
         `whole_pass`: a 4xx refuses the pass, not an item (see the module's notes).
+        `accept`: 4xx statuses whose body the parser reads itself (e.g. a 409 with the remote's words).
         """
         what = f"{self.name}: {method} {path}"
         attempts = 1 + (self.retries if safe else 0)
@@ -148,7 +149,7 @@ class Remote:
         try:
             for attempt in retrying:
                 with attempt:
-                    response = self._send(method, path, what, **kwargs)
+                    response = self._send(method, path, what, accept, **kwargs)
                     return self._parse(parse, response) if parse else response
         except Retryable as exc:
             tries = attempt.retry_state.attempt_number
@@ -171,7 +172,8 @@ class Remote:
             return ConfigError(f"{what}: {exc.status} — no such API at {self.base_url}; check {self.url_setting}")
         return RefusedError(str(exc))
 
-    def _send(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, path: str, what: str, accept: tuple[int, ...] = (),
+              **kwargs: Any) -> requests.Response:
         if self.budget.left() <= 0:
             raise TransientError(f"{what}: the pass's time budget is spent; run again later")
         if self.limiter:
@@ -188,7 +190,8 @@ class Remote:
                                "set REQUESTS_CA_BUNDLE for a private CA") from None
         except BROKEN_TRANSFER as exc:
             raise Retryable(f"broken transfer ({type(exc).__name__})") from None
-        classify(response, what)
+        if response.status_code not in accept:
+            classify(response, what)
         return response
 
     def _follow(self, method: str, url: str, what: str, timeout: float, kwargs: dict[str, Any]

@@ -111,7 +111,9 @@ class Journal:
     def open(cls, path: Path, migration_sets: Iterable[Migrations] = (),
              busy_seconds: float | None = None) -> "Journal":
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not path.exists():  # orders and customers' data: the owner's alone (SQLite copies it to -wal)
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             timeout = busy_timeout() if busy_seconds is None else busy_seconds
             conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
             conn.row_factory = sqlite3.Row

@@ -149,7 +149,8 @@ def _run(app: AppState, command: str, only: list[str] | None, options: dict[str,
             codes = [_run_connector(app, journal, command, name, options, summary, budget) for name in names]
             code = min(codes, key=SEVERITY.index) if codes else 0
             journal.finish_run(run_id, code, summary["connectors"])
-            operations.deliver_alerts(settings, journal, summary)
+            if all(connectors.get(name).passes[command].alerts for name in names):
+                operations.deliver_alerts(settings, journal, summary)
             summary["exit_code"], summary["finished_at"] = code, stamp()
             _pass_ended(app, journal, command, code, summary)
         finally:
@@ -260,12 +261,12 @@ def pass_lock(journal: Path, command: str) -> Iterator[None]:
 
     lock_dir = journal.parent / "locks"
     try:
-        lock_dir.mkdir(parents=True, exist_ok=True)
+        lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise JournalError(f"lock directory {lock_dir} cannot be created: {exc.strerror}") from None
     lock_path = lock_dir / f"{journal.stem}.{command}.lock"
     owner_path = lock_path.with_suffix(".owner")
-    lock = FileLock(str(lock_path), timeout=0)
+    lock = FileLock(str(lock_path), timeout=0, mode=0o600)
     try:
         lock.acquire()
     except Timeout:
@@ -296,7 +297,7 @@ def _owner(owner_path: Path) -> str:
 @contextmanager
 def pass_log(log_dir: Path, command: str) -> Iterator[None]:
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         handler = logging.handlers.RotatingFileHandler(log_dir / f"{command}.log", maxBytes=5_000_000,
                                                        backupCount=5, encoding="utf-8")
     except OSError as exc:

@@ -11,6 +11,7 @@ Precedence (CONTRACT.md): command-line option > process environment > env file
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,16 +25,29 @@ NO = {"no", "n", "false", "0", "off", ""}
 
 
 def site_config_dir() -> Path:
+    """Where the site's settings file lives: /etc/maorders on Linux, C:\\ProgramData\\maorders on Windows."""
+    if sys.platform.startswith("linux"):
+        return Path("/etc/maorders")
     import platformdirs
 
     return Path(platformdirs.site_config_dir(APP, appauthor=False))
 
 
 def site_data_dir() -> Path:
+    """The journal's home: /var/lib/maorders on Linux (systemd's StateDirectory=maorders);
+    on Windows C:\\ProgramData\\maorders, the seed's place for module data."""
+    if sys.platform.startswith("linux"):
+        return Path("/var/lib/maorders")
     import platformdirs
 
-    # On Windows this is C:\ProgramData\maorders, the seed's place for module data.
     return Path(platformdirs.site_data_dir(APP, appauthor=False))
+
+
+def default_log_dir(journal: Path) -> Path:
+    """/var/log/maorders beside a Linux system install's journal; `logs` beside any other journal."""
+    if sys.platform.startswith("linux") and journal == site_data_dir() / "journal.db":
+        return Path("/var/log/maorders")
+    return journal.parent / "logs"
 
 
 class Env:
@@ -150,11 +164,11 @@ class Settings:
         """Every secret value, for the log and output redaction filters."""
         from maorders import connectors
 
-        values: list[str] = []
+        values: list[str] = [*self.general.alert_urls, self.general.healthcheck_url or ""]
         for name, value in self.connectors.items():
             if value is not None:
                 values += connectors.get(name).secret_values(value)
-        return values
+        return [value for value in values if value]
 
     def configured(self) -> list[str]:
         return [name for name, value in self.connectors.items() if value is not None]
@@ -211,7 +225,7 @@ def load(env_file: Path | None = None, journal: Path | None = None,
     journal_path = journal or Path(env.text("MAORDERS_JOURNAL", str(site_data_dir() / "journal.db")))
     general = General(
         journal=journal_path,
-        log_dir=Path(env.text("MAORDERS_LOG_DIR", str(journal_path.parent / "logs"))),
+        log_dir=Path(env.text("MAORDERS_LOG_DIR", str(default_log_dir(journal_path)))),
         http_timeout=env.number("MAORDERS_HTTP_TIMEOUT", 30, minimum=0.1, maximum=600),
         http_retries=env.integer("MAORDERS_HTTP_RETRIES", 5, 0, 50),
         pass_budget=env.number("MAORDERS_PASS_BUDGET", 480, minimum=1, maximum=86400),
