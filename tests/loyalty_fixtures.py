@@ -80,6 +80,7 @@ def megainsight():
 
 def loyalty_env(workdir: Path, url: str) -> dict[str, str]:
     (workdir / "none.env").write_text("", encoding="utf-8")
+    (workdir / "none.env").chmod(0o600)  # doctor refuses a settings file every user can read
     return base_env(workdir) | {"MEGAINSIGHT_URL": url, "MEGAINSIGHT_TOKEN": TOKEN, "MEGAINSIGHT_PLACE_ID": PLACE,
                                 "MEGAINSIGHT_BUDGET": "5"}
 
