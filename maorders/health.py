@@ -107,10 +107,13 @@ def doctor(app: AppState) -> int:
                 checks += load(probe)(settings, Budget(min(60.0, settings.general.pass_budget)))
     finally:
         journal.close()
-    code = 0 if all(c["ok"] for c in checks) else max(c.get("exit_code", 69) for c in checks if not c["ok"])
+    # a check marked "warning" (who may read a file) is shown, but does not fail the doctor
+    failed = [c.get("exit_code", 69) for c in checks if not c["ok"] and not c.get("warning")]
+    code = max(failed) if failed else 0
     if out.json_mode:
         out.emit_json({"command": "doctor", "exit_code": code, "checks": checks})
     else:
-        out.table("Doctor", ["check", "ok", "detail"], [(c["check"], "yes" if c["ok"] else "NO", c["detail"])
-                                                        for c in checks])
+        out.table("Doctor", ["check", "ok", "detail"],
+                  [(c["check"], "yes" if c["ok"] else ("WARN" if c.get("warning") else "NO"), c["detail"])
+                   for c in checks])
     return code

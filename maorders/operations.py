@@ -194,6 +194,6 @@ def _privacy_check(what: str, path: Path) -> dict[str, Any]:
     except OSError as exc:
         return {"check": f"{what} access", "ok": False, "exit_code": 73, "detail": f"{path}: {exc.strerror}"}
     hint = f"chmod o-rwx {path}" + (" and its -wal/-shm files" if what == "journal" else "")
-    return {"check": f"{what} access", "ok": not exposed, "exit_code": 78,
+    return {"check": f"{what} access", "ok": not exposed, "exit_code": 78, "warning": True,
             "detail": f"{path}: " + (f"readable by every user of this machine; {hint}" if exposed
                                      else "not readable by other users")}

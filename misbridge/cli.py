@@ -9,7 +9,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from maorders.operator import app_state, with_journal
+from maorders.operator import answer, app_state, with_journal
 
 receipts = typer.Typer(help="Receipts at the clinic's cash desk (ТМ:МИС invoices, Pay, e-receipts).\n\n"
                             "Example: maorders receipts list --failed", no_args_is_help=True)
@@ -29,13 +29,6 @@ DATE = typer.Option(None, "--date", help="When the receipt was fiscalised (ISO, 
                                          "Example: --date 2023-06-21T09:48:26")
 
 
-def _emit(ctx: typer.Context, command: str, key: str, value: Any) -> Any:
-    out = app_state(ctx).output
-    if out.json_mode:
-        out.emit_json({"command": command, "exit_code": 0, key: value})
-    return out
-
-
 def _config(ctx: typer.Context) -> Any:
     from maorders.errors import ConfigError
 
@@ -47,20 +40,19 @@ def _config(ctx: typer.Context) -> Any:
 
 def _record(ctx: typer.Context, command: str, invoice: str, check_num: int, payment: list[str], kind: int,
             partial: bool, email: Optional[str], phone: Optional[str], date: Optional[str]) -> None:
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> Any:
         from misbridge import desk
 
-        result = desk.record_receipt(journal, _config(ctx), invoice, check_num, payment, kind, partial, email,
-                                     phone, date)
-        out = _emit(ctx, command, "receipt", result)
-        if not out.json_mode:
-            out.info(f"receipt {result['check_num']} ({result['type']} {result['total']}, {result['bill_date']}) "
-                     f"recorded for invoice {result['invoice']}: invoice {result['invoice_state']}; Pay queued"
-                     + (f", e-receipt {result['ereceipt_id']} queued" if result["ereceipt_id"] else "")
-                     + " (resend-receipts sends them)")
-        return 0
+        return desk.record_receipt(journal, _config(ctx), invoice, check_num, payment, kind, partial, email,
+                                   phone, date)
 
-    with_journal(ctx, action)
+    def human(out: Any, result: Any) -> None:
+        out.info(f"receipt {result['check_num']} ({result['type']} {result['total']}, {result['bill_date']}) "
+                 f"recorded for invoice {result['invoice']}: invoice {result['invoice_state']}; Pay queued"
+                 + (f", e-receipt {result['ereceipt_id']} queued" if result["ereceipt_id"] else "")
+                 + " (resend-receipts sends them)")
+
+    answer(ctx, command, "receipt", fetch, human)
 
 
 @receipts.command("pay")
@@ -100,18 +92,17 @@ def receipts_list(ctx: typer.Context, failed: bool = typer.Option(
 
     Example: maorders receipts list --failed
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> Any:
         from misbridge import desk
 
-        rows = desk.invoice_rows(journal, failed)
-        out = _emit(ctx, "receipts list", "invoices", rows)
-        if not out.json_mode:
-            out.table("Invoices", ["number", "date", "state", "pay sum", "receive", "checks", "pay", "errors"],
-                      [(r["number"], r["date"], r["state"], r["pay_sum"], r["receive"], r["checks"], r["pays"],
-                        "; ".join(r["errors"])) for r in rows])
-        return 0
+        return desk.invoice_rows(journal, failed)
 
-    with_journal(ctx, action)
+    def human(out: Any, rows: Any) -> None:
+        out.table("Invoices", ["number", "date", "state", "pay sum", "receive", "checks", "pay", "errors"],
+                  [(r["number"], r["date"], r["state"], r["pay_sum"], r["receive"], r["checks"], r["pays"],
+                    "; ".join(r["errors"])) for r in rows])
+
+    answer(ctx, "receipts list", "invoices", fetch, human)
 
 
 @receipts.command("show")
@@ -120,13 +111,12 @@ def receipts_show(ctx: typer.Context, invoice: str = INVOICE) -> None:
 
     Example: maorders receipts show 6902
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> Any:
         from misbridge import desk
 
-        d = desk.detail(journal, invoice)
-        out = _emit(ctx, "receipts show", "invoice", d)
-        if out.json_mode:
-            return 0
+        return desk.detail(journal, invoice)
+
+    def human(out: Any, d: Any) -> None:
         out.info(f"invoice {d['number']} ({d['guid']}): {d['state']}, pay sum {d['pay_sum']}"
                  + (f", child of {d['child_of']}" if d["child_of"] else "") + (", ANNULLED" if d["cancelled"] else ""))
         for flag in d["errors"]:
@@ -140,9 +130,8 @@ def receipts_show(ctx: typer.Context, invoice: str = INVOICE) -> None:
         out.table("History of sends", ["time", "method", "check", "attempt", "HTTP", "Result", "Message", "Payments"],
                   [(h["at"], h["method"], h["check_num"] or "", h["attempt"], h["http_code"] or "", h["result"],
                     h["message"] or "", h["payments"] or "") for h in d["history"]])
-        return 0
 
-    with_journal(ctx, action)
+    answer(ctx, "receipts show", "invoice", fetch, human)
 
 
 @receipts.command("resend")
@@ -151,19 +140,18 @@ def receipts_resend(ctx: typer.Context, invoice: str = INVOICE) -> None:
 
     Example: maorders receipts resend 6902
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> Any:
         from misbridge import operate
 
-        result = operate.resend_invoice(app_state(ctx), journal, _config(ctx), invoice)
-        out = _emit(ctx, "receipts resend", "result", result)
-        if not out.json_mode:
-            out.info(f"invoice {invoice}: " + (" ".join(f"{k}={v}" for k, v in result["counts"].items())
-                                               or "nothing to send"))
-            for problem in result["problems"]:
-                out.warn(problem)
-        return 0
+        return operate.resend_invoice(app_state(ctx), journal, _config(ctx), invoice)
 
-    with_journal(ctx, action)
+    def human(out: Any, result: Any) -> None:
+        out.info(f"invoice {invoice}: " + (" ".join(f"{k}={v}" for k, v in result["counts"].items())
+                                           or "nothing to send"))
+        for problem in result["problems"]:
+            out.warn(problem)
+
+    answer(ctx, "receipts resend", "result", fetch, human)
 
 
 @receipts.command("ereceipts")
@@ -174,18 +162,17 @@ def receipts_ereceipts(ctx: typer.Context, failed: bool = typer.Option(
 
     Example: maorders receipts ereceipts --failed
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> Any:
         from misbridge import desk
 
-        rows = desk.ereceipt_rows(journal, failed)
-        out = _emit(ctx, "receipts ereceipts", "ereceipts", rows)
-        if not out.json_mode:
-            out.table("E-receipts", ["id", "invoice", "check", "channel", "to", "state", "code", "status", "sent at"],
-                      [(r["id"], r["invoice"], r["check_num"], r["channel"], r["recipient"], r["state"],
-                        r["status_code"] or "", r["status_text"] or "", r["sent_at"] or "") for r in rows])
-        return 0
+        return desk.ereceipt_rows(journal, failed)
 
-    with_journal(ctx, action)
+    def human(out: Any, rows: Any) -> None:
+        out.table("E-receipts", ["id", "invoice", "check", "channel", "to", "state", "code", "status", "sent at"],
+                  [(r["id"], r["invoice"], r["check_num"], r["channel"], r["recipient"], r["state"],
+                    r["status_code"] or "", r["status_text"] or "", r["sent_at"] or "") for r in rows])
+
+    answer(ctx, "receipts ereceipts", "ereceipts", fetch, human)
 
 
 EREC = typer.Argument(..., help="The e-receipt's id (receipts ereceipts shows it).")
@@ -197,16 +184,15 @@ def receipts_ereceipt_resend(ctx: typer.Context, ereceipt: int = EREC) -> None:
 
     Example: maorders receipts ereceipt-resend 12
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> Any:
         from misbridge import operate
 
-        result = operate.resend_ereceipt(app_state(ctx), journal, _config(ctx), ereceipt)
-        out = _emit(ctx, "receipts ereceipt-resend", "ereceipt", result)
-        if not out.json_mode:
-            out.info(f"e-receipt {ereceipt}: {result['state']}")
-        return 0
+        return operate.resend_ereceipt(app_state(ctx), journal, _config(ctx), ereceipt)
 
-    with_journal(ctx, action)
+    def human(out: Any, result: Any) -> None:
+        out.info(f"e-receipt {ereceipt}: {result['state']}")
+
+    answer(ctx, "receipts ereceipt-resend", "ereceipt", fetch, human)
 
 
 @receipts.command("ereceipt-delete")
@@ -215,16 +201,15 @@ def receipts_ereceipt_delete(ctx: typer.Context, ereceipt: int = EREC) -> None:
 
     Example: maorders receipts ereceipt-delete 12
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> Any:
         from misbridge import desk
 
-        result = desk.requeue_ereceipt(journal, ereceipt, delete=True)
-        out = _emit(ctx, "receipts ereceipt-delete", "ereceipt", result)
-        if not out.json_mode:
-            out.info(f"e-receipt {ereceipt}: deleted from the queue")
-        return 0
+        return desk.requeue_ereceipt(journal, ereceipt, delete=True)
 
-    with_journal(ctx, action)
+    def human(out: Any, result: Any) -> None:
+        out.info(f"e-receipt {ereceipt}: deleted from the queue")
+
+    answer(ctx, "receipts ereceipt-delete", "ereceipt", fetch, human)
 
 
 @receipts.command("history")
@@ -241,20 +226,19 @@ def receipts_history(
 
     Example: maorders receipts history --number 814
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> Any:
         from misbridge import desk
 
-        rows = desk.register_rows(journal, number, payer, service, since)
-        out = _emit(ctx, "receipts history", "register", rows)
-        if not out.json_mode:
-            out.table("История МИС", ["fetched", "number", "invoice guid", "payer guid", "services", "annulled",
-                                      "taken", "problem"],
-                      [(r["fetched_at"], r["number"], r["invoice_guid"], r["payer_guid"], r["services"],
-                        "yes" if r["cancelled"] else "", "yes" if r["accepted"] else "NO", r["problem"] or "")
-                       for r in rows])
-        return 0
+        return desk.register_rows(journal, number, payer, service, since)
 
-    with_journal(ctx, action)
+    def human(out: Any, rows: Any) -> None:
+        out.table("История МИС", ["fetched", "number", "invoice guid", "payer guid", "services", "annulled",
+                                  "taken", "problem"],
+                  [(r["fetched_at"], r["number"], r["invoice_guid"], r["payer_guid"], r["services"],
+                    "yes" if r["cancelled"] else "", "yes" if r["accepted"] else "NO", r["problem"] or "")
+                   for r in rows])
+
+    answer(ctx, "receipts history", "register", fetch, human)
 
 
 @receipts.command("service-edit")
@@ -272,18 +256,17 @@ def receipts_service_edit(
 
     Example: maorders receipts service-edit B01.065.008 --vat "без НДС"
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> Any:
         from misbridge import desk
 
-        result = desk.edit_service(journal, _config(ctx), service, name, vat)
-        out = _emit(ctx, "receipts service-edit", "service", result)
-        if not out.json_mode:
-            out.info(f"service {result['code']}: changed on {result['lines_changed']} unpaid invoice line(s)"
-                     + ("" if result["kept_over_the_mis"] else "; MIS_UPDATE_SERVICES=yes: the MIS's next "
-                        "invoice with it replaces this"))
-        return 0
+        return desk.edit_service(journal, _config(ctx), service, name, vat)
 
-    with_journal(ctx, action)
+    def human(out: Any, result: Any) -> None:
+        out.info(f"service {result['code']}: changed on {result['lines_changed']} unpaid invoice line(s)"
+                 + ("" if result["kept_over_the_mis"] else "; MIS_UPDATE_SERVICES=yes: the MIS's next "
+                    "invoice with it replaces this"))
+
+    answer(ctx, "receipts service-edit", "service", fetch, human)
 
 
 @cashdesks.command("push")
@@ -296,8 +279,11 @@ def cashdesks_push(ctx: typer.Context) -> None:
         from misbridge import operate
 
         result = operate.push_cashdesks(app_state(ctx), journal, _config(ctx))
-        out = _emit(ctx, "cashdesks push", "result", result)
-        if not out.json_mode:
+        out = app_state(ctx).output
+        if out.json_mode:
+            out.emit_json({"command": "cashdesks push", "exit_code": 0 if result["state"] == "sent" else 69,
+                           "result": result})
+        else:
             out.info(f"cash desk {result['cashdeskGuid']}: {result['state']}")
         return 0 if result["state"] == "sent" else 69
 
