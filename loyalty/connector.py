@@ -57,7 +57,8 @@ CONNECTOR = Connector(
                         "read the customer's QR or card, show balance and offers, calculate and confirm the "
                         "sale (accrue or redeem points); --info, --refund, --reconcile.",
                         example="--code … --line 95:30:56.50 --yes",
-                        options=SCAN_QR_OPTIONS, lock="loyalty.passes:lock_name"),
+                        options=SCAN_QR_OPTIONS, lock="loyalty.passes:lock_name",
+                        alerts=False),  # the cashier waits: staff alerts go with the next scheduled pass
     },
     groups={"loyalty": "loyalty.cli:app"},
     status="loyalty.passes:status_view",
