@@ -261,3 +261,11 @@ def _open_pipe(fifo: Path, proc: subprocess.Popen):
         os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # release the blocked open
         raise AssertionError(f"export-stock never opened the pipe: {proc.communicate()[1]}")
     return opened[0]
+
+
+def test_a_url_with_no_such_api_is_78_naming_the_setting(cli, megapteka):
+    """A 404 from the token endpoint (a wrong path in MEGAPTEKA_URL) is not `"ok": true`."""
+    server, site = megapteka
+    result, stderr = run(cli, "pull-orders", code=78, MEGAPTEKA_URL=server.url + "/api")
+    assert "MEGAPTEKA_URL" in stderr and "404" in stderr
+    assert result["connectors"]["megapteka"]["ok"] is False

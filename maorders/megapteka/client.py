@@ -42,7 +42,7 @@ class MegaptekaClient:
     # -- auth: one refresh on 401, then the refusal is final -----------------------
     def _login(self) -> None:
         reply = self.remote.call("POST", "/auth/token", safe=True, parse=shaped({"access_token": str}, "token"),
-                                 json={"pharmacy_code": self.code, "secret": self.secret})
+                                 whole_pass=True, json={"pharmacy_code": self.code, "secret": self.secret})
         token = reply["access_token"]
         if not token:
             raise TransientError("megapteka: malformed reply to /auth/token: an empty access_token")
@@ -50,9 +50,11 @@ class MegaptekaClient:
         self.token = token
 
     def _call(self, method: str, path: str, *, safe: bool, shape: dict[str, type], what: str,
-              **kwargs: Any) -> Any:
+              whole_pass: bool = True, **kwargs: Any) -> Any:
         """One call with the token; a reply without the contract's `shape` is malformed: it is
-        checked inside the kernel's retry loop (retried, then 75)."""
+        checked inside the kernel's retry loop (retried, then 75). A 4xx refuses the whole
+        pass (a feed, the stock: 69, or 78 for a URL with no such API) unless the call is
+        about one item (`whole_pass=False`: a status, refused for good on its own)."""
         if self.token is None:
             self._login()
         extra_headers = kwargs.pop("headers", {})
@@ -60,7 +62,7 @@ class MegaptekaClient:
             try:
                 headers = {**extra_headers, "Authorization": f"Bearer {self.token}"}
                 return self.remote.call(method, path, safe=safe, parse=shaped(shape, what), headers=headers,
-                                        **kwargs)
+                                        whole_pass=whole_pass, **kwargs)
             except Unauthorized:
                 if attempt == 2:
                     raise RefusedError(f"megapteka: {method} {path}: 401 after a token refresh; "
@@ -112,7 +114,7 @@ class MegaptekaClient:
         if comment:
             body["comment"] = comment
         return self._call("POST", f"/pharmacies/{self.code}/orders/{order_id}/statuses", safe=True,
-                          shape={"status_id": str, "accepted": bool}, what="status", json=body)
+                          shape={"status_id": str, "accepted": bool}, what="status", whole_pass=False, json=body)
 
 
 def shaped(fields: dict[str, type], what: str) -> Callable[[Any], dict[str, Any]]:
