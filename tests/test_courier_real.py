@@ -143,6 +143,16 @@ def test_commit_succeeds_on_any_reply_without_an_error(measoft):
     client.commit()  # no exception: the commit reply's root is documented nowhere
 
 
+def test_results_without_orderno_are_matched_by_their_place(measoft):
+    client, app = measoft
+    reply = ('<?xml version="1.0"?><neworder><createorder error="0" errormsg="OK"/>'
+             '<createorder error="17" errormsg="exists"/></neworder>')
+    app.route = lambda request: Response.xml(200, reply)
+    orders = [sync.measoft_order(_crm_order(), number, RULES) for number in ("R-1", "R-2")]
+    results = client.create_orders(orders)
+    assert (results["R-1"].code, results["R-2"].code) == (0, 17)
+
+
 def test_an_order_without_orderno_in_the_poll_is_skipped(measoft):
     client, app = measoft
     assert client.create_order(sync.measoft_order(_crm_order(), "S-1", RULES)).ok

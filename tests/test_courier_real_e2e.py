@@ -38,11 +38,14 @@ def test_address_and_quantity_edits_while_new_reach_measoft_not_after(courier_cl
 def test_170_orders_at_once_keep_measoft_fair_usage_and_arrive_once(courier_cli, courier_emulators):
     emu = courier_emulators
     orders = [new_order(emu) for _ in range(170)]
+    # the first batch of 50 is refused whole: its orders go one by one, so that one order
+    # MeaSoft cannot read does not refuse its neighbours
+    emu.measoft.fail_next("neworder", 3, level="root")
     assert ok(courier_cli, "pull-orders")["counts"]["shipments_sent"] == 170
     assert set(emu.measoft.orders) == {o["number"] for o in orders}
     assert emu.measoft.counters["order_created"] == 170
     assert emu.measoft.most_per_minute <= 150 and emu.measoft.counters["fair_usage_refused"] == 0
-    assert emu.measoft.counters["requests"] == 4  # 50 orders to a neworder
+    assert emu.measoft.counters["requests"] == 4 + 50  # 50 orders to a neworder, and the 50 alone
 
 
 def test_unknown_account_is_one_refusal_naming_retailcrm_url(courier_cli, courier_emulators):
