@@ -44,16 +44,20 @@ the creation record has `created: true`, field `status` (null → {code}) and th
 other records carry a reduced order {id, externalId, number, site, status}. `source` is
 "api" with `apiKey.current = true` for changes made with the emulator's key, "user" with
 `user: {id: 1}` and no apiKey for manager changes (`create_order`, `manager_edit`), "api"
-with `apiKey.current = false` for `other_api_edit` (another integration). Field names
-[unsure where the research had none; snake_case like the real feed]:
+with `apiKey.current = false` for `other_api_edit` (another integration). Field names as
+RetailCRM's own objects.xml lists them (retailcrm/bitrix-module, woocommerce-module;
+snake_case where the research had none):
   status {code}, first_name, last_name, patronymic, phone, additional_phone, email,
   manager_comment, customer_comment, status_comment, external_id, number, order_type
   {code}, order_method {code}, manager {id}, weight, length, width, height, shipped,
   shipment_date, shipment_store {code}; delivery.code → delivery_type {code}, cost →
   delivery_cost, netCost → delivery_net_cost, date → delivery_date, time → delivery_time
-  ({from,to}), address → delivery_address (the merged address object), service →
-  delivery_service, data → integration_delivery_data; items → order_product (old and new
-  item lists; the list replaces all items); customFields.X → X; any other key → its
+  ({from,to}), address → one record per changed part: delivery_address.city, .street,
+  .building, .flat, .index, .text … (old and new part values), service → delivery_service,
+  data → integration_delivery_data; items (the list replaces all items; an item keeps its id
+  when its offer is still there) → per changed part order_product.quantity, .initial_price,
+  .discount_total, .discount_percent, .status, .summ, and a bare order_product only for an
+  item added (oldValue null) or removed (newValue null); customFields.X → X; any other key → its
   snake_case. Payments: payments.type {code}, payments.amount, payments.status {code},
   each with `payment: {id, type, externalId?}`; creation records all three from null;
   deletion records one payments.type ({code} → null) with `payment.deleted = true`.
