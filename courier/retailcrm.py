@@ -67,8 +67,8 @@ class RetailcrmClient:
                 raise Retryable("malformed orders history: a record without a valid integer id")
             order = record.get("order")
             if not isinstance(order, dict) or not _valid_id(order.get("id")):
-                rejected.append(f"history record {record['id']}: no valid order id "
-                                f"({str(order.get('id') if isinstance(order, dict) else order)[:30]!r}); skipped")
+                shown = str(order.get("id"))[:30] if isinstance(order, dict) else type(order).__name__
+                rejected.append(f"history record {record['id']}: no valid order id ({shown!r}); skipped")
                 continue
             records.append(record)
         pagination = reply.get("pagination")
