@@ -58,7 +58,7 @@ CONNECTOR = Connector(
                         "sale (accrue or redeem points); --info, --refund, --reconcile.",
                         example="--code … --line 95:30:56.50 --yes",
                         options=SCAN_QR_OPTIONS, lock="loyalty.passes:lock_name",
-                        alerts=False),  # the cashier waits: staff alerts go with the next scheduled pass
+                        alerts="loyalty.passes:delivers_alerts", attended="loyalty.passes:attended"),
     },
     groups={"loyalty": "loyalty.cli:app"},
     status="loyalty.passes:status_view",

@@ -36,6 +36,16 @@ def lock_name(options: dict[str, Any]) -> str:
     return "scan-qr-reconcile" if options.get("reconcile") else "scan-qr"
 
 
+def attended(options: dict[str, Any]) -> bool:
+    """A sale, a refund or --info: the cashier reads the answer at once."""
+    return not options.get("reconcile")
+
+
+def delivers_alerts(options: dict[str, Any]) -> bool:
+    """Only the scheduled --reconcile sends staff alerts: a cashier never waits for them."""
+    return bool(options.get("reconcile"))
+
+
 def scan_qr(ctx) -> None:
     from loyalty import settle
 

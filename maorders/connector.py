@@ -45,8 +45,15 @@ class Pass:
     help: str  # what this connector does in the pass, one sentence
     example: str = ""  # the arguments after the command in the help's example
     options: tuple[Option, ...] = ()
-    lock: str | None = None  # "module:function(options) -> lock name"; default: the command
-    alerts: bool = True  # False: a person waits for this pass (a till); staff alerts go with the next one
+    # "module:function(options) -> name": the run's own name for its lock, log and run record, so
+    # that e.g. a till's sale and the scheduled reconciling never lock each other out; default: the command
+    lock: str | None = None
+    # False (or "module:function(options) -> bool"): a person waits for this run (a till); staff
+    # alerts go with the next scheduled pass
+    alerts: bool | str = True
+    # True (or "module:function(options) -> bool"): a person runs it and reads its answer at once;
+    # its 65 (the person's own input) needs nobody later in `status --check`
+    attended: bool | str = False
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ def snapshot(journal: Journal) -> dict[str, Any]:
                              WHERE state IN ('pending', 'retry', 'unknown', 'failed')
                              GROUP BY connector, kind, state ORDER BY connector, kind, state""")
     runs = journal.rows("""SELECT command, MAX(id) AS id FROM runs GROUP BY command""")
-    last_runs = [journal.one("SELECT command, started_at, finished_at, exit_code FROM runs WHERE id = ?",
+    last_runs = [journal.one("SELECT command, started_at, finished_at, exit_code, attended FROM runs WHERE id = ?",
                              (r["id"],)) for r in runs]
     failed = journal.rows("""SELECT connector, kind, business_key, last_error FROM outbox
                              WHERE state = 'failed' ORDER BY id DESC LIMIT 20""")
@@ -41,7 +41,8 @@ def _connector_views(journal: Journal) -> dict[str, Any]:
 
 def needs_person(snap: dict[str, Any]) -> list[str]:
     reasons = [f"{len(snap['failed'])} send(s) refused for good"] if snap["failed"] else []
-    bad_runs = [r for r in snap["last_runs"] if r and r["exit_code"] not in (0, 75, None)]
+    bad_runs = [r for r in snap["last_runs"] if r and r["exit_code"] not in (0, 75, None)
+                and not (r["attended"] and r["exit_code"] == 65)]  # a cashier's own mistake, seen at once
     reasons += [f"last {r['command']} exited {r['exit_code']}" for r in bad_runs]
     for view in snap["connectors"].values():
         reasons += view.get("attention", [])

@@ -74,6 +74,12 @@ def m002_notifications_that_need_a_person(db: Database) -> None:
     db.execute("ALTER TABLE notifications ADD COLUMN problem INTEGER NOT NULL DEFAULT 1")
 
 
+@kernel()
+def m003_attended_runs(db: Database) -> None:
+    # a run a person watched (a till's sale): its 65 was that person's input, nobody's job later
+    db.execute("ALTER TABLE runs ADD COLUMN attended INTEGER NOT NULL DEFAULT 0")
+
+
 ALERT = ("maorders", "alert")  # the outbox (connector, kind) of staff alerts, one per notification
 
 
@@ -166,10 +172,10 @@ class Journal:
         return row[0] if row else None
 
     # -- runs -----------------------------------------------------------------
-    def start_run(self, command: str) -> int:
+    def start_run(self, command: str, attended: bool = False) -> int:
         with self.write() as db:
-            return db.execute("INSERT INTO runs (command, started_at) VALUES (?, ?)",
-                              (command, stamp())).lastrowid
+            return db.execute("INSERT INTO runs (command, started_at, attended) VALUES (?, ?, ?)",
+                              (command, stamp(), int(attended))).lastrowid
 
     def finish_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
         budget, self.budget = self.budget, None  # the run's record is written even past the budget

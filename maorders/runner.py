@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("maorders")
 
 # When several connectors fail, the code that most needs a person wins.
-SEVERITY = [errors.EXIT_BUG, errors.EXIT_CANTCREAT, errors.EXIT_UNAVAILABLE, errors.EXIT_CONFIG,
+SEVERITY = [errors.EXIT_BUG, errors.EXIT_USAGE, errors.EXIT_CANTCREAT, errors.EXIT_UNAVAILABLE, errors.EXIT_CONFIG,
             errors.EXIT_DATAERR, errors.EXIT_TEMPFAIL, errors.EXIT_OK]
 
 
@@ -139,17 +139,18 @@ def _run(app: AppState, command: str, only: list[str] | None, options: dict[str,
     settings = app.settings()
     names = _connectors_for(settings, command, only, connectors.taking_part(command))
     general = settings.general
-    with pass_lock(general.journal, _lock_name(command, names, options)), pass_log(general.log_dir, command):
+    run_name = _lock_name(command, names, options)
+    with pass_lock(general.journal, run_name), pass_log(general.log_dir, run_name):
         budget = Budget(general.pass_budget)  # one for the whole pass, shared by its connectors
         operations.pass_started(settings, command)
         journal = app.open_journal()
         journal.budget = budget
         try:
-            run_id = journal.start_run(command)
+            run_id = journal.start_run(run_name, any(_says(names, command, "attended", options)))
             codes = [_run_connector(app, journal, command, name, options, summary, budget) for name in names]
             code = min(codes, key=SEVERITY.index) if codes else 0
             journal.finish_run(run_id, code, summary["connectors"])
-            if all(connectors.get(name).passes[command].alerts for name in names):
+            if all(_says(names, command, "alerts", options)):
                 operations.deliver_alerts(settings, journal, summary)
             summary["exit_code"], summary["finished_at"] = code, stamp()
             _pass_ended(app, journal, command, code, summary)
@@ -203,6 +204,15 @@ def _connectors_for(settings: Settings, command: str, only: list[str] | None,
         wanted = " or ".join(connectors.get(n).switched_on_by[0] for n in taking_part) or "a connector"
         raise ConfigError(f"no connector is configured for {command}: set {wanted}")
     return names
+
+
+def _says(names: list[str], command: str, what: str, options: dict[str, Any]) -> list[bool]:
+    """Each connector's `Pass.<what>` for this run: a bool, or a function of the options."""
+    from maorders import connectors
+    from maorders.connector import load
+
+    values = (getattr(connectors.get(name).passes[command], what) for name in names)
+    return [bool(load(v)(options)) if isinstance(v, str) else v for v in values]
 
 
 def _lock_name(command: str, names: list[str], options: dict[str, Any]) -> str:

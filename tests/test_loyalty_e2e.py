@@ -255,3 +255,17 @@ def test_sandbox_part_serves_the_sample_client():
     finally:
         for server in part.servers:
             server.stop()
+
+
+def test_a_cashiers_mistake_needs_nobody_later_but_a_refused_token_does(in_process, megainsight):
+    code, _ = in_process.sale("--code", "not a code \x07", "--amount", "10", "--receipt-number", "0077")
+    assert code == 65
+    assert in_process.json("scan-qr", "--reconcile")[0] == 0
+    code, status = in_process.json("status", "--check")
+    runs = {r["command"]: r["exit_code"] for r in status["last_runs"]}
+    assert code == 0 and not status["needs_attention"] and runs == {"scan-qr": 65, "scan-qr-reconcile": 0}
+    code, _ = in_process.sale("--code", CARD, "--amount", "10", "--receipt-number", "0078",
+                              MEGAINSIGHT_TOKEN="refused-token")
+    assert code == 69
+    code, status = in_process.json("status", "--check")
+    assert code == 1 and status["needs_attention"] == ["last scan-qr exited 69"]
