@@ -7,8 +7,9 @@ from datetime import datetime, timezone
 from typing import Callable
 
 MAX_XML_BYTES = 10 * 1024 * 1024
-# (requests, seconds) per IP: MeaSoft wiki, API Documentation, «Fair Usage Policy» (rev. 11186)
-FAIR_USAGE = ((150, 60.0), (1500, 1200.0))
+# (requests, seconds): MeaSoft wiki, API Documentation, «Fair Usage Policy» (rev. 11186): 150 a
+# minute and 1,500 in 20 minutes per IP, 3,000 an hour per account (one account here)
+FAIR_USAGE = ((150, 60.0), (1500, 1200.0), (3000, 3600.0))
 MEASOFT_METHODS = ("neworder", "editorder", "statusreq", "commitlaststatus", "cancelorder")
 ORDERING_METHODS = ("neworder", "editorder")
 
