@@ -221,6 +221,12 @@ ITEM_FIELDS = {"quantity": "quantity", "initialPrice": "initial_price", "discoun
                "discountPercent": "discount_percent", "status": "status", "summ": "summ"}
 
 
+def _item_order(key: str) -> tuple[int, str]:
+    """The parts objects.xml names first, in its order; then the rest by name."""
+    names = list(ITEM_FIELDS)
+    return (names.index(key), "") if key in ITEM_FIELDS else (len(names), key)
+
+
 def _keep_ids(old: list[dict[str, Any]], new: list[Any]) -> list[Any]:
     """A new item list keeps the ids of the items it still has (matched by offer), so a changed
     quantity is a change of that item, not a removal and an addition."""
@@ -247,8 +253,10 @@ def _item_entries(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[
         if was is None or now is None:
             entries.append(("order_product", copy.deepcopy(was), copy.deepcopy(now)))
             continue
-        entries += [(f"order_product.{name}", was.get(key), now.get(key))
-                    for key, name in ITEM_FIELDS.items() if was.get(key) != now.get(key)]
+        # the parts objects.xml names; any other changed part under its snake_case [inferred]
+        entries += [(f"order_product.{ITEM_FIELDS.get(key) or _snake(key)}", was.get(key), now.get(key))
+                    for key in sorted(set(was) | set(now), key=_item_order)
+                    if key != "id" and was.get(key) != now.get(key)]
     return entries
 
 
