@@ -40,10 +40,13 @@ def pull_orders(ctx: PassContext) -> None:
     measoft, crm = measoft_client(ctx), crm_client(ctx)
     rules = sync.Rules.of(ctx.config)
     send_to_measoft(ctx, measoft)  # what a killed run queued goes first, in its order
-    cursor = int(ctx.journal.cursor(NAME, "history"))
+    cursor = ctx.journal.cursor(NAME, "history", "")
+    start = None if cursor else first_read_start()
+    cursor = int(cursor or 0)
     while True:
         with whole_pass("reading the CRM changes"):
-            page = crm.history(cursor)
+            page = crm.history(cursor, start)
+        start = None
         if page.last_id is None:
             return
         for message in page.rejected:  # one bad record is one rejected item, never a stuck feed
@@ -65,6 +68,16 @@ def pull_orders(ctx: PassContext) -> None:
         send_to_measoft(ctx, measoft)
         if not page.more:
             return
+
+
+def first_read_start() -> str:
+    """Before the first history id is known, read from a day ago, not from the CRM's beginning:
+    history that predates the install is not replayed (RetailCRM's own PrestaShop module,
+    RetailcrmHistory::ordersHistory: `startDate` = now − 1 day until a sinceId is saved). The day
+    also covers a CRM account kept in another time zone than this machine."""
+    from datetime import datetime, timedelta
+
+    return (datetime.now() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @dataclass(frozen=True)

@@ -57,10 +57,13 @@ class RetailcrmClient:
         self.site = site
 
     # -- reads -----------------------------------------------------------------------------
-    def history(self, since_id: int) -> HistoryPage:
-        """Order changes after `since_id`, ascending, up to 100; never with `page` (a 400)."""
-        reply = self._get("/orders/history", [("filter[sinceId]", since_id), ("limit", PAGE_LIMIT)],
-                          "orders history")
+    def history(self, since_id: int, start_date: str | None = None) -> HistoryPage:
+        """Order changes after `since_id`, ascending, up to 100; never with `page` (a 400).
+
+        `start_date` ("Y-m-d H:i:s") instead of `since_id` for the first read, before any id is known.
+        """
+        where = ("filter[startDate]", start_date) if start_date else ("filter[sinceId]", since_id)
+        reply = self._get("/orders/history", [where, ("limit", PAGE_LIMIT)], "orders history")
         records, rejected = [], []
         for record in _list(reply, "history", "orders history"):
             if not _valid_id(record.get("id")):  # the cursor itself: nothing to advance to

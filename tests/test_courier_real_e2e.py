@@ -131,3 +131,16 @@ def test_credentials_stay_with_their_host_on_redirects(courier_cli, courier_emul
     finally:
         elsewhere_crm.stop()
         elsewhere_measoft.stop()
+
+
+def test_history_that_predates_the_install_is_not_replayed(courier_cli, courier_emulators):
+    """The first read starts a day back (RetailCRM's own module), then walks by sinceId."""
+    emu = courier_emulators
+    old = new_order(emu)
+    for record in emu.crm.history:
+        record["createdAt"] = "2020-01-01 09:00:00"
+    result = ok(courier_cli, "pull-orders")
+    assert result["counts"].get("shipments_sent", 0) == 0 and old["number"] not in emu.measoft.orders
+    fresh = new_order(emu)
+    assert ok(courier_cli, "pull-orders")["counts"]["shipments_sent"] == 1
+    assert fresh["number"] in emu.measoft.orders and old["number"] not in emu.measoft.orders
