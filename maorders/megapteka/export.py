@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from json.encoder import encode_basestring_ascii as _text  # C: JSON text, non-ASCII as \u escapes
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -70,7 +71,8 @@ def read_stock_file(ctx: PassContext, path: Path, department: str, held: dict[st
     reported by line. (One loop: it runs 200,000 times a file.)"""
     seen: set[str] = set()
     others: Counter[str] = Counter()  # rows of other departments, good or bad, by department
-    add_item, add_record, record, remember = spool.add, records.add, store.stock_record, seen.add
+    record, remember = store.stock_record, seen.add
+    items, batch = spool.items, records.batch  # appended to here: no call per row
     read = other_department = 0
     for read, row in enumerate(StockFile(path).rows(), 1):
         if type(row) is BadRow:
@@ -86,12 +88,17 @@ def read_stock_file(ctx: PassContext, path: Path, department: str, held: dict[st
             _bad_row(ctx, f"line {row.line} (sku {sku}): duplicated sku; the first row is exported")
         else:
             remember(sku)
-            add_item(_item(row, held))
-            add_record(record(row))
+            items.append(item_json(row, held))
+            batch.append(record(row))
+            if len(items) == PART_SIZE:
+                spool.close_part()
+                records.flush()
+                items, batch = spool.items, records.batch
     ctx.counts["rows_read"] += read
     if other_department:
         ctx.counts["other_department"] += other_department
     spool.close_part()
+    records.flush()
     if not records.count:
         raise InputError(nothing_to_export(path, department, read, others))
 
@@ -120,14 +127,19 @@ def _bad_row(ctx: PassContext, message: str) -> None:
         ctx.problems.append(f"stock file {message}")
 
 
-def _item(row: StockRow, held: dict[str, int]) -> dict[str, Any]:
-    """A stock row as the site gets it: what is free, after active bookings."""
+# A stock row as the site gets it, written the way json.dumps writes that object (the same
+# keys, order, separators and escapes): half the cost of a dict and json.dumps, 200,000 times.
+ITEM_JSON = ('{"sku": %s, "name": %s, "manufacturer": %s, "price": %r, "quantity": %d, "barcode": %s, '
+             '"protek_code": %s, "katren_code": %s, "egk_code": %s, "expires_at": %s}')
+
+
+def item_json(row: StockRow, held: dict[str, int]) -> str:
+    """One item of a part: what is free of the row's stock, after active bookings."""
     _, sku, name, manufacturer, _, quantity, price, barcode, protek, katren, egk, expires_at = row
     if held:
         quantity = max(0, quantity - held.get(sku, 0))
-    return {"sku": sku, "name": name, "manufacturer": manufacturer, "price": price, "quantity": quantity,
-            "barcode": barcode, "protek_code": protek, "katren_code": katren, "egk_code": egk,
-            "expires_at": expires_at}
+    return ITEM_JSON % (_text(sku), _text(name), _text(manufacturer), price, quantity, _text(barcode),
+                        _text(protek), _text(katren), _text(egk), _text(expires_at))
 
 
 def _pharmacy(settings: Any) -> dict[str, str]:
@@ -145,19 +157,13 @@ class PartSpool:
     def __init__(self, pharmacy: dict[str, str]):
         self.file = tempfile.TemporaryFile()
         self.parts: list[tuple[int, int, int]] = []  # (offset, length, items)
-        self.items: list[dict[str, Any]] = []
+        self.items: list[str] = []  # the part being made, each item as JSON (the reader appends)
         self.digest = hashlib.sha256(json.dumps(pharmacy, ensure_ascii=False).encode())
-
-    def add(self, item: dict[str, Any]) -> None:
-        self.items.append(item)
-        if len(self.items) == PART_SIZE:
-            self.close_part()
 
     def close_part(self) -> None:
         if not self.items and self.parts:
             return
-        # ASCII JSON (\u escapes): its C encoder is about twice as fast on Cyrillic names
-        data = json.dumps(self.items).encode()
+        data = ("[" + ", ".join(self.items) + "]").encode("ascii")  # as json.dumps writes a list
         self.digest.update(data)
         self.parts.append((self.file.tell(), len(data), len(self.items)))
         self.file.write(data)
@@ -181,9 +187,8 @@ class PartSpool:
 
 class RecordSpool:
     """The journal's rows of the stock (`store.stock_record`s), marshalled in batches to a
-    temporary file until the journal takes them: compact, and read back in C."""
-
-    BATCH = 5000
+    temporary file until the journal takes them: compact, and read back in C. The reader
+    appends to `batch` and calls `flush()` every part."""
 
     def __init__(self) -> None:
         self.file = tempfile.TemporaryFile()
@@ -191,21 +196,16 @@ class RecordSpool:
         self.batch: list[tuple] = []
         self.count = 0
 
-    def add(self, record: tuple) -> None:
-        self.batch.append(record)
-        self.count += 1
-        if len(self.batch) == self.BATCH:
-            self._flush()
-
-    def _flush(self) -> None:
+    def flush(self) -> None:
         if self.batch:
             data = marshal.dumps(self.batch)
             self.batches.append((self.file.tell(), len(data)))
             self.file.write(data)
+            self.count += len(self.batch)
             self.batch = []
 
     def records(self) -> Iterator[tuple]:
-        self._flush()
+        self.flush()
         for offset, length in self.batches:
             self.file.seek(offset)
             yield from marshal.loads(self.file.read(length))

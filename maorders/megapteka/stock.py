@@ -118,13 +118,13 @@ class StockFile:
             reader = csv.reader(text, delimiter=detect_delimiter(header_line))
             try:
                 header = next(csv.reader([header_line], delimiter=reader.dialect.delimiter), [])
-                width, cells = len(header), self._cells(header)
+                width, cells, make, strip = len(header), self._cells(header), self._row, str.strip
                 for record in reader:
                     if len(record) <= width:  # short rows padded; a missing column reads cell `width`
                         record.extend([""] * (width + 1 - len(record)))
-                    values = list(map(str.strip, cells(record)))
-                    if any(values):
-                        yield self._row(reader.line_num + 1, values)
+                    row = make(reader.line_num + 1, *map(strip, cells(record)))
+                    if row is not None:
+                        yield row
             except csv.Error as exc:
                 raise InputError(f"{self.path}: line {reader.line_num + 1}: {exc}") from None
             except UnicodeDecodeError:
@@ -155,10 +155,14 @@ class StockFile:
         return itemgetter(*(columns.get(name, len(header)) for name in COLUMNS))
 
     @staticmethod
-    def _row(line: int, values: list[str]) -> StockRow | BadRow:
-        sku, name, manufacturer, department, quantity_text, price_text, barcode, protek, katren, egk, \
-            expires_at = values
+    def _row(line: int, sku: str, name: str, manufacturer: str, department: str, quantity_text: str,
+             price_text: str, barcode: str, protek: str, katren: str, egk: str,
+             expires_at: str) -> StockRow | BadRow | None:
+        """One record's cells (stripped, in COLUMNS order); None for a row with nothing in it."""
         if not sku:
+            if not any((name, manufacturer, department, quantity_text, price_text, barcode, protek, katren,
+                        egk, expires_at)):
+                return None
             return BadRow(line, "", "no sku", department)
         try:
             quantity = parse_number(quantity_text)
