@@ -63,3 +63,34 @@ def test_missing_file_names_the_file(tmp_path):
 @given(st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False))
 def test_decimal_comma_and_point_read_the_same(value):
     assert parse_number(str(value).replace(".", ",")) == parse_number(str(value)) == float(value)
+
+
+def test_numbers_past_any_sane_range_are_bad_rows_by_line(tmp_path):
+    text = HEADER + "\n".join([
+        "A-1;Ok;;Основной;1000000;10000000,00;4601;;;;",
+        "A-2;Too many;;Основной;99999999999999999999;1,0;4602;;;;",
+        "A-3;Too dear;;Склад;1;1e300;4603;;;;",
+        "A-4;Infinite;;;1;inf;4604;;;;",
+    ]) + "\n"
+    rows = rows_of(tmp_path, text)
+    assert isinstance(rows[0], StockRow) and (rows[0].quantity, rows[0].price) == (1_000_000, 10_000_000.0)
+    assert [(r.line, r.reason, r.department) for r in rows[1:]] == [
+        (3, "quantity 99999999999999999999 is out of range (at most 1000000 packs)", "Основной"),
+        (4, "price 1e300 is out of range (at most 10000000)", "Склад"),
+        (5, "price 'inf' is not a number", ""),
+    ]
+
+
+def test_a_pipe_is_read_like_a_file(tmp_path):
+    import os
+    import threading
+
+    if not hasattr(os, "mkfifo"):
+        return
+    fifo = tmp_path / "stock.fifo"
+    os.mkfifo(fifo)
+    text = (HEADER + "A-1;Нурофен;Reckitt;Основной;7;189,50;4601;;;;\n").encode("cp1251")
+    writer = threading.Thread(target=fifo.write_bytes, args=(text,), daemon=True)
+    writer.start()
+    assert [r.sku for r in StockFile(fifo).rows()] == ["A-1"]
+    writer.join(timeout=10)
