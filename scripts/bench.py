@@ -492,17 +492,28 @@ def bench_help(sizes: Sizes, report: Report) -> None:
                            wall <= 0.3))
 
 
-def bench_courier(small: bool, report: Report) -> None:
-    """RetailCRM ↔ MeaSoft at the CRM's 10 requests a second (scripts/bench_courier.py)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_courier import courier_benchmark
+# the other connectors' and the kernel's benchmarks: (prefix, module in scripts/, function, what it measures)
+SUITES = (
+    ("courier", "bench_courier", "courier_benchmark", "500 orders CRM → MeaSoft and 500 statuses back"),
+    ("", "bench_loyalty", "loyalty_benchmark", "scan-qr at the till"),
+    ("misbridge", "bench_misbridge", "misbridge_benchmark", "resend-receipts: 1,000 Pays and 1,000 e-mails"),
+    ("operations", "bench_operations", "operations_benchmark", "an idle pass with alerts, pings, metrics on/off"),
+)
 
-    say("courier: 500 orders CRM → MeaSoft and 500 statuses back" if not small else "courier: smoke run")
-    for row in courier_benchmark(small):
-        limit = row["limit"]
-        report.rows.append(Row("courier " + row["metric"], str(row["maorders"]), str(row["baseline"]),
-                               "" if row["ratio"] is None else f"{row['ratio']}×",
-                               "" if limit is None else f"≤ {limit}×", row["ok"] if limit is not None else None))
+
+def bench_suite(prefix: str, module: str, function: str, what: str, small: bool, report: Report) -> None:
+    """Rows of a scripts/bench_*.py function: metric, maorders, baseline, ratio, limit, ok."""
+    import importlib
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    say(f"{module}: {what}" + (" (smoke run)" if small else ""))
+    for row in getattr(importlib.import_module(module), function)(small):
+        limit, ratio = row["limit"], row["ratio"]
+        shown = "" if limit is None else limit if isinstance(limit, str) else f"≤ {limit}" + ("×" if ratio else "")
+        report.rows.append(Row(f"{prefix} {row['metric']}".strip(), str(row["maorders"]),
+                               "—" if row["baseline"] is None else str(row["baseline"]),
+                               "" if ratio is None else f"{ratio}×", shown,
+                               row["ok"] if limit is not None else None))
 
 
 def main() -> int:
@@ -526,7 +537,8 @@ def main() -> int:
         bench_pull(work, journal, facts, sizes, report)
         bench_idle(work, sizes, report)
         bench_help(sizes, report)
-        bench_courier(args.small, report)
+        for suite in SUITES:
+            bench_suite(*suite, args.small, report)
     finally:
         if args.keep:
             say(f"work folder kept: {work}")
