@@ -54,10 +54,12 @@ def taking_part(command: str) -> list[str]:
     return [name for name, connector in registered().items() if command in connector.passes]
 
 
-def migration_sets() -> list:
+def migration_sets(names: list[str] | None = None) -> list:
+    """The connectors' journal migrations: all of them, or those of `names` (a pass imports no more)."""
     from maorders.connector import load
 
-    return [load(c.migrations) for c in registered().values() if c.migrations]
+    return [load(c.migrations) for name, c in registered().items()
+            if c.migrations and (names is None or name in names)]
 
 
 def loggers() -> list[str]:

@@ -254,13 +254,21 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)  # a client that hung up is no emulator error
+
+
 class EmulatorServer:
     """Runs an app on 127.0.0.1 in a background thread; `url` is its base address."""
 
     def __init__(self, app: EmulatorApp, port: int = 0, base_path: str = "") -> None:
         handler = type("Handler", (_Handler,), {"app": app})
         self.app = app
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd = _Server(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.base_path = base_path
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name=app.name, daemon=True)

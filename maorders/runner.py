@@ -54,12 +54,13 @@ class AppState:
                 register_secret(secret)
         return self._settings
 
-    def open_journal(self) -> "Journal":
+    def open_journal(self, connector_names: list[str] | None = None) -> "Journal":
+        """The journal with every connector's tables, or only those of the connectors named."""
         from maorders import connectors
         from maorders.journal import Journal
 
         general = self.settings().general
-        journal = Journal.open(general.journal, connectors.migration_sets(), general.busy_timeout)
+        journal = Journal.open(general.journal, connectors.migration_sets(connector_names), general.busy_timeout)
         journal.alert_level = general.alert_level if general.alert_urls else None
         return journal
 
@@ -143,7 +144,7 @@ def _run(app: AppState, command: str, only: list[str] | None, options: dict[str,
     with pass_lock(general.journal, run_name), pass_log(general.log_dir, run_name):
         budget = Budget(general.pass_budget)  # one for the whole pass, shared by its connectors
         operations.pass_started(settings, command)
-        journal = app.open_journal()
+        journal = app.open_journal(names)
         journal.budget = budget
         try:
             run_id = journal.start_run(run_name, any(_says(names, command, "attended", options)))

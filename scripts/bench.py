@@ -510,9 +510,9 @@ def bench_suite(prefix: str, module: str, function: str, what: str, small: bool,
     for row in getattr(importlib.import_module(module), function)(small):
         limit, ratio = row["limit"], row["ratio"]
         shown = "" if limit is None else limit if isinstance(limit, str) else f"≤ {limit}" + ("×" if ratio else "")
+        ratio_text = "" if ratio is None else str(ratio) if str(ratio).endswith("×") else f"{ratio}×"
         report.rows.append(Row(f"{prefix} {row['metric']}".strip(), str(row["maorders"]),
-                               "—" if row["baseline"] is None else str(row["baseline"]),
-                               "" if ratio is None else f"{ratio}×", shown,
+                               "—" if row["baseline"] is None else str(row["baseline"]), ratio_text, shown,
                                row["ok"] if limit is not None else None))
 
 
