@@ -27,6 +27,7 @@ CONNECTOR = Connector(
                 None, "--stock-file", help="Read this stock export instead of MEGAPTEKA_STOCK_FILE. "
                                            "Example: --stock-file ostatki.csv")),)),
         "pull-orders": Pass(f"{PASSES}:pull_orders",
+                            "apply the site's events first (a cancel read before its order waits for it), then "
                             "book new site orders against stock (all / part / none) and queue their statuses.",
                             example="--only megapteka"),
         "push-statuses": Pass(f"{PASSES}:push_statuses",
