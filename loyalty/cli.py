@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from maorders.operator import app_state, with_journal
+from maorders.operator import answer
 
 app = typer.Typer(help="Loyalty operations at the till (Megainsight): receipts, request ids, points, refunds.\n\n"
                        "Example: maorders loyalty list --unfinished",
@@ -27,22 +27,15 @@ def loyalty_list(
 
     Example: maorders loyalty list --unfinished
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> list[dict[str, Any]]:
         from loyalty import desk
 
-        sales = desk.rows(journal, unfinished)
-        out = app_state(ctx).output
-        if out.json_mode:
-            out.emit_json({"command": "loyalty list", "exit_code": 0, "sales": sales})
-        else:
-            out.table("Loyalty sales", ["receipt", "state", "operation", "to pay", "redeemed", "accrued", "balance",
-                                        "at"],
-                      [(s["receipt_number"], s["state"], s["operation_id"] or "-", s["total_to_pay"],
-                        s["points_redeemed"] or "-", s["points_accrued"] or "-", s["balance"] or "-",
-                        s["confirmed_at"] or s["updated_at"]) for s in sales])
-        return 0
+        return desk.rows(journal, unfinished)
 
-    with_journal(ctx, action)
+    answer(ctx, "loyalty list", "sales", fetch, lambda out, sales: out.table(
+        "Loyalty sales", ["receipt", "state", "operation", "to pay", "redeemed", "accrued", "balance", "at"],
+        [(s["receipt_number"], s["state"], s["operation_id"] or "-", s["total_to_pay"], s["points_redeemed"] or "-",
+          s["points_accrued"] or "-", s["balance"] or "-", s["confirmed_at"] or s["updated_at"]) for s in sales]))
 
 
 @app.command("show")
@@ -51,31 +44,28 @@ def loyalty_show(ctx: typer.Context, operation: str = OPERATION_ARG) -> None:
 
     Example: maorders loyalty show op-17
     """
-    def action(journal: Any) -> int:
+    def fetch(journal: Any) -> dict[str, Any]:
         from loyalty import desk
 
-        detail = desk.detail(journal, operation)
-        out = app_state(ctx).output
-        if out.json_mode:
-            out.emit_json({"command": "loyalty show", "exit_code": 0, "sale": detail})
-            return 0
-        out.info(f"receipt {detail['receipt_number']}: {detail['state']}, operation {detail['operation_id'] or '-'}, "
-                 f"request id {detail['request_id']}, {detail['payment_type']}")
-        out.info(f"balance before {detail['balance_before'] or '-'}, to pay {detail['total_to_pay'] or '-'}, "
-                 f"redeemed {detail['points_redeemed'] or '-'}, accrued {detail['points_accrued'] or '-'}, "
-                 f"balance {detail['balance'] or '-'}")
-        if detail["error"]:
-            out.warn(detail["error"])
-        out.table("Lines", ["code", "price", "amount", "discount"],
-                  [(l["code"], l["price"], l["amount"], l["discount"]) for l in detail["lines"]])
-        out.table("Refunds", ["refund", "state", "reason", "amount", "return receipt", "returned", "revoked",
-                              "balance"],
-                  [(r["refund_operation_id"] or "-", r["state"], r["reason"], r["amount"] or "all",
-                    r["return_receipt"] or "-", r["points_returned"] or "-", r["points_revoked"] or "-",
-                    r["balance"] or "-") for r in detail["refunds"]])
-        out.table("Sends", ["kind", "state", "attempt at", "HTTP", "result", "message"],
-                  [(s["kind"], s["state"], s["at"] or "-", s["http_code"] or "-", s["result"] or "-",
-                    s["message"] or "") for s in detail["sends"]])
-        return 0
+        return desk.detail(journal, operation)
 
-    with_journal(ctx, action)
+    answer(ctx, "loyalty show", "sale", fetch, _show)
+
+
+def _show(out: Any, detail: dict[str, Any]) -> None:
+    out.info(f"receipt {detail['receipt_number']}: {detail['state']}, operation {detail['operation_id'] or '-'}, "
+             f"request id {detail['request_id']}, {detail['payment_type']}")
+    out.info(f"balance before {detail['balance_before'] or '-'}, to pay {detail['total_to_pay'] or '-'}, "
+             f"redeemed {detail['points_redeemed'] or '-'}, accrued {detail['points_accrued'] or '-'}, "
+             f"balance {detail['balance'] or '-'}")
+    if detail["error"]:
+        out.warn(detail["error"])
+    out.table("Lines", ["code", "price", "amount", "discount"],
+              [(l["code"], l["price"], l["amount"], l["discount"]) for l in detail["lines"]])
+    out.table("Refunds", ["refund", "state", "reason", "amount", "return receipt", "returned", "revoked", "balance"],
+              [(r["refund_operation_id"] or "-", r["state"], r["reason"], r["amount"] or "all",
+                r["return_receipt"] or "-", r["points_returned"] or "-", r["points_revoked"] or "-",
+                r["balance"] or "-") for r in detail["refunds"]])
+    out.table("Sends", ["kind", "state", "attempt at", "HTTP", "result", "message"],
+              [(s["kind"], s["state"], s["at"] or "-", s["http_code"] or "-", s["result"] or "-",
+                s["message"] or "") for s in detail["sends"]])

@@ -71,3 +71,22 @@ def cashier_words(config: LoyaltySettings, doing: str) -> Iterator[None]:
     except TransientError as exc:
         raise TransientError(f"{doing}: the loyalty service is unreachable or failing (MEGAINSIGHT_BUDGET "
                              f"{config.budget:g} s): sell without loyalty or run again ({exc})") from None
+
+
+@contextmanager
+def keyed_effect(journal, config: LoyaltySettings, table: str, row_id: int, item, doing: str,
+                 again: str) -> Iterator[None]:
+    """One confirm or refund sent under its request id: a silence leaves its outcome unknown (the
+    rerun asks the service by the request id), a refusal closes it as not applied."""
+    from loyalty import store
+
+    try:
+        with cashier_words(config, doing):
+            yield
+    except TransientError as exc:
+        store.outcome_unknown(journal, item, str(exc))
+        raise TransientError(f"{exc}; the outcome is not known: run the same command again, "
+                             f"it will not {again} twice") from None
+    except (InputError, RefusedError) as exc:
+        store.close_unapplied(journal, table, row_id, item, "failed", str(exc))
+        raise

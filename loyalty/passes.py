@@ -174,16 +174,9 @@ def confirm(ctx, mi: MegainsightClient, request: checkout.SaleRequest, receipt: 
     sale_row, item = store.write_sale_intent(journal, receipt, existing, request_id, request.fingerprint(),
                                              request.payment_type, identity.client_id, calculation, payload)
     store.mark_sent(journal, "sales", sale_row["id"], item)
-    try:
-        with exchange.cashier_words(config, f"confirm receipt {receipt}"):
-            operation = mi.confirm(request_id, calc.calculation_id, payload["receipt"])
-    except TransientError as exc:
-        store.outcome_unknown(journal, item, str(exc))
-        raise TransientError(f"{exc}; the outcome is not known: run the same command again, "
-                             "it will not confirm twice") from None
-    except (InputError, RefusedError) as exc:
-        store.close_unapplied(journal, "sales", sale_row["id"], item, "failed", str(exc))
-        raise
+    with exchange.keyed_effect(journal, config, "sales", sale_row["id"], item, f"confirm receipt {receipt}",
+                               "confirm"):
+        operation = mi.confirm(request_id, calc.calculation_id, payload["receipt"])
     store.sale_confirmed(journal, sale_row["id"], item, operation.operation_id, operation.points_redeemed,
                          operation.points_accrued, operation.balance)
     ctx.counts["sales_confirmed"] += 1

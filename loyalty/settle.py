@@ -24,7 +24,7 @@ from typing import Any
 from loyalty import checkout, exchange, store, till
 from loyalty.megainsight import MegainsightClient, Refund
 from maorders.clock import now, stamp
-from maorders.errors import InputError, RefusedError, TransientError
+from maorders.errors import InputError
 
 log = logging.getLogger("loyalty")
 
@@ -70,16 +70,9 @@ def send_refund(ctx, mi: MegainsightClient, row: dict[str, Any], amount: Decimal
     journal = ctx.journal
     item = store.outbox_item(journal, "refund", f"refund/{row['refund_key']}")
     store.mark_sent(journal, "refunds", row["id"], item)
-    try:
-        with exchange.cashier_words(ctx.config, f"refund operation {row['operation_id']}"):
-            done = mi.refund(row["operation_id"], row["request_id"], amount)
-    except TransientError as exc:
-        store.outcome_unknown(journal, item, str(exc))
-        raise TransientError(f"{exc}; the outcome is not known: run the same command again, "
-                             "it will not refund twice") from None
-    except (InputError, RefusedError) as exc:
-        store.close_unapplied(journal, "refunds", row["id"], item, "failed", str(exc))
-        raise
+    with exchange.keyed_effect(journal, ctx.config, "refunds", row["id"], item,
+                               f"refund operation {row['operation_id']}", "refund"):
+        done = mi.refund(row["operation_id"], row["request_id"], amount)
     notice = _orphan_notice(orphan_sale, row, done) if orphan_sale else None
     store.refund_done(journal, row["id"], item, done.operation_id, done.points_returned, done.points_revoked,
                       done.balance, orphan_sale["id"] if orphan_sale else None, notice)
