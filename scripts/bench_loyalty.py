@@ -181,15 +181,7 @@ def _rows(runs: int, walls: list[float], own: list[float], floor: list[float],
     return rows
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| metric | maorders | baseline | ratio | limit | ok |", "|---|---:|---:|---:|---:|---|"]
-    for row in rows:
-        cells = ["" if row[k] is None else str(row[k]) for k in ("metric", "maorders", "baseline", "ratio", "limit")]
-        lines.append("| " + " | ".join(cells) + f" | {'yes' if row['ok'] else 'NO'} |")
-    return "\n".join(lines)
-
-
 if __name__ == "__main__":
-    result = loyalty_benchmark(small="--small" in sys.argv[1:])
-    print(markdown(result))
-    sys.exit(0 if all(row["ok"] for row in result) else 1)
+    from bench_rows import run_alone
+
+    sys.exit(run_alone(loyalty_benchmark))

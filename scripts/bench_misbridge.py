@@ -159,5 +159,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--baseline"]:
         naive(sys.argv[2])
     else:
-        for row in misbridge_benchmark("--small" in sys.argv[1:]):
-            print(json.dumps(row, ensure_ascii=False))
+        from bench_rows import run_alone
+
+        sys.exit(run_alone(misbridge_benchmark))

@@ -15,7 +15,6 @@ are compared.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sqlite3
@@ -124,16 +123,7 @@ def operations_benchmark(small: bool) -> list[dict[str, Any]]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", action="store_true", help="a quick smoke run (limit shown, never fatal)")
-    args = parser.parse_args()
-    rows = operations_benchmark(args.small)
-    print("| metric | maorders | baseline | ratio | limit | ok |\n|---|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(str(row[k]) for k in ("metric", "maorders", "baseline", "ratio", "limit", "ok")) + " |")
-    return 1 if any(row["ok"] is False for row in rows) else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from bench_rows import run_alone
+
+    sys.exit(run_alone(operations_benchmark))
