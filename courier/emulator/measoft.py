@@ -289,13 +289,7 @@ class MeasoftEmulator(MeasoftHelpers, EmulatorApp):
             "receiver": receiver,
             "sender": ({tag: _text(sender_node, tag) for tag in SENDER_FIELDS}
                        if sender_node is not None else None),
-            "paytype": paytype,
-            # paytype NO: "price is ignored", the parcel carries no cash on delivery
-            "price": "0" if paytype == "NO" else (_text(node, "price") or "0"),
-            "deliveryprice": _text(node, "deliveryprice") or "0",
-            "inshprice": _text(node, "inshprice"),
-            "weight": _text(node, "weight") or "0",
-            "quantity": _text(node, "quantity") or "1",
+            **_parcel(node, paytype),
             "service": _text(node, "service"),
             "enclosure": _text(node, "enclosure"),
             "instruction": _text(node, "instruction"),
@@ -356,14 +350,8 @@ class MeasoftEmulator(MeasoftHelpers, EmulatorApp):
         added, and those left out kept with quantity 0 (MeaSoft wiki, «Изменение заказа»)."""
         receiver_node = node.find("receiver")
         order["receiver"] = {tag: _text(receiver_node, tag) for tag in RECEIVER_FIELDS}
-        paytype = _text(node, "paytype") or "CASH"
         order.update({
-            "paytype": paytype,
-            "price": "0" if paytype == "NO" else (_text(node, "price") or "0"),
-            "deliveryprice": _text(node, "deliveryprice") or "0",
-            "inshprice": _text(node, "inshprice"),
-            "weight": _text(node, "weight") or "0",
-            "quantity": _text(node, "quantity") or "1",
+            **_parcel(node, _text(node, "paytype") or "CASH"),
             "instruction": _text(node, "instruction"),
             "date": order["receiver"]["date"], "time_min": order["receiver"]["time_min"],
             "time_max": order["receiver"]["time_max"],
@@ -573,3 +561,16 @@ def _status_xml(entry: dict[str, str]) -> ET.Element:
                                "message": entry["message"]})
     el.text = entry["code"]
     return el
+
+
+def _parcel(node: ET.Element, paytype: str) -> dict[str, str]:
+    """What an order says of its money and its parcel, alike in neworder and editorder."""
+    return {
+        "paytype": paytype,
+        # paytype NO: "price is ignored", the parcel carries no cash on delivery
+        "price": "0" if paytype == "NO" else (_text(node, "price") or "0"),
+        "deliveryprice": _text(node, "deliveryprice") or "0",
+        "inshprice": _text(node, "inshprice"),
+        "weight": _text(node, "weight") or "0",
+        "quantity": _text(node, "quantity") or "1",
+    }
