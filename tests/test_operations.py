@@ -238,6 +238,19 @@ def test_level_problems_alerts_only_what_needs_a_person(cli, hook):
     assert [a["message"].split("\n")[0] for a in hook.accepted] == ["Заказ не принят"]
 
 
+def test_level_problems_through_a_pharmacy_day(cli, megapteka, hook):
+    """A full booking is news; a part booking waits for a person, and so does an expired one."""
+    cli.env |= {"MAORDERS_ALERT_URLS": hook.url, "MAORDERS_ALERT_LEVEL": "problems"}
+    ok(cli, "export-stock")
+    full = megapteka[1].add_order([order_line("A-1001", "4601234567890", 1)])
+    part = megapteka[1].add_order([order_line("A-1002", "4602345678901", 9)])
+    ok(cli, "pull-orders")
+    ok(cli, "expire-bookings", MAORDERS_ALERT_LEVEL="problems", MEGAPTEKA_BOOKING_TTL_HOURS="0")
+    texts = [a["message"] for a in hook.accepted]
+    assert len(texts) == 3 and not any(full["number"] in t and "удален" not in t for t in texts)
+    assert sum(part["number"] in t for t in texts) == 2 and sum("удален" in t for t in texts) == 2
+
+
 # -- the desktop watcher ----------------------------------------------------------------------------------
 def test_watch_once_shows_each_new_notification_once_read_only(cli, megapteka, hook, tmp_path):
     state = {"XDG_STATE_HOME": str(tmp_path / "state")}

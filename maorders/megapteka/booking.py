@@ -117,6 +117,7 @@ class Change:
     status: int | None = None
     notification: str | None = None
     release: bool = False  # the booking stops holding stock
+    needs_person: bool = False  # the notification asks a person to act (MAORDERS_ALERT_LEVEL=problems)
 
 
 def on_site_cancel(number: str, booking_state: str | None, order_state: str) -> Change:
@@ -125,7 +126,7 @@ def on_site_cancel(number: str, booking_state: str | None, order_state: str) -> 
         return Change(DELETED, CANCELLED, release=True,
                       notification=f"Интернет-заказ {number} отменен на сайте, бронь удалена")
     if booking_state == CLOSED:
-        return Change(CLOSED, CANCELLED_BY_CLIENT,
+        return Change(CLOSED, CANCELLED_BY_CLIENT, needs_person=True,
                       notification=f"Интернет-заказ {number} аннулирован клиентом: заказ собран, "
                                    "его необходимо расформировать (maorders bookings delete)")
     return Change(booking_state, CANCELLED if booking_state != ISSUED else order_state)
@@ -141,7 +142,7 @@ def on_site_confirm(booking_state: str | None, order_state: str) -> Change:
 def on_expiry(number: str, order_state: str) -> Change:
     """Past its keeping time: deleted, stock released, status 3 unless the site cancelled."""
     status = None if order_state in (CANCELLED_BY_CLIENT, CANCELLED) else STATUS_CANCELLED
-    return Change(DELETED, CANCELLED if status else order_state, status, release=True,
+    return Change(DELETED, CANCELLED if status else order_state, status, release=True, needs_person=True,
                   notification=f"«{number}» удален, заказ необходимо расформировать")
 
 

@@ -79,7 +79,9 @@ def receive_order(ctx: PassContext, db: Database, raw: Any) -> None:
     decision = booking.book(order, lambda line: store.match_stock(db, line))
     store.save_order(db, raw, order, decision)
     queue_status(ctx.journal, db, order.id, decision.status, comment=decision.comment)
-    ctx.journal.notify(db, NAME, str(order.id), "received", decision.notification)
+    # news, but a part booking waits for a person to ask the customer (status 7)
+    ctx.journal.notify(db, NAME, str(order.id), "received", decision.notification,
+                       problem=decision.outcome == "partial")
     ctx.counts[{"full": "booked_full", "partial": "booked_partial", "none": "not_booked"}[decision.outcome]] += 1
     _apply_waiting(ctx, db, waiting)
 
@@ -89,7 +91,8 @@ def _cancelled_before_received(ctx: PassContext, db: Database, raw: dict[str, An
     and no status goes out (the site takes nothing after 3)."""
     store.save_cancelled(db, raw, order)
     ctx.journal.notify(db, NAME, str(order.id), "cancelled-before-received",
-                       f"Интернет-заказ {order.number} отменен на сайте до получения: не забронирован")
+                       f"Интернет-заказ {order.number} отменен на сайте до получения: не забронирован",
+                       problem=False)
     ctx.counts["cancelled_before_booking"] += 1
 
 
@@ -215,7 +218,7 @@ def apply_change(journal: Journal, db: Database, order: dict[str, Any], change: 
     if change.status is not None:
         queue_status(journal, db, order["id"], change.status, items, comment)
     if change.notification:
-        journal.notify(db, NAME, str(order["id"]), why, change.notification)
+        journal.notify(db, NAME, str(order["id"]), why, change.notification, problem=change.needs_person)
 
 
 # -- expire-bookings ------------------------------------------------------------------------
