@@ -339,7 +339,9 @@ def metrics(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_metrics_file_has_every_pass_and_what_waits(cli, megapteka, tmp_path):
     path = tmp_path / "textfile" / "maorders.prom"
     cli.env["MAORDERS_METRICS_FILE"] = str(path)
-    orders(cli, megapteka, 2)
+    ok(cli, "export-stock")
+    for sku, barcode in (("A-1002", "4602345678901"), ("A-1004", "")):  # both booked in part: a person asks
+        megapteka[1].add_order([order_line(sku, barcode, 50)])
     ok(cli, "pull-orders")
     values = metrics(path)
     assert values[("maorders_pass_last_exit_code", (("pass", "pull-orders"),))] == 0
@@ -349,6 +351,7 @@ def test_metrics_file_has_every_pass_and_what_waits(cli, megapteka, tmp_path):
     end = values[("maorders_pass_last_end_timestamp_seconds", (("pass", "pull-orders"),))]
     assert end >= start and values[("maorders_pass_last_duration_seconds", (("pass", "pull-orders"),))] >= 0
     assert ("maorders_pass_last_exit_code", (("pass", "push-statuses"),)) not in values  # never ran
+    assert values[("maorders_pass_last_exit_code", (("pass", "export-stock"),))] == 0
     megapteka[0].stop()
     code, _, _ = cli.json("push-statuses")
     assert code == 75
