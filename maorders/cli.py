@@ -13,7 +13,7 @@ import typer
 from maorders import connectors
 from maorders.connector import Option, load
 from maorders.output import Output
-from maorders.operator import with_journal
+from maorders.operator import app_state as state, with_journal
 from maorders.runner import AppState, guarded, run_pass
 
 app = typer.Typer(
@@ -31,10 +31,6 @@ ONLY = typer.Option(None, "--only", help="Limit the pass to these connectors, co
                                          f"({', '.join(connectors.registered())}). "
                                          f"Example: --only {next(iter(connectors.registered()))}",
                     metavar="NAME[,NAME]")
-
-
-def state(ctx: typer.Context) -> AppState:
-    return ctx.obj
 
 
 @app.callback()

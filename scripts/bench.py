@@ -213,11 +213,9 @@ def measure(argv: list[str], env: dict[str, str], rss: bool = False) -> Run:
 
 
 def clean_env(workdir: Path, url: str, journal: Path, stock: Path | None = None) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items()
-            if k in ("PATH", "SYSTEMROOT", "HOME", "TMPDIR", "TEMP", "TMP", "LANG", "LC_ALL")}
-    (workdir / "none.env").touch()
-    env = {**keep, "PYTHONIOENCODING": "utf-8", "MAORDERS_ENV_FILE": str(workdir / "none.env"),
-           "MAORDERS_JOURNAL": str(journal), "MAORDERS_LOG_DIR": str(journal.parent / "logs"),
+    from bench_rows import clean_environment
+
+    env = {**clean_environment(workdir, journal),
            "MAORDERS_HTTP_TIMEOUT": "120", "MAORDERS_HTTP_RETRIES": "2",
            "MEGAPTEKA_URL": url, "MEGAPTEKA_PHARMACY_CODE": CODE, "MEGAPTEKA_SECRET": SECRET,
            "MEGAPTEKA_COMPANY_INFO": COMPANY, "MEGAPTEKA_DEPARTMENT": DEPARTMENT}

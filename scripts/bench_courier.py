@@ -16,7 +16,6 @@ issue's limit: at most 1.15 times that, for the whole run.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench_rows import clean_environment  # scripts/ is on the path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,10 +58,7 @@ def courier_benchmark(small: bool) -> list[dict[str, Any]]:
 
 
 def _environment(workdir: Path, measoft_url: str, crm_url: str) -> dict[str, str]:
-    (workdir / "none.env").write_text("", encoding="utf-8")
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "SYSTEMROOT", "HOME", "TMPDIR", "TEMP", "TMP")}
-    return {**keep, "PYTHONIOENCODING": "utf-8", "MAORDERS_ENV_FILE": str(workdir / "none.env"),
-            "MAORDERS_JOURNAL": str(workdir / "journal.db"), "MAORDERS_LOG_DIR": str(workdir / "logs"),
+    return {**clean_environment(workdir),
             "RETAILCRM_URL": crm_url, "RETAILCRM_API_KEY": "crm-key", "RETAILCRM_SITE": "shop",
             "MEASOFT_URL": measoft_url, "MEASOFT_LOGIN": "test", "MEASOFT_PASSWORD": "testm", "MEASOFT_EXTRA": "8",
             "COURIER_DELIVERY_TYPES": "courier", "COURIER_COD_PAYMENT_TYPES": "cash,bank-card",

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_rows import clean_environment  # scripts/ is on the path
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -85,10 +87,7 @@ def loyalty_benchmark(small: bool) -> list[dict[str, Any]]:
 
 
 def _environment(workdir: Path, url: str) -> dict[str, str]:
-    (workdir / "none.env").write_text("", encoding="utf-8")
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "SYSTEMROOT", "HOME", "TMPDIR", "TEMP", "TMP")}
-    return {**keep, "PYTHONIOENCODING": "utf-8", "MAORDERS_ENV_FILE": str(workdir / "none.env"),
-            "MAORDERS_JOURNAL": str(workdir / "journal.db"), "MAORDERS_LOG_DIR": str(workdir / "logs"),
+    return {**clean_environment(workdir),
             "MEGAINSIGHT_URL": url, "MEGAINSIGHT_TOKEN": TOKEN, "MEGAINSIGHT_PLACE_ID": PLACE_ID}
 
 

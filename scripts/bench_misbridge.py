@@ -15,7 +15,6 @@ Limit: 1.3× the baseline; and one SMTP connection for the whole pass.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench_rows import clean_environment  # scripts/ is on the path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -53,10 +54,7 @@ def misbridge_benchmark(small: bool) -> list[dict[str, Any]]:
 
 
 def _environment(workdir: Path, mis_url: str, smtp_port: int) -> dict[str, str]:
-    (workdir / "none.env").write_text("", encoding="utf-8")
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "SYSTEMROOT", "HOME", "TMPDIR", "TEMP", "TMP")}
-    return {**keep, "PYTHONIOENCODING": "utf-8", "MAORDERS_ENV_FILE": str(workdir / "none.env"),
-            "MAORDERS_JOURNAL": str(workdir / "journal.db"), "MAORDERS_LOG_DIR": str(workdir / "logs"),
+    return {**clean_environment(workdir),
             "MIS_URL": mis_url, "MIS_OGRN": OGRN, "MIS_OID": OID, "MIS_CASHDESK_GUID": CASHDESK,
             "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_STARTTLS": "no",
             "SMTP_FROM": "kassa@clinic.example"}

@@ -15,7 +15,6 @@ are compared.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import statistics
@@ -27,6 +26,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from bench_rows import clean_environment  # scripts/ is on the path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAORDERS = shutil.which("maorders", path=str(Path(sys.executable).parent)) or shutil.which("maorders")
@@ -52,11 +53,8 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 def _environment(work: Path) -> dict[str, str]:
-    (work / "none.env").write_text("", encoding="utf-8")
     (work / "stock.csv").write_text("sku;quantity\n", encoding="utf-8")
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "SYSTEMROOT", "HOME", "TMPDIR", "TEMP", "TMP")}
-    return {**keep, "PYTHONIOENCODING": "utf-8", "MAORDERS_ENV_FILE": str(work / "none.env"),
-            "MAORDERS_JOURNAL": str(work / "journal.db"), "MAORDERS_LOG_DIR": str(work / "logs"),
+    return {**clean_environment(work),
             "MEGAPTEKA_URL": "http://127.0.0.1:9/v1", "MEGAPTEKA_PHARMACY_CODE": "1001",
             "MEGAPTEKA_SECRET": "s3cret", "MEGAPTEKA_COMPANY_INFO": "Московская область, Подольск, Тест Аптека",
             "MEGAPTEKA_STOCK_FILE": str(work / "stock.csv"), "MEGAPTEKA_DEPARTMENT": "Основной"}

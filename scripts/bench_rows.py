@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 COLUMNS = ("metric", "maorders", "baseline", "ratio", "limit")
@@ -22,3 +23,16 @@ def run_alone(benchmark: Callable[[bool], list[dict[str, Any]]]) -> int:
     rows = benchmark("--small" in sys.argv[1:])
     print(markdown(rows))
     return 1 if any(row["ok"] is False for row in rows) else 0
+
+
+def clean_environment(workdir: Path, journal: Path | None = None) -> dict[str, str]:
+    """What a benchmark's `maorders` runs with: no settings from this machine, an empty env
+    file, the journal and logs in `workdir` (or beside `journal`); the caller adds its own."""
+    import os
+
+    journal = journal or workdir / "journal.db"
+    (workdir / "none.env").write_text("", encoding="utf-8")
+    keep = {k: v for k, v in os.environ.items()
+            if k in ("PATH", "SYSTEMROOT", "HOME", "TMPDIR", "TEMP", "TMP", "LANG", "LC_ALL")}
+    return {**keep, "PYTHONIOENCODING": "utf-8", "MAORDERS_ENV_FILE": str(workdir / "none.env"),
+            "MAORDERS_JOURNAL": str(journal), "MAORDERS_LOG_DIR": str(journal.parent / "logs")}
