@@ -164,8 +164,8 @@ def test_absurd_numbers_are_78_naming_the_variable(cli: Cli, name, value):
 
 # -- one budget for the whole pass ------------------------------------------------------------------------------
 def test_connectors_of_one_pass_share_one_budget(cli: Cli, megapteka, courier_emulators):
-    megapteka[1].faults.delay = 2.0  # every MegApteka reply comes after the timeout
-    code, result, _ = cli.json("pull-orders", MAORDERS_PASS_BUDGET="3", MAORDERS_HTTP_TIMEOUT="1",
+    megapteka[1].faults.delay = 2.0  # MegApteka's first reply comes after the whole budget: its wait spends it
+    code, result, _ = cli.json("pull-orders", MAORDERS_PASS_BUDGET="1", MAORDERS_HTTP_TIMEOUT="5",
                                **courier_emulators.env())
     assert code == 75
     courier = result["connectors"]["courier"]
