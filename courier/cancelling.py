@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlite_utils import Database
+from sqlite3 import Connection
 
 from courier import ours, store
 from courier.measoft import NOT_FOUND, MeasoftClient
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from courier.passes import OrderChange
 
 
-def queue_cancel(ctx: PassContext, db: Database, change: OrderChange) -> None:
+def queue_cancel(ctx: PassContext, db: Connection, change: OrderChange) -> None:
     shipment = change.shipment
     unsent = unsent_item(db, "neworder", shipment["orderno"])
     if unsent is not None:  # never sent: withdrawn here, MeaSoft never hears of it

@@ -10,7 +10,7 @@ CONNECTOR = Connector(
     switched_on_by=("RETAILCRM_URL", "MEASOFT_URL"),
     settings="courier.settings:read",
     secrets=("retailcrm_api_key", "measoft_password"),
-    migrations="courier.store:migrations",
+    migrations="courier.migrations:migrations",
     passes={
         "pull-orders": Pass("courier.passes:pull_orders",
                             "send RetailCRM orders that reached a send status to MeaSoft."),

@@ -10,7 +10,7 @@ import logging
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from sqlite_utils import Database
+from sqlite3 import Connection
 
 from courier import store
 from maorders.errors import PermanentError, RefusedError, TransientError
@@ -75,14 +75,14 @@ def failed(ctx: PassContext, item: OutboxItem, message: str, state: str | None =
     ctx.counts[counter or f"{item.kind.replace('-', '_')}_refused"] += 1
 
 
-def tell(ctx: PassContext, db: Database, number: str, what: str, message: str) -> None:
+def tell(ctx: PassContext, db: Connection, number: str, what: str, message: str) -> None:
     """Shown now (summary, log) and kept for a person (status, notifications), once per message."""
     digest = hashlib.sha1(message.encode("utf-8")).hexdigest()[:10]
     ctx.journal.notify(db, NAME, number, f"{what}:{digest}", message)
     ctx.problem(message)
 
 
-def unsent_item(db: Database, kind: str, orderno: str) -> dict[str, Any] | None:
+def unsent_item(db: Connection, kind: str, orderno: str) -> dict[str, Any] | None:
     """The shipment's `kind` item that was queued and never tried."""
     prefix = f"{orderno}/"
     row = db.execute("""SELECT * FROM outbox WHERE connector = ? AND kind = ? AND state = 'pending'
@@ -91,7 +91,7 @@ def unsent_item(db: Database, kind: str, orderno: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def drop(db: Database, kind: str, orderno: str, why: str) -> None:
+def drop(db: Connection, kind: str, orderno: str, why: str) -> None:
     """Withdraw a shipment's never-tried items of a kind (`crm-payment-%`: every payment step)."""
     prefix = f"{orderno}/"
     db.execute("""UPDATE outbox SET state = 'dropped', last_error = ? WHERE connector = ? AND kind LIKE ?

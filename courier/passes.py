@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from sqlite_utils import Database
+from sqlite3 import Connection
 
 from courier import store, sync
 from courier.cancelling import queue_cancel
@@ -93,7 +93,7 @@ class OrderChange:
     mark: str            # the last history record id answered: names the outbox items
 
 
-def take_changes(ctx: PassContext, db: Database, order_id: int, records: list[dict[str, Any]],
+def take_changes(ctx: PassContext, db: Connection, order_id: int, records: list[dict[str, Any]],
                  order: dict[str, Any] | None, rules: sync.Rules) -> None:
     """Decide what one order's changes mean for its shipment and queue it (one transaction)."""
     if order is not None and rules.site and order.get("site") not in (None, rules.site):
@@ -120,7 +120,7 @@ def take_changes(ctx: PassContext, db: Database, order_id: int, records: list[di
                                      str(records[-1]["id"])))
 
 
-def _queue_send(ctx: PassContext, db: Database, change: OrderChange) -> None:
+def _queue_send(ctx: PassContext, db: Connection, change: OrderChange) -> None:
     shipment_id = store.queue(db, change.shipment, change.order_id, change.number, change.orderno,
                               change.generation)
     ctx.journal.enqueue(db, NAME, "neworder", f"{change.orderno}/new/{change.mark}",
@@ -128,7 +128,7 @@ def _queue_send(ctx: PassContext, db: Database, change: OrderChange) -> None:
     ctx.counts["shipments_queued"] += 1
 
 
-def _queue_edit(ctx: PassContext, db: Database, change: OrderChange) -> None:
+def _queue_edit(ctx: PassContext, db: Connection, change: OrderChange) -> None:
     shipment = change.shipment
     unsent = unsent_item(db, "neworder", shipment["orderno"])
     if unsent is not None:  # MeaSoft has not seen it yet: send the new data in the first place
@@ -143,7 +143,7 @@ def _queue_edit(ctx: PassContext, db: Database, change: OrderChange) -> None:
     ctx.counts["edits_queued"] += 1
 
 
-def _reject(ctx: PassContext, db: Database, change: OrderChange) -> None:
+def _reject(ctx: PassContext, db: Connection, change: OrderChange) -> None:
     shipment, number = change.shipment, change.number
     if shipment is not None and shipment["state"] in ("queued", "sent"):
         # MeaSoft has the order; the change is what cannot be passed on
@@ -158,14 +158,14 @@ def _reject(ctx: PassContext, db: Database, change: OrderChange) -> None:
     ctx.counts[counter] += 1
 
 
-def _refuse(ctx: PassContext, db: Database, change: OrderChange) -> None:
+def _refuse(ctx: PassContext, db: Connection, change: OrderChange) -> None:
     message = f"order {change.number}: {change.decision.message}"
     store.set_error(db, change.shipment["id"], message)
     tell(ctx, db, change.number, change.decision.action, message)
     ctx.counts["cancels_refused" if change.decision.action == "refuse_cancel" else "edits_refused"] += 1
 
 
-DECISIONS: dict[str, Callable[[PassContext, Database, OrderChange], None]] = {
+DECISIONS: dict[str, Callable[[PassContext, Connection, OrderChange], None]] = {
     "send": _queue_send, "edit": _queue_edit, "cancel": queue_cancel, "reject": _reject,
     "refuse_cancel": _refuse, "refuse_edit": _refuse,
 }

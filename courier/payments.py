@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlite_utils import Database
+from sqlite3 import Connection
 
 from courier import sync
 from courier.measoft import Parcel
@@ -18,7 +18,7 @@ from maorders.journal import OutboxItem
 from maorders.runner import PassContext
 
 
-def queue_payments(ctx: PassContext, db: Database, shipment: dict[str, Any], parcel: Parcel,
+def queue_payments(ctx: PassContext, db: Connection, shipment: dict[str, Any], parcel: Parcel,
                     crm_orders: dict[int, dict[str, Any]], rules: sync.Rules) -> None:
     if not rules.sync_payments or parcel.status not in sync.DELIVERED:
         return

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlite_utils import Database
+from sqlite3 import Connection
 
 from courier import ours, store, sync
 from courier.measoft import Parcel
@@ -84,7 +84,7 @@ def _released(ctx: PassContext, polled: set[int]) -> list[tuple[dict[str, Any], 
     return released
 
 
-def take_status(ctx: PassContext, db: Database, shipment: dict[str, Any], parcel: Parcel,
+def take_status(ctx: PassContext, db: Connection, shipment: dict[str, Any], parcel: Parcel,
                 crm_orders: dict[int, dict[str, Any]], rules: sync.Rules, replay: bool = False) -> None:
     """Journal one new MeaSoft status and queue what it changes in the CRM (`replay`: a held
     status, journalled before, whose CRM change is due now)."""

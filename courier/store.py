@@ -14,62 +14,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from sqlite3 import Connection
 
 from maorders.journal import Journal, stamp
 
 CONNECTOR = "courier"
 STATES = ("queued", "sent", "rejected", "cancelling", "cancelled")
-migrations = Migrations("courier")
 
 
-@migrations()
-def m001_shipments(db: Database) -> None:
-    db.execute("""CREATE TABLE courier_shipments (
-        id INTEGER PRIMARY KEY,
-        crm_order_id INTEGER NOT NULL UNIQUE,
-        crm_number TEXT NOT NULL,
-        orderno TEXT NOT NULL UNIQUE,
-        generation INTEGER NOT NULL DEFAULT 1,
-        state TEXT NOT NULL,
-        ordercode TEXT, awb TEXT,
-        measoft_status TEXT, measoft_title TEXT, measoft_time TEXT, measoft_event TEXT,
-        crm_status TEXT,
-        error TEXT,
-        created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""")
-    db.execute("CREATE INDEX courier_shipments_number ON courier_shipments (crm_number)")
-    db.execute("CREATE INDEX courier_shipments_state ON courier_shipments (state)")
-    db.execute("""CREATE TABLE courier_statuses (
-        id INTEGER PRIMARY KEY,
-        shipment_id INTEGER NOT NULL REFERENCES courier_shipments(id),
-        orderno TEXT NOT NULL, status TEXT NOT NULL, title TEXT, event_time TEXT NOT NULL,
-        paytype TEXT, price TEXT, returns TEXT, crm_status TEXT, received_at TEXT NOT NULL,
-        UNIQUE (orderno, status, event_time))""")
-    db.execute("CREATE INDEX courier_statuses_shipment ON courier_statuses (shipment_id)")
-
-
-@migrations()
-def m002_held_status(db: Database) -> None:
-    # the latest MeaSoft status that came while our cancel was pending: passed to the CRM
-    # once the cancel is known to have failed (no status swallowed)
-    db.execute("ALTER TABLE courier_shipments ADD COLUMN held_event TEXT")
-
-
-def _one(db: Database, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+def _one(db: Connection, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
     row = db.execute(sql, params).fetchone()
     return dict(row) if row else None
 
 
-def by_crm_id(db: Database, crm_order_id: int) -> dict[str, Any] | None:
+def by_crm_id(db: Connection, crm_order_id: int) -> dict[str, Any] | None:
     return _one(db, "SELECT * FROM courier_shipments WHERE crm_order_id = ?", (crm_order_id,))
 
 
-def by_orderno(db: Database, orderno: str) -> dict[str, Any] | None:
+def by_orderno(db: Connection, orderno: str) -> dict[str, Any] | None:
     return _one(db, "SELECT * FROM courier_shipments WHERE orderno = ?", (orderno,))
 
 
-def by_id(db: Database, shipment_id: int) -> dict[str, Any] | None:
+def by_id(db: Connection, shipment_id: int) -> dict[str, Any] | None:
     return _one(db, "SELECT * FROM courier_shipments WHERE id = ?", (shipment_id,))
 
 
@@ -83,7 +49,7 @@ def find(journal: Journal, ref: str) -> dict[str, Any] | None:
     return row
 
 
-def queue(db: Database, existing: dict[str, Any] | None, crm_order_id: int, crm_number: str,
+def queue(db: Connection, existing: dict[str, Any] | None, crm_order_id: int, crm_number: str,
           orderno: str, generation: int) -> int:
     """A shipment about to be sent (new, or again after a rejection or a cancel)."""
     now = stamp()
@@ -98,7 +64,7 @@ def queue(db: Database, existing: dict[str, Any] | None, crm_order_id: int, crm_
     return existing["id"]
 
 
-def reject(db: Database, existing: dict[str, Any] | None, crm_order_id: int, crm_number: str,
+def reject(db: Connection, existing: dict[str, Any] | None, crm_order_id: int, crm_number: str,
            orderno: str, generation: int, error: str) -> None:
     """An order that cannot be sent as it is: recorded with the reason and the number it will
     be sent under once fixed (a new one after a cancel: MeaSoft keeps cancelled numbers)."""
@@ -113,23 +79,23 @@ def reject(db: Database, existing: dict[str, Any] | None, crm_order_id: int, crm
                    (crm_number, orderno, generation, error, now, existing["id"]))
 
 
-def set_state(db: Database, shipment_id: int, state: str, error: str | None = None) -> None:
+def set_state(db: Connection, shipment_id: int, state: str, error: str | None = None) -> None:
     db.execute("UPDATE courier_shipments SET state = ?, error = ?, updated_at = ? WHERE id = ?",
                (state, error, stamp(), shipment_id))
 
 
-def set_error(db: Database, shipment_id: int, error: str | None) -> None:
+def set_error(db: Connection, shipment_id: int, error: str | None) -> None:
     db.execute("UPDATE courier_shipments SET error = ?, updated_at = ? WHERE id = ?", (error, stamp(), shipment_id))
 
 
-def accepted(db: Database, shipment_id: int, ordercode: str = "", awb: str = "") -> None:
+def accepted(db: Connection, shipment_id: int, ordercode: str = "", awb: str = "") -> None:
     """MeaSoft has the order: it is sent, whatever was wrong before is over."""
     db.execute("""UPDATE courier_shipments SET state = 'sent', error = NULL,
                   ordercode = COALESCE(NULLIF(?, ''), ordercode), awb = COALESCE(NULLIF(?, ''), awb),
                   updated_at = ? WHERE id = ?""", (ordercode, awb, stamp(), shipment_id))
 
 
-def record_status(db: Database, shipment: dict[str, Any], parcel: Any, crm_status: str | None,
+def record_status(db: Connection, shipment: dict[str, Any], parcel: Any, crm_status: str | None,
                   returns: str, held: bool = False) -> None:
     """The latest MeaSoft status of a shipment, and the CRM status queued for it (if any);
     `held`: it came while our cancel was pending, and waits for the cancel's outcome."""

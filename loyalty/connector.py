@@ -51,7 +51,7 @@ CONNECTOR = Connector(
     switched_on_by=("MEGAINSIGHT_URL",),
     settings="loyalty.settings:read",
     secrets=("token",),
-    migrations="loyalty.store:migrations",
+    migrations="loyalty.migrations:migrations",
     passes={
         "scan-qr": Pass("loyalty.passes:scan_qr",
                         "read the customer's QR or card, show balance and offers, calculate and confirm the "

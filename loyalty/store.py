@@ -21,8 +21,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Iterator
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from sqlite3 import Connection
 
 from maorders.clock import stamp
 from maorders.journal import Journal, OutboxItem
@@ -30,41 +29,6 @@ from maorders.journal import Journal, OutboxItem
 CONNECTOR = "loyalty"
 UNFINISHED = ("intent", "sent")
 RETRYABLE = ("failed", "abandoned", "orphan_refunded")
-migrations = Migrations("loyalty")
-
-
-@migrations()
-def m001_sales_and_refunds(db: Database) -> None:
-    db.execute("""CREATE TABLE loyalty_sales (
-        id INTEGER PRIMARY KEY,
-        receipt_number TEXT NOT NULL UNIQUE,
-        generation INTEGER NOT NULL DEFAULT 1,
-        request_id TEXT NOT NULL UNIQUE,
-        fingerprint TEXT NOT NULL,
-        state TEXT NOT NULL,
-        client_id TEXT, payment_type TEXT NOT NULL,
-        calculation TEXT,
-        operation_id TEXT UNIQUE,
-        total_to_pay TEXT, points_redeemed TEXT, points_accrued TEXT, balance TEXT,
-        error TEXT,
-        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, confirmed_at TEXT)""")
-    db.execute("CREATE INDEX loyalty_sales_state ON loyalty_sales (state, updated_at)")
-    db.execute("""CREATE TABLE loyalty_refunds (
-        id INTEGER PRIMARY KEY,
-        refund_key TEXT NOT NULL UNIQUE,
-        request_id TEXT NOT NULL UNIQUE,
-        operation_id TEXT NOT NULL,
-        sale_id INTEGER REFERENCES loyalty_sales(id),
-        amount TEXT,
-        return_receipt TEXT,
-        reason TEXT NOT NULL,
-        state TEXT NOT NULL,
-        refund_operation_id TEXT,
-        points_returned TEXT, points_revoked TEXT, balance TEXT,
-        error TEXT,
-        created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""")
-    db.execute("CREATE INDEX loyalty_refunds_operation ON loyalty_refunds (operation_id)")
-    db.execute("CREATE INDEX loyalty_refunds_state ON loyalty_refunds (state, updated_at)")
 
 
 @contextmanager
@@ -185,7 +149,7 @@ def unfinished_sales(journal: Journal, older_than: str) -> list[dict[str, Any]]:
                            ORDER BY id""", (older_than,))
 
 
-def sale_orphan_refunded(db: Database, sale_id: int) -> None:
+def sale_orphan_refunded(db: Connection, sale_id: int) -> None:
     db.execute("UPDATE loyalty_sales SET state = 'orphan_refunded', updated_at = ? WHERE id = ?",
                (stamp(), sale_id))
 
@@ -245,7 +209,7 @@ def refund_done(journal: Journal, refund_id: int, item: OutboxItem | None, refun
             journal.notify(db, CONNECTOR, notice[0], "orphan_refunded", notice[1])
 
 
-def _confirm_found_applied(journal: Journal, db: Database, sale_id: int, operation_id: str) -> None:
+def _confirm_found_applied(journal: Journal, db: Connection, sale_id: int, operation_id: str) -> None:
     """The sale's confirm did reach the service: its outbox row is sent, whatever happens next."""
     row = db.execute("""SELECT o.* FROM outbox o JOIN loyalty_sales s ON o.idempotency_key = s.request_id
                         WHERE s.id = ? AND o.connector = ? AND o.kind = 'confirm'""", (sale_id, CONNECTOR)).fetchone()

@@ -54,11 +54,9 @@ def taking_part(command: str) -> list[str]:
     return [name for name, connector in registered().items() if command in connector.passes]
 
 
-def migration_sets(names: list[str] | None = None) -> list:
-    """The connectors' journal migrations: all of them, or those of `names` (a pass imports no more)."""
-    from maorders.connector import load
-
-    return [load(c.migrations) for name, c in registered().items()
+def migrations(names: list[str] | None = None) -> list[str]:
+    """The connectors' journal migration sets ("module:attr"): all, or those of `names`."""
+    return [c.migrations for name, c in registered().items()
             if c.migrations and (names is None or name in names)]
 
 

@@ -1,8 +1,9 @@
 """The SQLite journal: the single source of truth of every pass.
 
 Shared tables every connector uses: `runs`, `cursors`, `outbox`, `attempts`,
-`notifications`. Connector tables are added by each connector's own
-`sqlite_utils.Migrations` set (see `maorders.connectors`).
+`notifications` (made in `maorders.migrations`). Connector tables are added by each
+connector's own `sqlite_utils.Migrations` set, its `migrations.py`. The journal is a plain
+`sqlite3.Connection` (`Journal.db`); sqlite-utils is imported only to migrate.
 
 Every write goes through `Journal.write()`: `BEGIN IMMEDIATE` ... `COMMIT`, so a
 write never fails half-way on SQLITE_BUSY and a kill leaves the last committed
@@ -15,19 +16,19 @@ import json
 import os
 import sqlite3
 import uuid
+import zlib
 from contextlib import contextmanager
+from sqlite3 import Connection
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
-
 from maorders.clock import now, stamp
 from maorders.errors import JournalError, TransientError
 
 BUSY_TIMEOUT_S = 10.0
+KERNEL_MIGRATIONS = "maorders.migrations:kernel"
 
 
 def busy_timeout() -> float:
@@ -36,48 +37,6 @@ def busy_timeout() -> float:
         return max(0.0, float(os.environ.get("MAORDERS_BUSY_TIMEOUT") or BUSY_TIMEOUT_S))
     except ValueError:
         return BUSY_TIMEOUT_S
-
-
-kernel = Migrations("maorders")
-
-
-@kernel()
-def m001_shared_tables(db: Database) -> None:
-    db.execute("""CREATE TABLE runs (
-        id INTEGER PRIMARY KEY, command TEXT NOT NULL, started_at TEXT NOT NULL,
-        finished_at TEXT, exit_code INTEGER, summary TEXT)""")
-    db.execute("""CREATE TABLE cursors (
-        connector TEXT NOT NULL, feed TEXT NOT NULL, value TEXT NOT NULL, updated_at TEXT NOT NULL,
-        PRIMARY KEY (connector, feed))""")
-    db.execute("""CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY, connector TEXT NOT NULL, kind TEXT NOT NULL,
-        business_key TEXT NOT NULL, payload TEXT NOT NULL, idempotency_key TEXT NOT NULL,
-        state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at TEXT, last_error TEXT, created_at TEXT NOT NULL, sent_at TEXT,
-        UNIQUE (connector, kind, business_key))""")
-    db.execute("CREATE INDEX outbox_due ON outbox (connector, state, next_attempt_at)")
-    db.execute("""CREATE TABLE attempts (
-        id INTEGER PRIMARY KEY, outbox_id INTEGER NOT NULL REFERENCES outbox(id),
-        at TEXT NOT NULL, attempt INTEGER NOT NULL, http_code INTEGER, result TEXT NOT NULL,
-        message TEXT)""")
-    db.execute("CREATE INDEX attempts_outbox ON attempts (outbox_id)")
-    db.execute("""CREATE TABLE notifications (
-        id INTEGER PRIMARY KEY, connector TEXT NOT NULL, subject TEXT NOT NULL,
-        kind TEXT NOT NULL, message TEXT NOT NULL, created_at TEXT NOT NULL,
-        seen_at TEXT, UNIQUE (connector, subject, kind))""")
-    db.execute("CREATE INDEX notifications_unseen ON notifications (seen_at)")
-
-
-@kernel()
-def m002_notifications_that_need_a_person(db: Database) -> None:
-    # 1: a problem a person must act on; 0: news (a new order, a booking made) — MAORDERS_ALERT_LEVEL
-    db.execute("ALTER TABLE notifications ADD COLUMN problem INTEGER NOT NULL DEFAULT 1")
-
-
-@kernel()
-def m003_attended_runs(db: Database) -> None:
-    # a run a person watched (a till's sale): its 65 was that person's input, nobody's job later
-    db.execute("ALTER TABLE runs ADD COLUMN attended INTEGER NOT NULL DEFAULT 0")
 
 
 ALERT = ("maorders", "alert")  # the outbox (connector, kind) of staff alerts, one per notification
@@ -103,9 +62,9 @@ class OutboxItem:
 
 
 class Journal:
-    """One open journal file. Use `Journal.open(path, migration_sets)`."""
+    """One open journal file. Use `Journal.open(path, migrations)`."""
 
-    def __init__(self, db: Database, path: Path):
+    def __init__(self, db: Connection, path: Path):
         self.db = db
         self.path = path
         self.alert_level: str | None = None  # all | problems when staff alerts are set up
@@ -114,8 +73,8 @@ class Journal:
 
     # -- opening --------------------------------------------------------
     @classmethod
-    def open(cls, path: Path, migration_sets: Iterable[Migrations] = (),
-             busy_seconds: float | None = None) -> "Journal":
+    def open(cls, path: Path, migrations: Iterable[str] = (), busy_seconds: float | None = None) -> "Journal":
+        """`migrations`: the connectors' sets as "module:attr" references; the kernel's comes first."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not path.exists():  # orders and customers' data: the owner's alone (SQLite copies it to -wal)
@@ -126,18 +85,14 @@ class Journal:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
-            db = Database(conn)
-            for migrations in (kernel, *migration_sets):
-                if migrations.pending(db):
-                    with immediate(db):
-                        migrations.apply(db)
+            _migrate(conn, (KERNEL_MIGRATIONS, *migrations))
         except sqlite3.OperationalError as exc:
             raise _journal_error(path, exc) from exc
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"journal {path} is not a usable SQLite file: {exc}") from exc
         except OSError as exc:
             raise JournalError(f"journal {path} cannot be created: {exc.strerror}") from exc
-        journal = cls(db, path)
+        journal = cls(conn, path)
         journal.busy_seconds = timeout
         return journal
 
@@ -146,7 +101,7 @@ class Journal:
 
     # -- transactions -------------------------------------------------------
     @contextmanager
-    def write(self) -> Iterator[Database]:
+    def write(self) -> Iterator[Connection]:
         """A write transaction taken up front (BEGIN IMMEDIATE)."""
         if self.budget is not None:
             left = self.budget.left()
@@ -191,14 +146,14 @@ class Journal:
         value = self.value("SELECT value FROM cursors WHERE connector = ? AND feed = ?", (connector, feed))
         return default if value is None else value
 
-    def set_cursor(self, db: Database, connector: str, feed: str, value: str) -> None:
+    def set_cursor(self, db: Connection, connector: str, feed: str, value: str) -> None:
         """Call inside `write()`, together with the rows the cursor covers."""
         db.execute("""INSERT INTO cursors (connector, feed, value, updated_at) VALUES (?, ?, ?, ?)
                       ON CONFLICT (connector, feed) DO UPDATE SET value = excluded.value,
                       updated_at = excluded.updated_at""", (connector, feed, str(value), stamp()))
 
     # -- outbox: intent before effect ------------------------------------------
-    def enqueue(self, db: Database, connector: str, kind: str, business_key: str,
+    def enqueue(self, db: Connection, connector: str, kind: str, business_key: str,
                 payload: dict[str, Any], idempotency_key: str | None = None) -> bool:
         """Queue an effect once; its idempotency key is made now and never again.
 
@@ -236,12 +191,12 @@ class Journal:
 
     def finish_send(self, item: OutboxItem, result: str, http_code: int | None = None,
                     message: str | None = None, retry_in: timedelta | None = None,
-                    db: Database | None = None) -> None:
+                    db: Connection | None = None) -> None:
         """Record one attempt and its outcome: sent, failed (for good) or retry."""
         state = {"sent": "sent", "failed": "failed", "retry": "retry"}[result]
         next_at = stamp(now() + retry_in) if retry_in else None
 
-        def record(db: Database) -> None:
+        def record(db: Connection) -> None:
             db.execute("""INSERT INTO attempts (outbox_id, at, attempt, http_code, result, message)
                           VALUES (?, ?, ?, ?, ?, ?)""",
                        (item.id, stamp(), item.attempts, http_code, result, message))
@@ -257,7 +212,7 @@ class Journal:
         item.state = state
 
     # -- notifications: what a person must see -----------------------------------
-    def notify(self, db: Database, connector: str, subject: str, kind: str, message: str,
+    def notify(self, db: Connection, connector: str, subject: str, kind: str, message: str,
                problem: bool = True) -> None:
         """Once per (subject, kind): a rerun does not pop the same window twice.
 
@@ -276,14 +231,62 @@ class Journal:
 
 
 @contextmanager
-def immediate(db: Database) -> Iterator[Database]:
+def immediate(db: Connection) -> Iterator[Connection]:
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
     except BaseException:
-        db.conn.rollback()
+        db.rollback()
         raise
     db.execute("COMMIT")
+
+
+def _migrate(conn: Connection, references: Iterable[str]) -> None:
+    """Apply the migration sets whose module differs from the one this journal last applied.
+
+    Unchanged modules are not even imported: sqlite-utils alone costs ~70 ms, and a till's
+    cashier waits for scan-qr. A changed file (a new migration, or only a comment) is checked
+    by sqlite-utils' `Migrations` as before and its checksum kept in the same transaction.
+    """
+    seen = _applied_sources(conn)
+    for reference in references:
+        crc = _source_crc(reference)
+        if crc is None or seen.get(reference) != crc:
+            _apply(conn, reference, crc)
+
+
+def _applied_sources(conn: Connection) -> dict[str, int]:
+    try:
+        return dict(conn.execute("SELECT migrations, source_crc FROM migration_sources").fetchall())
+    except sqlite3.OperationalError:  # a journal made before the table (or a new one)
+        return {}
+
+
+def _source_crc(reference: str) -> int | None:
+    """The CRC-32 of a migration module's file, found without importing it; None if unreadable."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(reference.partition(":")[0])
+        return zlib.crc32(Path(spec.origin).read_bytes()) if spec and spec.origin else None
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def _apply(conn: Connection, reference: str, crc: int | None) -> None:
+    from sqlite_utils import Database
+
+    from maorders.connector import load
+
+    db, migrations = Database(conn, execute_plugins=False), load(reference)
+    if migrations.pending(db):
+        with immediate(conn):
+            migrations.apply(db)
+    if crc is not None:
+        with immediate(conn):
+            conn.execute("""INSERT INTO migration_sources (migrations, source_crc, checked_at) VALUES (?, ?, ?)
+                            ON CONFLICT (migrations) DO UPDATE SET source_crc = excluded.source_crc,
+                            checked_at = excluded.checked_at""", (reference, crc, stamp()))
 
 
 def _journal_error(path: Path, exc: sqlite3.OperationalError) -> Exception:

@@ -122,7 +122,7 @@ def write_metrics(settings: "Settings", journal: "Journal | None", command: str,
     from maorders import connectors, metrics
     from maorders.journal import ALERT
 
-    conn, own = (journal.db.conn, False) if journal is not None else (_read_only(settings.general.journal), True)
+    conn, own = (journal.db, False) if journal is not None else (_read_only(settings.general.journal), True)
     try:
         metrics.write(settings.general.metrics_file, conn, command, code, summary,
                       connectors.commands(), [*connectors.registered(), ALERT[0]], in_journal=journal is not None,

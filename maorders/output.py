@@ -16,27 +16,43 @@ from maorders.redact import redact
 
 class Output:
     def __init__(self, json_mode: bool = False, quiet: bool = False, verbose: bool = False):
-        from rich.console import Console
-
         self.json_mode = json_mode
         self.quiet = quiet
         self.verbose = verbose
-        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
-        self.interactive = self.console.is_terminal and not json_mode
+        self.terminal = sys.stderr.isatty()
+        self.interactive = self.terminal and not json_mode
+        self._console: Any = None
+
+    @property
+    def console(self) -> Any:
+        """rich's console, made when first needed: importing rich costs a till's scan-qr
+        (under a scheduler or a till program) ~40 ms for lines nobody sees in colour."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._console
 
     # -- lines ------------------------------------------------------------
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(redact(message), markup=False)
+            self._line(redact(message))
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(redact(message), style="yellow", markup=False)
+            self._line(redact(message), style="yellow")
 
     def error(self, message: str) -> None:
         """One line on stderr, always shown, even with --quiet."""
-        self.console.print("error: " + redact(message).splitlines()[0] if message else "error",
-                           style="bold red", markup=False)
+        self._line("error: " + redact(message).splitlines()[0] if message else "error", style="bold red")
+
+    def _line(self, text: str, style: str | None = None) -> None:
+        """Coloured by rich on a terminal; a plain line for a scheduler's or a till's log."""
+        if self.terminal:
+            self.console.print(text, style=style, markup=False)
+        else:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
 
     def emit_json(self, payload: dict[str, Any]) -> None:
         sys.stdout.write(redact(json.dumps(payload, ensure_ascii=False, default=str)) + "\n")
@@ -60,9 +76,9 @@ class Output:
                 table.add_row(*(Text(redact("" if v is None else str(v))) for v in row))
             self.console.print(table)
             return
-        self.console.print(title, markup=False)
+        self._line(title)
         for row in rows:
-            self.console.print("\t".join(redact("" if v is None else str(v)) for v in row), markup=False)
+            self._line("\t".join(redact("" if v is None else str(v)) for v in row))
 
     # -- progress -----------------------------------------------------------
     @contextmanager

@@ -60,7 +60,7 @@ class AppState:
         from maorders.journal import Journal
 
         general = self.settings().general
-        journal = Journal.open(general.journal, connectors.migration_sets(connector_names), general.busy_timeout)
+        journal = Journal.open(general.journal, connectors.migrations(connector_names), general.busy_timeout)
         journal.alert_level = general.alert_level if general.alert_urls else None
         return journal
 

@@ -30,7 +30,7 @@ def begin(journal: Journal, items: Iterable[OutboxItem]) -> None:
     """The intents of a batch, in one transaction: each item in flight, its attempt counted."""
     items = list(items)
     with journal.write() as db:
-        db.conn.executemany("UPDATE outbox SET state = 'unknown', attempts = attempts + 1 WHERE id = ?",
+        db.executemany("UPDATE outbox SET state = 'unknown', attempts = attempts + 1 WHERE id = ?",
                             [(item.id,) for item in items])
     for item in items:
         item.previous_state = item.state  # type: ignore[attr-defined]
@@ -57,7 +57,7 @@ class Outcomes:
             with self.journal.write() as db:
                 for write in self.waiting:
                     write(db)
-                db.conn.executemany("UPDATE outbox SET state = ?, attempts = attempts - 1 WHERE id = ?",
+                db.executemany("UPDATE outbox SET state = ?, attempts = attempts - 1 WHERE id = ?",
                                     [(getattr(i, "previous_state", "pending"), i.id) for i in untried])
         self.waiting.clear()
         self.since = time.monotonic()

@@ -10,7 +10,7 @@ CONNECTOR = Connector(
     switched_on_by=("MIS_URL",),
     settings="misbridge.settings:read",
     secrets=("smtp_password", "sms_api_id"),
-    migrations="misbridge.store:migrations",
+    migrations="misbridge.migrations:migrations",
     passes={
         "pull-orders": Pass("misbridge.passes:pull_orders",
                             "take the ТМ:МИС invoices waiting for this cash desk and send their Receive.",

@@ -192,7 +192,7 @@ def requeue_invoice(journal: Journal, ref: str) -> tuple[dict[str, Any], set[int
         ids = {r["id"] for r in journal.rows(
             """SELECT id FROM outbox WHERE connector = ? AND kind IN ('receive', 'pay')
                AND json_extract(payload, '$.invoiceGuid') = ? AND state NOT IN ('sent')""", (NAME, invoice["guid"]))}
-        db.conn.executemany("UPDATE outbox SET state = 'pending', next_attempt_at = NULL WHERE id = ?",
+        db.executemany("UPDATE outbox SET state = 'pending', next_attempt_at = NULL WHERE id = ?",
                        [(i,) for i in ids])
     return invoice, ids
 

@@ -21,72 +21,26 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from sqlite3 import Connection
 
 from maorders.clock import now, stamp
 from maorders.journal import Journal
 
 CONNECTOR = "misbridge"
 OPEN = ("pending", "retry", "unknown")
-migrations = Migrations("misbridge")
 
 
-@migrations()
-def m001_tables(db: Database) -> None:
-    db.execute("""CREATE TABLE misbridge_invoices (
-        guid TEXT PRIMARY KEY, number INTEGER NOT NULL, date TEXT NOT NULL, parent_guid TEXT,
-        cancelled INTEGER NOT NULL DEFAULT 0, cashdesk_guid TEXT, payer_guid TEXT NOT NULL,
-        invoice_sum TEXT NOT NULL, pay_sum TEXT NOT NULL, state TEXT NOT NULL,
-        created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""")
-    db.execute("CREATE INDEX misbridge_invoices_number ON misbridge_invoices (number)")
-    db.execute("""CREATE TABLE misbridge_services (
-        invoice_guid TEXT NOT NULL REFERENCES misbridge_invoices(guid), position INTEGER NOT NULL,
-        sm_guid TEXT NOT NULL, code TEXT NOT NULL, name TEXT NOT NULL, count TEXT NOT NULL,
-        price TEXT NOT NULL, cost TEXT NOT NULL, tax TEXT NOT NULL, vat TEXT NOT NULL,
-        PRIMARY KEY (invoice_guid, position))""")
-    db.execute("""CREATE TABLE misbridge_catalog (
-        sm_guid TEXT PRIMARY KEY, code TEXT NOT NULL, name TEXT NOT NULL, tax TEXT NOT NULL,
-        edited_locally INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL)""")
-    db.execute("""CREATE TABLE misbridge_payers (
-        payer_guid TEXT PRIMARY KEY, data TEXT NOT NULL, updated_at TEXT NOT NULL)""")
-    db.execute("""CREATE TABLE misbridge_register (
-        id INTEGER PRIMARY KEY, fetched_at TEXT NOT NULL, invoice_guid TEXT, number INTEGER,
-        payer_guid TEXT, accepted INTEGER NOT NULL, problem TEXT, raw TEXT NOT NULL)""")
-    db.execute("CREATE INDEX misbridge_register_time ON misbridge_register (fetched_at)")
-    db.execute("""CREATE TABLE misbridge_receipts (
-        id INTEGER PRIMARY KEY, invoice_guid TEXT NOT NULL REFERENCES misbridge_invoices(guid),
-        invoice_num INTEGER NOT NULL, cashdesk_guid TEXT NOT NULL, check_num INTEGER NOT NULL,
-        type INTEGER NOT NULL, bill_date TEXT NOT NULL, payments TEXT NOT NULL, total TEXT NOT NULL,
-        partial INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
-        UNIQUE (cashdesk_guid, check_num))""")
-    db.execute("CREATE INDEX misbridge_receipts_invoice ON misbridge_receipts (invoice_guid)")
-    db.execute("""CREATE TABLE misbridge_ereceipts (
-        id INTEGER PRIMARY KEY, receipt_id INTEGER NOT NULL REFERENCES misbridge_receipts(id),
-        channel TEXT NOT NULL, recipient TEXT NOT NULL, message_id TEXT NOT NULL,
-        subject TEXT NOT NULL, body_text TEXT NOT NULL, body_html TEXT NOT NULL, sms_text TEXT NOT NULL,
-        state TEXT NOT NULL DEFAULT 'queued', status_code INTEGER, status_text TEXT, sms_id TEXT,
-        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, sent_at TEXT)""")
-    db.execute("CREATE INDEX misbridge_ereceipts_state ON misbridge_ereceipts (state)")
-    db.execute("""CREATE TABLE misbridge_history (
-        id INTEGER PRIMARY KEY, at TEXT NOT NULL, method TEXT NOT NULL, invoice_guid TEXT NOT NULL,
-        invoice_num INTEGER NOT NULL, check_num INTEGER, attempt INTEGER NOT NULL, http_code INTEGER,
-        result INTEGER, message TEXT, payments TEXT, outbox_id INTEGER NOT NULL)""")
-    db.execute("CREATE INDEX misbridge_history_invoice ON misbridge_history (invoice_guid)")
-    db.execute("CREATE INDEX misbridge_history_time ON misbridge_history (at)")
-
-
-def one(db: Database, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+def one(db: Connection, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
     row = db.execute(sql, params).fetchone()
     return dict(row) if row else None
 
 
-def rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+def rows(db: Connection, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     return [dict(r) for r in db.execute(sql, params).fetchall()]
 
 
 # -- invoices ------------------------------------------------------------------------------
-def invoice(db: Database, guid: str) -> dict[str, Any] | None:
+def invoice(db: Connection, guid: str) -> dict[str, Any] | None:
     return one(db, "SELECT * FROM misbridge_invoices WHERE guid = ?", (guid,))
 
 
@@ -99,7 +53,7 @@ def find_invoice(journal: Journal, ref: str) -> dict[str, Any] | None:
     return journal.one("SELECT * FROM misbridge_invoices WHERE guid = ?", (ref.lower(),))
 
 
-def save_invoice(db: Database, inv: Any, state: str) -> None:
+def save_invoice(db: Connection, inv: Any, state: str) -> None:
     db.execute("""INSERT INTO misbridge_invoices (guid, number, date, parent_guid, cancelled, cashdesk_guid,
                   payer_guid, invoice_sum, pay_sum, state, created_at, updated_at)
                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -112,51 +66,51 @@ def save_invoice(db: Database, inv: Any, state: str) -> None:
                 inv.payer.guid, str(inv.invoice_sum), str(inv.pay_sum), state, stamp(), stamp()))
 
 
-def set_invoice_state(db: Database, guid: str, state: str) -> None:
+def set_invoice_state(db: Connection, guid: str, state: str) -> None:
     db.execute("UPDATE misbridge_invoices SET state = ?, updated_at = ? WHERE guid = ?", (state, stamp(), guid))
 
 
-def replace_services(db: Database, invoice_guid: str, lines: list[dict[str, Any]]) -> None:
+def replace_services(db: Connection, invoice_guid: str, lines: list[dict[str, Any]]) -> None:
     db.execute("DELETE FROM misbridge_services WHERE invoice_guid = ?", (invoice_guid,))
-    db.conn.executemany("""INSERT INTO misbridge_services (invoice_guid, position, sm_guid, code, name, count, price,
+    db.executemany("""INSERT INTO misbridge_services (invoice_guid, position, sm_guid, code, name, count, price,
                       cost, tax, vat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                    [(invoice_guid, i, l["sm_guid"], l["code"], l["name"], l["count"], l["price"], l["cost"],
                      l["tax"], l["vat"]) for i, l in enumerate(lines)])
 
 
-def services(db: Database, invoice_guid: str) -> list[dict[str, Any]]:
+def services(db: Connection, invoice_guid: str) -> list[dict[str, Any]]:
     return rows(db, "SELECT * FROM misbridge_services WHERE invoice_guid = ? ORDER BY position", (invoice_guid,))
 
 
-def catalog_entry(db: Database, sm_guid: str) -> dict[str, Any] | None:
+def catalog_entry(db: Connection, sm_guid: str) -> dict[str, Any] | None:
     return one(db, "SELECT code, name, tax FROM misbridge_catalog WHERE sm_guid = ?", (sm_guid,))
 
 
-def save_catalog_entry(db: Database, sm_guid: str, entry: dict[str, Any]) -> None:
+def save_catalog_entry(db: Connection, sm_guid: str, entry: dict[str, Any]) -> None:
     db.execute("""INSERT INTO misbridge_catalog (sm_guid, code, name, tax, updated_at) VALUES (?, ?, ?, ?, ?)
                   ON CONFLICT (sm_guid) DO UPDATE SET code = excluded.code, name = excluded.name,
                   tax = excluded.tax, edited_locally = 0, updated_at = excluded.updated_at""",
                (sm_guid, entry["code"], entry["name"], entry["tax"], stamp()))
 
 
-def edit_catalog_entry(db: Database, sm_guid: str, name: str | None, tax: str | None) -> int:
+def edit_catalog_entry(db: Connection, sm_guid: str, name: str | None, tax: str | None) -> int:
     return db.execute("""UPDATE misbridge_catalog SET name = COALESCE(?, name), tax = COALESCE(?, tax),
                          edited_locally = 1, updated_at = ? WHERE sm_guid = ?""",
                       (name, tax, stamp(), sm_guid)).rowcount
 
 
-def payer(db: Database, payer_guid: str) -> dict[str, Any] | None:
+def payer(db: Connection, payer_guid: str) -> dict[str, Any] | None:
     row = one(db, "SELECT data FROM misbridge_payers WHERE payer_guid = ?", (payer_guid,))
     return json.loads(row["data"]) if row else None
 
 
-def save_payer(db: Database, payer_guid: str, data: dict[str, Any]) -> None:
+def save_payer(db: Connection, payer_guid: str, data: dict[str, Any]) -> None:
     db.execute("""INSERT INTO misbridge_payers (payer_guid, data, updated_at) VALUES (?, ?, ?)
                   ON CONFLICT (payer_guid) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at""",
                (payer_guid, json.dumps(data, ensure_ascii=False), stamp()))
 
 
-def register(db: Database, raw: Any, guid: str | None, number: int | None, payer_guid: str | None,
+def register(db: Connection, raw: Any, guid: str | None, number: int | None, payer_guid: str | None,
              problem: str | None) -> None:
     db.execute("""INSERT INTO misbridge_register (fetched_at, invoice_guid, number, payer_guid, accepted, problem, raw)
                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
@@ -165,11 +119,11 @@ def register(db: Database, raw: Any, guid: str | None, number: int | None, payer
 
 
 # -- receipts ------------------------------------------------------------------------------
-def receipts_of(db: Database, invoice_guid: str) -> list[dict[str, Any]]:
+def receipts_of(db: Connection, invoice_guid: str) -> list[dict[str, Any]]:
     return rows(db, "SELECT * FROM misbridge_receipts WHERE invoice_guid = ? ORDER BY id", (invoice_guid,))
 
 
-def paid_so_far(db: Database, invoice_guid: str) -> tuple[Decimal, Decimal]:
+def paid_so_far(db: Connection, invoice_guid: str) -> tuple[Decimal, Decimal]:
     """(sold, refunded) on this invoice, from the receipts recorded at this desk."""
     sold, refunded = Decimal("0.00"), Decimal("0.00")
     for r in receipts_of(db, invoice_guid):
@@ -180,12 +134,12 @@ def paid_so_far(db: Database, invoice_guid: str) -> tuple[Decimal, Decimal]:
     return sold, refunded
 
 
-def check_used(db: Database, cashdesk_guid: str, check_num: int) -> dict[str, Any] | None:
+def check_used(db: Connection, cashdesk_guid: str, check_num: int) -> dict[str, Any] | None:
     return one(db, "SELECT * FROM misbridge_receipts WHERE cashdesk_guid = ? AND check_num = ?",
                (cashdesk_guid, check_num))
 
 
-def add_receipt(db: Database, inv: dict[str, Any], cashdesk_guid: str, check_num: int, kind: int,
+def add_receipt(db: Connection, inv: dict[str, Any], cashdesk_guid: str, check_num: int, kind: int,
                 bill_date: str, payments: dict[str, Any], total: Decimal, partial: bool) -> int:
     return db.execute("""INSERT INTO misbridge_receipts (invoice_guid, invoice_num, cashdesk_guid, check_num, type,
                          bill_date, payments, total, partial, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -193,7 +147,7 @@ def add_receipt(db: Database, inv: dict[str, Any], cashdesk_guid: str, check_num
                        json.dumps(payments, ensure_ascii=False), str(total), int(partial), stamp())).lastrowid
 
 
-def add_ereceipt(db: Database, receipt_id: int, channel: str, recipient: str, message_id: str,
+def add_ereceipt(db: Connection, receipt_id: int, channel: str, recipient: str, message_id: str,
                  subject: str, body_text: str, body_html: str, sms_text: str) -> int:
     return db.execute("""INSERT INTO misbridge_ereceipts (receipt_id, channel, recipient, message_id, subject,
                          body_text, body_html, sms_text, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -201,11 +155,11 @@ def add_ereceipt(db: Database, receipt_id: int, channel: str, recipient: str, me
                        stamp(), stamp())).lastrowid
 
 
-def ereceipt(db: Database, ereceipt_id: int) -> dict[str, Any] | None:
+def ereceipt(db: Connection, ereceipt_id: int) -> dict[str, Any] | None:
     return one(db, "SELECT * FROM misbridge_ereceipts WHERE id = ?", (ereceipt_id,))
 
 
-def set_ereceipt(db: Database, ereceipt_id: int, state: str, code: int | None, text: str | None,
+def set_ereceipt(db: Connection, ereceipt_id: int, state: str, code: int | None, text: str | None,
                  sms_id: str | None = None) -> None:
     db.execute("""UPDATE misbridge_ereceipts SET state = ?, status_code = ?, status_text = ?,
                   sms_id = COALESCE(?, sms_id), updated_at = ?,
@@ -214,7 +168,7 @@ def set_ereceipt(db: Database, ereceipt_id: int, state: str, code: int | None, t
 
 
 # -- history ---------------------------------------------------------------------------------
-def add_history(db: Database, method: str, item: Any, http_code: int | None, result: int | None,
+def add_history(db: Connection, method: str, item: Any, http_code: int | None, result: int | None,
                 message: str | None) -> None:
     payload = item.payload
     payments = payload.get("Payments")
@@ -230,7 +184,7 @@ def history_of(journal: Journal, invoice_guid: str) -> list[dict[str, Any]]:
                            FROM misbridge_history WHERE invoice_guid = ? ORDER BY id""", (invoice_guid,))
 
 
-def forget_old(db: Database, days: int) -> dict[str, int]:
+def forget_old(db: Connection, days: int) -> dict[str, int]:
     """Retention: history and register rows older than `days` (0 keeps all). Open sends keep theirs."""
     if days <= 0:
         return {}

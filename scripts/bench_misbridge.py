@@ -68,7 +68,7 @@ def _invoices(mis: Any, n: int) -> list[dict[str, Any]]:
 def _ours(workdir: Path, n: int) -> dict[str, Any]:
     from maorders.journal import Journal
     from maorders.settings import Env
-    from misbridge import desk, settings, store
+    from misbridge import desk, settings
 
     mis_server, mis = serve_mis()
     smtp = SmtpServer().start()
@@ -76,7 +76,7 @@ def _ours(workdir: Path, n: int) -> dict[str, Any]:
         env = _environment(workdir, mis_server.url, smtp.port)
         _invoices(mis, n)
         _cli(env, "pull-orders")
-        journal = Journal.open(Path(env["MAORDERS_JOURNAL"]), [store.migrations])
+        journal = Journal.open(Path(env["MAORDERS_JOURNAL"]), ["misbridge.migrations:migrations"])
         try:
             config = settings.read(Env(env))
             for i in range(n):

@@ -136,9 +136,9 @@ class MisCli(Cli):
         """Set-up only: the same desk code as `receipts pay`, in-process (no interpreter start)."""
         from maorders.journal import Journal
         from maorders.settings import Env
-        from misbridge import desk, settings, store
+        from misbridge import desk, settings
 
-        journal = Journal.open(self.journal, [store.migrations])
+        journal = Journal.open(self.journal, ["misbridge.migrations:migrations"])
         try:
             return desk.record_receipt(journal, settings.read(Env(self.env)), invoice, check, list(payments),
                                        partial=partial, email=email, phone=phone)

@@ -82,7 +82,7 @@ CONNECTOR = Connector(
     purpose="a test's connector: counts greetings",
     switched_on_by=("THROWAWAY_GREETING",),
     settings="throwaway.settings:read",
-    migrations="throwaway.store:migrations",
+    migrations="throwaway.migrations:migrations",
     passes={"greet": Pass("throwaway.passes:greet", "write one greeting to the journal.",
                           example="--only throwaway")},
     status="throwaway.passes:status_view",
@@ -101,7 +101,7 @@ class ThrowawaySettings:
 def read(env):
     return ThrowawaySettings(env.text("THROWAWAY_GREETING"), env.integer("THROWAWAY_TIMES", 1, 1, 5))
 ''',
-    "store.py": '''
+    "migrations.py": '''
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("throwaway")

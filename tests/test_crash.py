@@ -448,7 +448,7 @@ def _open_journal(r: Round):
     from maorders import connectors
     from maorders.journal import Journal
 
-    return Journal.open(Path(r.env["MAORDERS_JOURNAL"]), connectors.migration_sets())
+    return Journal.open(Path(r.env["MAORDERS_JOURNAL"]), connectors.migrations())
 
 
 TTL0 = {"MEGAPTEKA_BOOKING_TTL_HOURS": "0"}

@@ -17,7 +17,7 @@ CONNECTOR = Connector(
     switched_on_by=("MEGAPTEKA_URL",),
     settings="maorders.megapteka.settings:read",
     secrets=("secret",),
-    migrations="maorders.megapteka.store:migrations",
+    migrations="maorders.megapteka.migrations:migrations",
     passes={
         "export-stock": Pass(
             f"{PASSES}:export_stock",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from sqlite_utils import Database
+from sqlite3 import Connection
 
 from maorders.errors import PermanentError, TransientError
 from maorders.journal import Journal, now, stamp
@@ -30,7 +30,7 @@ def pull_orders(ctx: PassContext) -> None:
 
 
 def drain(ctx: PassContext, feed: str, fetch: Callable[[int], Page],
-          apply: Callable[[PassContext, Database, Any], None]) -> None:
+          apply: Callable[[PassContext, Connection, Any], None]) -> None:
     """Read a cursor feed to its end; each page is applied with its cursor in one transaction.
 
     The cursor moves only over what was applied (a bad entry is applied as a rejected
@@ -54,7 +54,7 @@ def drain(ctx: PassContext, feed: str, fetch: Callable[[int], Page],
         cursor = moved
 
 
-def receive_order(ctx: PassContext, db: Database, raw: Any) -> None:
+def receive_order(ctx: PassContext, db: Connection, raw: Any) -> None:
     ctx.counts["received"] += 1
     order_id = entry_id(raw)
     if order_id is None:
@@ -86,7 +86,7 @@ def receive_order(ctx: PassContext, db: Database, raw: Any) -> None:
     _apply_waiting(ctx, db, waiting)
 
 
-def _cancelled_before_received(ctx: PassContext, db: Database, raw: dict[str, Any], order: booking.Order) -> None:
+def _cancelled_before_received(ctx: PassContext, db: Connection, raw: dict[str, Any], order: booking.Order) -> None:
     """The customer cancelled before we fetched the order: not booked, its stock stays free,
     and no status goes out (the site takes nothing after 3)."""
     store.save_cancelled(db, raw, order)
@@ -96,13 +96,13 @@ def _cancelled_before_received(ctx: PassContext, db: Database, raw: dict[str, An
     ctx.counts["cancelled_before_booking"] += 1
 
 
-def _apply_waiting(ctx: PassContext, db: Database, events: list[dict[str, Any]]) -> None:
+def _apply_waiting(ctx: PassContext, db: Connection, events: list[dict[str, Any]]) -> None:
     """The site events that waited for this order (counted when they were read)."""
     for event in events:
         _apply_site_event(ctx, db, store.order_by_id(db, event["order_id"]), event)
 
 
-def _unusable_entry(ctx: PassContext, db: Database, feed: str, raw: Any) -> None:
+def _unusable_entry(ctx: PassContext, db: Connection, feed: str, raw: Any) -> None:
     """A feed entry with no id SQLite can keep: shown and notified, never applied."""
     if isinstance(raw, dict):  # the id only: the rest may carry a customer's data
         text = repr(raw.get("id")) if len(repr(raw.get("id"))) <= 40 else repr(raw.get("id"))[:37] + "..."
@@ -114,7 +114,7 @@ def _unusable_entry(ctx: PassContext, db: Database, feed: str, raw: Any) -> None
     ctx.problem(message)
 
 
-def queue_status(journal: Journal, db: Database, order_id: int, status: int,
+def queue_status(journal: Journal, db: Connection, order_id: int, status: int,
                  items: list[dict[str, int]] | None = None, comment: str = "") -> bool:
     """Queue a pharmacy status once; its status_id is made here and re-sent unchanged."""
     payload = {"order_id": order_id, "status": status, "created_at": stamp(), "items": items or [],
@@ -167,7 +167,7 @@ def apply_events(ctx: PassContext, client: MegaptekaClient) -> None:
     drain(ctx, "events", client.fetch_events, apply_event)
 
 
-def apply_event(ctx: PassContext, db: Database, event: Any) -> None:
+def apply_event(ctx: PassContext, db: Connection, event: Any) -> None:
     ctx.counts["events"] += 1
     if entry_id(event) is None:
         _unusable_entry(ctx, db, "events", event)
@@ -187,7 +187,7 @@ def apply_event(ctx: PassContext, db: Database, event: Any) -> None:
     _apply_site_event(ctx, db, order, event)
 
 
-def _apply_site_event(ctx: PassContext, db: Database, order: dict[str, Any], event: dict[str, Any]) -> None:
+def _apply_site_event(ctx: PassContext, db: Connection, order: dict[str, Any], event: dict[str, Any]) -> None:
     if event["status"] == booking.STATUS_CANCELLED:
         change = booking.on_site_cancel(order["number"], order["booking_state"], order["order_state"])
         _drop_unsent_statuses(db, order["id"])
@@ -198,7 +198,7 @@ def _apply_site_event(ctx: PassContext, db: Database, order: dict[str, Any], eve
     apply_change(ctx.journal, db, order, change, f"event-{event['id']}")
 
 
-def _drop_unsent_statuses(db: Database, order_id: int) -> None:
+def _drop_unsent_statuses(db: Connection, order_id: int) -> None:
     """The site takes nothing after 3: statuses never tried are dropped, not refused."""
     db.execute("""UPDATE outbox SET state = 'dropped', last_error = 'order cancelled on the site'
                   WHERE connector = ? AND kind = 'status' AND state = 'pending' AND attempts = 0
@@ -211,7 +211,7 @@ def status_keys(order_id: int) -> tuple[str, str]:
     return f"{order_id}/", f"{order_id}/~"
 
 
-def apply_change(journal: Journal, db: Database, order: dict[str, Any], change: booking.Change,
+def apply_change(journal: Journal, db: Connection, order: dict[str, Any], change: booking.Change,
                  why: str, items: list[dict[str, int]] | None = None, comment: str = "") -> None:
     """Write a booking change, its status and its notification in the caller's transaction."""
     store.set_states(db, order["id"], change.booking_state, change.order_state)

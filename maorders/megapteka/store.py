@@ -9,46 +9,13 @@ import json
 from operator import itemgetter
 from typing import Any, Iterable
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from sqlite3 import Connection
 
 from maorders.journal import Journal, stamp
 from maorders.megapteka.booking import ACTIVE, Decision, Order, OrderLine
 from maorders.megapteka.stock import CODE_COLUMNS
 
 CONNECTOR = "megapteka"
-migrations = Migrations("megapteka")
-
-
-@migrations()
-def m001_tables(db: Database) -> None:
-    # What the booking rules need of each stock row (names go to the site, not here).
-    # No primary key: its unique index is built after each load (see replace_stock).
-    db.execute("""CREATE TABLE mp_stock (
-        line INTEGER, sku TEXT NOT NULL, quantity INTEGER NOT NULL, price REAL NOT NULL,
-        barcode TEXT, protek_code TEXT, katren_code TEXT, egk_code TEXT)""")
-    _index_stock(db)
-    db.execute("""CREATE TABLE mp_orders (
-        id INTEGER PRIMARY KEY, number TEXT NOT NULL, received_at TEXT NOT NULL,
-        payload TEXT NOT NULL, outcome TEXT NOT NULL, booking_state TEXT, order_state TEXT NOT NULL,
-        booked_at TEXT, updated_at TEXT NOT NULL, problem TEXT)""")
-    db.execute("CREATE INDEX mp_orders_number ON mp_orders (number)")
-    db.execute("CREATE INDEX mp_orders_booking ON mp_orders (booking_state)")
-    db.execute("""CREATE TABLE mp_order_lines (
-        order_id INTEGER NOT NULL REFERENCES mp_orders(id), line_id INTEGER NOT NULL,
-        name TEXT, stock_sku TEXT, ordered INTEGER NOT NULL, booked INTEGER NOT NULL, price REAL,
-        PRIMARY KEY (order_id, line_id))""")
-    db.execute("CREATE INDEX mp_order_lines_sku ON mp_order_lines (stock_sku)")
-
-
-@migrations()
-def m002_waiting_events(db: Database) -> None:
-    # A site event (3 cancel, 8 confirm) for an order not received yet waits here, and is
-    # applied when the order arrives: the events cursor moves past it only once it is kept.
-    db.execute("""CREATE TABLE mp_waiting_events (
-        event_id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, status INTEGER NOT NULL,
-        payload TEXT NOT NULL, received_at TEXT NOT NULL)""")
-    db.execute("CREATE INDEX mp_waiting_events_order ON mp_waiting_events (order_id)")
 
 
 ACTIVE_SQL = "(" + ", ".join(f"'{state}'" for state in ACTIVE) + ")"
@@ -62,7 +29,7 @@ RESERVED_SQL = f"""SELECT l.stock_sku, SUM(l.booked) FROM mp_order_lines l
 stock_record = itemgetter(0, 1, 5, 6, 7, 8, 9, 10)
 
 
-def replace_stock(db: Database, records: Iterable[tuple]) -> None:
+def replace_stock(db: Connection, records: Iterable[tuple]) -> None:
     """Inside a write: the whole department stock is replaced by `records` (`stock_record`s
     with unique skus, streamed).
 
@@ -73,26 +40,26 @@ def replace_stock(db: Database, records: Iterable[tuple]) -> None:
     db.execute("DELETE FROM mp_stock")
     for name in STOCK_INDEXES:
         db.execute(f"DROP INDEX IF EXISTS {name}")
-    db.conn.executemany("INSERT INTO mp_stock VALUES (?, ?, ?, ?, ?, ?, ?, ?)", records)
-    _index_stock(db)
+    db.executemany("INSERT INTO mp_stock VALUES (?, ?, ?, ?, ?, ?, ?, ?)", records)
+    index_stock(db)
 
 
 STOCK_INDEXES = ("mp_stock_sku", *(f"mp_stock_{code}" for code in CODE_COLUMNS))
 
 
-def _index_stock(db: Database) -> None:
+def index_stock(db: Connection) -> None:
     db.execute("CREATE UNIQUE INDEX mp_stock_sku ON mp_stock (sku)")
     for code in CODE_COLUMNS:  # partial: most rows carry only some of the four codes
         db.execute(f"CREATE INDEX mp_stock_{code} ON mp_stock ({code}) WHERE {code} <> ''")
 
 
-def reserved(db: Database, sku: str | None = None) -> dict[str, int]:
+def reserved(db: Connection, sku: str | None = None) -> dict[str, int]:
     """Packs held by active bookings, per stock sku."""
     where, params = ("AND l.stock_sku = ?", (sku,)) if sku else ("", ())
     return {row[0]: row[1] for row in db.execute(RESERVED_SQL.format(where=where), params)}
 
 
-def match_stock(db: Database, line: OrderLine) -> tuple[str | None, int]:
+def match_stock(db: Connection, line: OrderLine) -> tuple[str | None, int]:
     """The stock item an order line names (sku first, then the four codes) and what is free."""
     for column in ("sku", *CODE_COLUMNS):
         value = getattr(line, column)
@@ -109,11 +76,11 @@ def match_stock(db: Database, line: OrderLine) -> tuple[str | None, int]:
 
 
 # -- orders -------------------------------------------------------------------------------
-def known(db: Database, order_id: int) -> bool:
+def known(db: Connection, order_id: int) -> bool:
     return db.execute("SELECT 1 FROM mp_orders WHERE id = ?", (order_id,)).fetchone() is not None
 
 
-def save_order(db: Database, raw: dict[str, Any], order: Order, decision: Decision) -> None:
+def save_order(db: Connection, raw: dict[str, Any], order: Order, decision: Decision) -> None:
     now = stamp()
     booking_state, order_state = ("New", "Новый") if decision.booked else (None, "Отменен")
     db.execute("""INSERT INTO mp_orders (id, number, received_at, payload, outcome, booking_state,
@@ -121,30 +88,30 @@ def save_order(db: Database, raw: dict[str, Any], order: Order, decision: Decisi
                (order.id, order.number, now, json.dumps(raw, ensure_ascii=False), decision.outcome,
                 booking_state, order_state, now if decision.booked else None, now))
     names = {line.line_id: line for line in order.lines}
-    db.conn.executemany(
+    db.executemany(
         "INSERT INTO mp_order_lines VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(order.id, lb.line_id, names[lb.line_id].name, lb.stock_sku, lb.ordered, lb.booked,
           names[lb.line_id].price) for lb in decision.lines])
 
 
-def save_cancelled(db: Database, raw: dict[str, Any], order: Order) -> None:
+def save_cancelled(db: Connection, raw: dict[str, Any], order: Order) -> None:
     """An order the site cancelled before we received it: kept, never booked, nothing held."""
     now = stamp()
     db.execute("""INSERT INTO mp_orders (id, number, received_at, payload, outcome, booking_state,
                   order_state, updated_at) VALUES (?, ?, ?, ?, 'cancelled', NULL, 'Отменен', ?)""",
                (order.id, order.number, now, json.dumps(raw, ensure_ascii=False), now))
-    db.conn.executemany("INSERT INTO mp_order_lines VALUES (?, ?, ?, NULL, ?, 0, ?)",
+    db.executemany("INSERT INTO mp_order_lines VALUES (?, ?, ?, NULL, ?, 0, ?)",
                         [(order.id, line.line_id, line.name, line.quantity, line.price) for line in order.lines])
 
 
-def wait_for_order(db: Database, event: dict[str, Any]) -> None:
+def wait_for_order(db: Connection, event: dict[str, Any]) -> None:
     """Keep a site event until its order arrives (a re-read event is kept once)."""
     db.execute("""INSERT OR IGNORE INTO mp_waiting_events (event_id, order_id, status, payload, received_at)
                   VALUES (?, ?, ?, ?, ?)""", (event["id"], event["order_id"], event["status"],
                                               json.dumps(event, ensure_ascii=False), stamp()))
 
 
-def take_waiting_events(db: Database, order_id: int) -> list[dict[str, Any]]:
+def take_waiting_events(db: Connection, order_id: int) -> list[dict[str, Any]]:
     """The events that waited for this order, oldest first; gone from the table once taken
     (in the caller's transaction, with the order they apply to)."""
     rows = db.execute("SELECT payload FROM mp_waiting_events WHERE order_id = ? ORDER BY event_id",
@@ -154,7 +121,7 @@ def take_waiting_events(db: Database, order_id: int) -> list[dict[str, Any]]:
     return [json.loads(row[0]) for row in rows]
 
 
-def save_rejected(db: Database, raw: dict[str, Any], problem: str) -> None:
+def save_rejected(db: Connection, raw: dict[str, Any], problem: str) -> None:
     now = stamp()
     db.execute("""INSERT INTO mp_orders (id, number, received_at, payload, outcome, booking_state,
                   order_state, updated_at, problem) VALUES (?, ?, ?, ?, 'rejected', NULL, 'Ошибка', ?, ?)""",
@@ -170,7 +137,7 @@ def find_order(journal: Journal, ref: str) -> dict[str, Any] | None:
     return row
 
 
-def order_by_id(db: Database, order_id: int) -> dict[str, Any] | None:
+def order_by_id(db: Connection, order_id: int) -> dict[str, Any] | None:
     row = db.execute("SELECT * FROM mp_orders WHERE id = ?", (order_id,)).fetchone()
     return dict(row) if row else None
 
@@ -179,7 +146,7 @@ def lines_of(journal: Journal, order_id: int) -> list[dict[str, Any]]:
     return journal.rows("SELECT * FROM mp_order_lines WHERE order_id = ? ORDER BY line_id", (order_id,))
 
 
-def set_states(db: Database, order_id: int, booking_state: str | None, order_state: str) -> None:
+def set_states(db: Connection, order_id: int, booking_state: str | None, order_state: str) -> None:
     db.execute("UPDATE mp_orders SET booking_state = ?, order_state = ?, updated_at = ? WHERE id = ?",
                (booking_state, order_state, stamp(), order_id))
 
