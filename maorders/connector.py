@@ -54,6 +54,9 @@ class Pass:
     # True (or "module:function(options) -> bool"): a person runs it and reads its answer at once;
     # its 65 (the person's own input) needs nobody later in `status --check`
     attended: bool | str = False
+    # a person waits for its answer at once (a till's sale): `maorders serve` keeps warm workers
+    # for it, so that the command hands the run over instead of starting Python (maorders.resident)
+    resident: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ class Output:
         self.json_mode = json_mode
         self.quiet = quiet
         self.verbose = verbose
-        self.terminal = sys.stderr.isatty()
+        self.terminal = sys.stderr is not None and sys.stderr.isatty()
         self.interactive = self.terminal and not json_mode
         self._console: Any = None
 
@@ -50,7 +50,7 @@ class Output:
         """Coloured by rich on a terminal; a plain line for a scheduler's or a till's log."""
         if self.terminal:
             self.console.print(text, style=style, markup=False)
-        else:
+        elif sys.stderr is not None:  # None under pythonw (a task with no console): nobody to tell
             sys.stderr.write(text + "\n")
             sys.stderr.flush()
 

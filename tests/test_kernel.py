@@ -198,3 +198,42 @@ def test_a_failed_write_leaves_the_journal_as_it_was(tmp_path):
             journal.set_cursor(db, "c", "feed", "10")
             raise RuntimeError("killed half-way")
     assert journal.cursor("c", "feed") == "0"
+
+
+def test_a_migration_added_to_a_set_is_applied_though_the_journal_knew_the_set(tmp_path, monkeypatch):
+    """Opening skips sets whose file is unchanged (no sqlite-utils import); an edited file is checked."""
+    package = tmp_path / "shop_migrations_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    first = ('from sqlite_utils.migrations import Migrations\n\nmigrations = Migrations("shop")\n\n\n'
+             '@migrations()\ndef m001(db):\n    db.execute("CREATE TABLE shelves (id INTEGER PRIMARY KEY)")\n')
+    (package / "migrations.py").write_text(first)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reference = "shop_migrations_pkg.migrations:migrations"
+    Journal.open(tmp_path / "j.db", [reference]).close()
+    second = first + ('\n\n@migrations()\ndef m002(db):\n'
+                      '    db.execute("CREATE TABLE boxes (id INTEGER PRIMARY KEY)")\n')
+    (package / "migrations.py").write_text(second)
+    import importlib
+    import sys
+
+    sys.modules.pop("shop_migrations_pkg.migrations", None)  # a new maorders version, a new process
+    importlib.invalidate_caches()
+    journal = Journal.open(tmp_path / "j.db", [reference])
+    assert journal.value("SELECT COUNT(*) FROM sqlite_master WHERE name = 'boxes'") == 1
+    assert journal.value("SELECT COUNT(*) FROM _sqlite_migrations WHERE migration_set = 'shop'") == 2
+    journal.close()
+    sys.modules.pop("shop_migrations_pkg.migrations", None)
+
+
+def test_opening_a_journal_whose_sets_are_unchanged_imports_no_sqlite_utils(tmp_path):
+    """A till's scan-qr pays ~70 ms for importing sqlite-utils; an up-to-date journal needs none of it."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from pathlib import Path; from maorders.journal import Journal\n"
+              f"Journal.open(Path({str(tmp_path / 'j.db')!r}), ['loyalty.migrations:migrations']).close()\n"
+              "print('sqlite_utils' in sys.modules)")
+    made, opened = (subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+                    for _ in range(2))
+    assert (made.stdout.strip(), opened.stdout.strip()) == ("True", "False")

@@ -1,0 +1,389 @@
+"""A warm maorders for the passes a person waits for: `maorders serve` (the till service).
+
+A cashier waits for `scan-qr`. Starting Python and importing typer, requests and the rest
+takes ~0.3 s on a till PC before any work is done; a process that has done it already
+answers in a few hundredths of a second.
+
+`maorders serve` keeps WORKERS processes started, each with everything imported and waiting
+for one run. A `maorders` command for a resident pass (`Pass.resident`) finds the service
+through a file beside the journal (a port and a token only the journal's owner can read),
+checks that the service knows the token, hands over its arguments, environment and working
+directory, prints what the worker printed and exits with its code (a till program's call: at
+a terminal the command runs itself, with its questions and panels). Each run gets a fresh
+process, so nothing is carried from one sale to the next; a new worker starts at once.
+
+Whatever goes wrong on the way (no service, a stale file, a refused token, a worker that
+died, all workers busy) the command runs itself, exactly as without the service. A rerun of
+the same receipt is what the journal is built for, so nothing is lost or done twice.
+
+This module is the `maorders` entry point: it imports only the standard library until it
+knows whether a worker runs the command.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+WORKERS = 2  # a sale and a scheduled `--reconcile` at the same moment both find one warm
+READY = "ready"
+MAX_MESSAGE = 1 << 20  # a request is argv + environment; a reply is a pass's output
+CONNECT_TIMEOUT_S = 1.0
+
+# The CLI's global options (maorders.cli.main_options), read here without importing typer;
+# tests/test_resident.py checks that the two lists agree.
+GLOBAL_FLAGS = ("--json", "-v", "--verbose", "-q", "--quiet")
+GLOBAL_VALUES = ("--env-file", "--journal")
+
+
+def main() -> None:
+    """The `maorders` command: a warm worker's run when the service has one, else the CLI here."""
+    code = forwarded(sys.argv[1:])
+    if code is None:
+        from maorders.cli import main as run_here
+
+        run_here()
+    sys.exit(code)
+
+
+# -- the client side: hand the run to the service --------------------------------------
+def forwarded(argv: list[str]) -> int | None:
+    """The exit code of the run a warm worker made of `argv`, or None: run it here."""
+    found = _command_and_files(argv)
+    if found is None or "--help" in argv or _on_a_terminal():
+        return None
+    command, env_file, journal = found
+    place = _service_file(env_file, journal)
+    try:
+        service = json.loads(place.read_text(encoding="utf-8")) if place else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(service, dict) or command not in service.get("commands", ()):
+        return None
+    reply = _ask(service, {"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()})
+    if not isinstance(reply, dict) or not isinstance(reply.get("exit_code"), int):
+        return None
+    sys.stdout.write(reply.get("stdout", ""))
+    sys.stdout.flush()
+    sys.stderr.write(reply.get("stderr", ""))
+    sys.stderr.flush()
+    return reply["exit_code"]
+
+
+def _on_a_terminal() -> bool:
+    """A person at a terminal gets the questions and panels only a run here can show."""
+    return any(stream is not None and stream.isatty() for stream in (sys.stdin, sys.stderr))
+
+
+def _command_and_files(argv: list[str]) -> tuple[str, Path | None, Path | None] | None:
+    """The command and the --env-file / --journal given before it; None if anything else is."""
+    files: dict[str, Path] = {}
+    at = 0
+    while at < len(argv):
+        name, equals, value = argv[at].partition("=")
+        if argv[at] in GLOBAL_FLAGS:
+            at += 1
+        elif name in GLOBAL_VALUES:
+            if not equals:
+                if at + 1 >= len(argv):
+                    return None
+                at, value = at + 1, argv[at + 1]
+            files[name] = Path(value)
+            at += 1
+        elif argv[at].startswith("-"):
+            return None
+        else:
+            return argv[at], files.get("--env-file"), files.get("--journal")
+    return None
+
+
+def _service_file(env_file: Path | None, journal: Path | None) -> Path | None:
+    """Where a service for this journal leaves its port and token; None if settings can't say."""
+    from maorders import settings
+    from maorders.errors import ConfigError
+
+    try:
+        return service_file(settings.journal_file(settings.read_values(env_file), journal))
+    except (ConfigError, OSError, ValueError):
+        return None
+
+
+def service_file(journal: Path) -> Path:
+    """Readable by its owner alone: 0600 in the journal's 0700 locks folder; on Windows, where
+    mode bits say nothing and staff may read the journal's folder, in the user's own profile."""
+    if sys.platform == "win32":
+        import hashlib
+
+        key = hashlib.sha256(str(journal.resolve()).lower().encode()).hexdigest()[:16]
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home()) / "maorders" / f"serve-{key}.json"
+    return journal.parent / "locks" / f"{journal.stem}.serve.json"
+
+
+def _ask(service: dict[str, Any], request: dict[str, Any]) -> Any:
+    """One exchange: the service proves it knows the token before the environment (with its
+    secrets) is sent; then the request, then the reply. None if any step fails."""
+    token = str(service.get("token", ""))
+    try:
+        with socket.create_connection(("127.0.0.1", int(service["port"])), timeout=CONNECT_TIMEOUT_S) as conn:
+            stream = conn.makefile("rwb")
+            challenge = os.urandom(16).hex()
+            _send(stream, {"challenge": challenge})
+            proof = _receive(stream)
+            if not isinstance(proof, dict) or not hmac.compare_digest(
+                    str(proof.get("proof", "")), _proof(token, challenge)):
+                return None
+            conn.settimeout(None)  # the run is bounded by its own budgets and the scanner's timeout
+            _send(stream, {**request, "token": token})
+            return _receive(stream)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _proof(token: str, challenge: str) -> str:
+    return hmac.new(token.encode(), challenge.encode(), "sha256").hexdigest()
+
+
+def _send(stream: Any, message: dict[str, Any]) -> None:
+    stream.write(json.dumps(message).encode("ascii") + b"\n")  # ASCII: no code page can spoil it
+    stream.flush()
+
+
+def _receive(stream: Any) -> Any:
+    line = stream.readline(MAX_MESSAGE + 1)
+    if not line.endswith(b"\n"):
+        raise ValueError("no whole message")
+    return json.loads(line)
+
+
+# -- the worker: one run in a warm process ----------------------------------------------------
+def worker() -> None:
+    """Import everything a resident pass needs, say so, run one request, answer, exit."""
+    import io
+    import time
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from maorders import cli
+
+    _preload()
+    answer = sys.stdout.buffer
+    answer.write(READY.encode() + b"\n")
+    answer.flush()
+    try:
+        request = _receive(sys.stdin.buffer)
+    except ValueError:  # the service stopped
+        return
+    os.environ.clear()
+    os.environ.update(request["env"])
+    if hasattr(time, "tzset"):  # the till's time zone, for the journal's local times
+        time.tzset()
+    os.chdir(request["cwd"])
+    sys.argv = ["maorders", *request["argv"]]
+    printed, told = io.StringIO(), io.StringIO()
+    code: Any = 0
+    with redirect_stdout(printed), redirect_stderr(told):
+        try:
+            cli.main()
+        except SystemExit as exc:
+            code = exc.code
+    _send(answer, {"exit_code": code if isinstance(code, int) else 1, "stdout": printed.getvalue(),
+                   "stderr": told.getvalue()})
+
+
+def _preload() -> None:
+    """The modules a resident pass uses, so that the run itself imports nothing."""
+    import importlib
+
+    from maorders import connectors
+    from maorders.connector import load
+
+    for module in ("maorders.http", "maorders.journal", "maorders.operations", "filelock", "logging.handlers"):
+        importlib.import_module(module)
+    for connector in connectors.registered().values():
+        load(connector.settings)
+        for part in connector.passes.values():
+            if part.resident:
+                for reference in (part.run, part.lock, part.alerts, part.attended):
+                    if isinstance(reference, str):
+                        load(reference)
+
+
+def resident_commands() -> list[str]:
+    from maorders import connectors
+
+    return sorted({command for connector in connectors.registered().values()
+                   for command, part in connector.passes.items() if part.resident})
+
+
+# -- the service: `maorders serve` ------------------------------------------------------------
+def serve(journal: Path, out: Any) -> None:
+    """Serve until stopped (Ctrl+C, SIGTERM, the scheduler ending the task)."""
+    import secrets
+    import signal
+    import threading
+
+    commands = resident_commands()
+    token = secrets.token_hex(32)
+    place = service_file(journal)
+    with socket.create_server(("127.0.0.1", 0)) as listener, WarmPool(WORKERS) as pool:
+        port = listener.getsockname()[1]
+        _publish(place, {"port": port, "token": token, "pid": os.getpid(), "commands": commands})
+        if hasattr(signal, "SIGTERM"):
+            signal.signal(signal.SIGTERM, _stop)
+        out.info(f"serving {', '.join(commands)} on 127.0.0.1:{port} for {journal} "
+                 f"with {WORKERS} warm workers; Ctrl+C stops")
+        try:
+            while True:
+                conn, _ = listener.accept()
+                threading.Thread(target=_serve_one, args=(conn, token, pool, out), daemon=True).start()
+        except KeyboardInterrupt:
+            out.info("stopped")
+        finally:
+            _withdraw(place, token)
+
+
+def _stop(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _publish(place: Path, service: dict[str, Any]) -> None:
+    """The port and token, readable by the journal's owner alone, replaced in one step."""
+    place.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    draft = place.with_suffix(".draft")
+    fd = os.open(draft, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        json.dump(service, file)
+    os.replace(draft, place)
+
+
+def _withdraw(place: Path, token: str) -> None:
+    """Remove the file if it is still this service's (another may have started since)."""
+    try:
+        if json.loads(place.read_text(encoding="utf-8")).get("token") == token:
+            place.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _serve_one(conn: socket.socket, token: str, pool: "WarmPool", out: Any) -> None:
+    import time
+
+    started = time.perf_counter()
+    with conn:
+        conn.settimeout(CONNECT_TIMEOUT_S * 5)  # a client sends its request at once
+        stream = conn.makefile("rwb")
+        try:
+            _send(stream, {"proof": _proof(token, str(_receive(stream)["challenge"]))})
+            request = _receive(stream)
+            if not hmac.compare_digest(str(request.pop("token", "")), token):
+                _send(stream, {"refused": "token"})
+                out.warn("refused a request with a wrong token")
+                return
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return
+        worker = pool.take()
+        reply = worker.run(request) if worker else None
+        conn.settimeout(None)
+        try:  # the client may be gone (killed): the run is done and in the journal all the same
+            _send(stream, reply or {"refused": "no warm worker" if worker is None else "the worker died"})
+        except OSError:
+            pass
+    if worker:
+        pool.replace()
+    # never the arguments: they may hold a customer's card or code
+    command = next((a for a in request.get("argv", []) if not a.startswith("-")), "?")
+    outcome = f"exit {reply['exit_code']}" if reply else "run by the command itself"
+    out.info(f"{command}: {outcome} in {time.perf_counter() - started:.3f} s")
+
+
+class WarmPool:
+    """Worker processes started ahead, each ready for one run; one is started per one taken."""
+
+    def __init__(self, size: int):
+        import queue
+        import threading
+
+        self.size, self.ready, self.lock = size, queue.Queue(), threading.Lock()
+        self.alive: list[Any] = []  # starting or ready
+        self.stopped = False
+        for _ in range(size):
+            self._start()
+
+    def __enter__(self) -> "WarmPool":
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.stopped = True
+        with self.lock:
+            alive, self.alive = self.alive, []
+        for process in alive:
+            process.kill()
+            process.wait()
+
+    def take(self, wait_s: float = 2.0) -> "Worker | None":
+        """A ready worker (waiting a little for one still starting), or None: run it elsewhere."""
+        import queue
+
+        with self.lock:
+            missing = self.size - len(self.alive)  # one failed to start earlier: try again
+        for _ in range(missing):
+            self._start()
+        try:
+            worker = self.ready.get(timeout=wait_s)
+        except queue.Empty:
+            return None
+        with self.lock:
+            self.alive.remove(worker.process)
+        return worker
+
+    def replace(self) -> None:
+        """One more warm worker for the one used: started after its run, not beside it, since
+        the start (~0.4 s of CPU) would slow the sale the cashier is waiting for."""
+        if not self.stopped:
+            self._start()
+
+    def _start(self) -> None:
+        import subprocess
+        import threading
+
+        process = subprocess.Popen([sys.executable, "-m", "maorders.resident"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        with self.lock:
+            self.alive.append(process)
+        threading.Thread(target=self._wait_ready, args=(process,), daemon=True).start()
+
+    def _wait_ready(self, process: Any) -> None:
+        if process.stdout.readline().strip() == READY.encode() and not self.stopped:
+            self.ready.put(Worker(process))
+            return
+        process.kill()
+        process.wait()
+        with self.lock:
+            if process in self.alive:
+                self.alive.remove(process)
+
+
+class Worker:
+    def __init__(self, process: Any):
+        self.process = process
+
+    def run(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """Its one run; None if it died before answering."""
+        try:
+            _send(self.process.stdin, request)
+            reply = _receive(self.process.stdout)
+        except (OSError, ValueError):
+            reply = None
+        import threading
+
+        self.process.stdin.close()  # the answer goes out now; the exit (~50 ms of teardown) is awaited aside
+        threading.Thread(target=self.process.wait, daemon=True).start()
+        return reply if isinstance(reply, dict) and isinstance(reply.get("exit_code"), int) else None
+
+
+if __name__ == "__main__":
+    worker()
