@@ -138,14 +138,11 @@ def serve(ctx: typer.Context) -> None:
     Example: maorders --env-file C:\\ProgramData\\maorders\\maorders.env serve
     """
     from maorders import resident
-    from maorders.runner import pass_lock
 
     app_state = state(ctx)
 
     def action() -> int:
-        journal = app_state.settings().general.journal
-        with pass_lock(journal, "serve"):
-            resident.serve(journal, app_state.output)
+        resident.serve(app_state.output)
         return 0
 
     _exit(guarded(app_state, action))
@@ -188,11 +185,12 @@ from maorders.operations_cli import alerts, watch  # noqa: E402 - staff alerts a
 app.add_typer(alerts, name="alerts"), app.command("watch")(watch)
 
 
-def main() -> None:
+def main(command: Any = None) -> None:
+    """`command`: the app's click command built ahead (a warm worker's), else built now."""
     if hasattr(os, "umask"):  # journal, logs, locks hold orders and customers' data: the owner's alone
         os.umask(0o077)
     try:
-        code = app(standalone_mode=False)
+        code = (command or typer.main.get_command(app))(standalone_mode=False)
     except typer.Exit as exc:
         code = exc.exit_code
     except (KeyboardInterrupt, typer.Abort):

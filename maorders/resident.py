@@ -5,9 +5,10 @@ takes ~0.3 s on a till PC before any work is done; a process that has done it al
 answers in a few hundredths of a second.
 
 `maorders serve` keeps WORKERS processes started, each with everything imported and waiting
-for one run. A `maorders` command for a resident pass (`Pass.resident`) finds the service
-through a file beside the journal (a port and a token only the journal's owner can read),
-checks that the service knows the token, hands over its arguments, environment and working
+for one run. A `maorders` command for a resident pass (`Pass.resident`) of the same install
+finds the user's service through a file in the user's own folder (a port and a token only
+that user can read), checks that the service knows the token, hands over its arguments,
+environment (so its settings and journal, not the service's) and working
 directory, prints what the worker printed and exits with its code (a till program's call: at
 a terminal the command runs itself, with its questions and panels). Each run gets a fresh
 process, so nothing is carried from one sale to the next; a new worker starts at once.
@@ -32,6 +33,7 @@ from typing import Any
 
 WORKERS = 2  # a sale and a scheduled `--reconcile` at the same moment both find one warm
 READY = "ready"
+PACKAGE = str(Path(__file__).resolve().parent)
 MAX_MESSAGE = 1 << 20  # a request is argv + environment; a reply is a pass's output
 CONNECT_TIMEOUT_S = 1.0
 
@@ -54,16 +56,15 @@ def main() -> None:
 # -- the client side: hand the run to the service --------------------------------------
 def forwarded(argv: list[str]) -> int | None:
     """The exit code of the run a warm worker made of `argv`, or None: run it here."""
-    found = _command_and_files(argv)
-    if found is None or "--help" in argv or _on_a_terminal():
+    command = _command(argv)
+    if command is None or "--help" in argv or _on_a_terminal():
         return None
-    command, env_file, journal = found
-    place = _service_file(env_file, journal)
     try:
-        service = json.loads(place.read_text(encoding="utf-8")) if place else None
+        service = json.loads(service_file().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(service, dict) or command not in service.get("commands", ()):
+    if not isinstance(service, dict) or command not in service.get("commands", ()) \
+            or service.get("package") != PACKAGE:  # another install's workers would run other code
         return None
     reply = _ask(service, {"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()})
     if not isinstance(reply, dict) or not isinstance(reply.get("exit_code"), int):
@@ -80,48 +81,27 @@ def _on_a_terminal() -> bool:
     return any(stream is not None and stream.isatty() for stream in (sys.stdin, sys.stderr))
 
 
-def _command_and_files(argv: list[str]) -> tuple[str, Path | None, Path | None] | None:
-    """The command and the --env-file / --journal given before it; None if anything else is."""
-    files: dict[str, Path] = {}
+def _command(argv: list[str]) -> str | None:
+    """The command after the global options; None if anything else comes before it."""
     at = 0
     while at < len(argv):
-        name, equals, value = argv[at].partition("=")
         if argv[at] in GLOBAL_FLAGS:
             at += 1
-        elif name in GLOBAL_VALUES:
-            if not equals:
-                if at + 1 >= len(argv):
-                    return None
-                at, value = at + 1, argv[at + 1]
-            files[name] = Path(value)
-            at += 1
+        elif argv[at].partition("=")[0] in GLOBAL_VALUES:
+            at += 1 if "=" in argv[at] else 2
         elif argv[at].startswith("-"):
             return None
         else:
-            return argv[at], files.get("--env-file"), files.get("--journal")
+            return argv[at]
     return None
 
 
-def _service_file(env_file: Path | None, journal: Path | None) -> Path | None:
-    """Where a service for this journal leaves its port and token; None if settings can't say."""
-    from maorders import settings
-    from maorders.errors import ConfigError
+def service_file() -> Path:
+    """The user's own: its port and token must be readable by nobody else (0600 in a 0700
+    folder; on Windows the profile's ACL). One service per user serves any journal."""
+    import platformdirs
 
-    try:
-        return service_file(settings.journal_file(settings.read_values(env_file), journal))
-    except (ConfigError, OSError, ValueError):
-        return None
-
-
-def service_file(journal: Path) -> Path:
-    """Readable by its owner alone: 0600 in the journal's 0700 locks folder; on Windows, where
-    mode bits say nothing and staff may read the journal's folder, in the user's own profile."""
-    if sys.platform == "win32":
-        import hashlib
-
-        key = hashlib.sha256(str(journal.resolve()).lower().encode()).hexdigest()[:16]
-        return Path(os.environ.get("LOCALAPPDATA") or Path.home()) / "maorders" / f"serve-{key}.json"
-    return journal.parent / "locks" / f"{journal.stem}.serve.json"
+    return Path(platformdirs.user_cache_dir("maorders", appauthor=False)) / "serve.json"
 
 
 def _ask(service: dict[str, Any], request: dict[str, Any]) -> Any:
@@ -167,9 +147,12 @@ def worker() -> None:
     import time
     from contextlib import redirect_stderr, redirect_stdout
 
+    import typer
+
     from maorders import cli
 
     _preload()
+    command = typer.main.get_command(cli.app)  # ~15 ms of typer's a run would spend
     answer = sys.stdout.buffer
     answer.write(READY.encode() + b"\n")
     answer.flush()
@@ -187,7 +170,7 @@ def worker() -> None:
     code: Any = 0
     with redirect_stdout(printed), redirect_stderr(told):
         try:
-            cli.main()
+            cli.main(command)
         except SystemExit as exc:
             code = exc.code
     _send(answer, {"exit_code": code if isinstance(code, int) else 1, "stdout": printed.getvalue(),
@@ -201,7 +184,8 @@ def _preload() -> None:
     from maorders import connectors
     from maorders.connector import load
 
-    for module in ("maorders.http", "maorders.journal", "maorders.operations", "filelock", "logging.handlers"):
+    for module in ("maorders.http", "maorders.journal", "maorders.operations", "filelock", "logging.handlers",
+                   "dotenv"):
         importlib.import_module(module)
     for connector in connectors.registered().values():
         load(connector.settings)
@@ -220,22 +204,33 @@ def resident_commands() -> list[str]:
 
 
 # -- the service: `maorders serve` ------------------------------------------------------------
-def serve(journal: Path, out: Any) -> None:
-    """Serve until stopped (Ctrl+C, SIGTERM, the scheduler ending the task)."""
+def serve(out: Any) -> None:
+    """Serve until stopped (Ctrl+C, SIGTERM, the scheduler ending the task); one per user."""
     import secrets
     import signal
     import threading
 
+    from filelock import FileLock, Timeout
+
+    from maorders.errors import TransientError
+
     commands = resident_commands()
     token = secrets.token_hex(32)
-    place = service_file(journal)
-    with socket.create_server(("127.0.0.1", 0)) as listener, WarmPool(WORKERS) as pool:
+    place = service_file()
+    place.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = FileLock(str(place.with_suffix(".lock")), timeout=0, mode=0o600)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TransientError(f"serve is already running for this user ({place})") from None
+    with lock, socket.create_server(("127.0.0.1", 0)) as listener, WarmPool(WORKERS) as pool:
         port = listener.getsockname()[1]
-        _publish(place, {"port": port, "token": token, "pid": os.getpid(), "commands": commands})
+        _publish(place, {"port": port, "token": token, "pid": os.getpid(), "commands": commands,
+                         "package": PACKAGE})
         if hasattr(signal, "SIGTERM"):
             signal.signal(signal.SIGTERM, _stop)
-        out.info(f"serving {', '.join(commands)} on 127.0.0.1:{port} for {journal} "
-                 f"with {WORKERS} warm workers; Ctrl+C stops")
+        out.info(f"serving {', '.join(commands)} on 127.0.0.1:{port} with {WORKERS} warm workers; "
+                 "Ctrl+C stops")
         try:
             while True:
                 conn, _ = listener.accept()
@@ -251,8 +246,7 @@ def _stop(*_: Any) -> None:
 
 
 def _publish(place: Path, service: dict[str, Any]) -> None:
-    """The port and token, readable by the journal's owner alone, replaced in one step."""
-    place.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """The port and token, readable by the user alone, replaced in one step."""
     draft = place.with_suffix(".draft")
     fd = os.open(draft, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as file:

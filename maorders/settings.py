@@ -219,16 +219,10 @@ def _is_cp1251(raw: bytes) -> bool:
     return True
 
 
-def journal_file(values: Mapping[str, str], journal: Path | None = None) -> Path:
-    """--journal, else MAORDERS_JOURNAL (file or environment), else the site's default."""
-    return journal or Path(Env(values).text("MAORDERS_JOURNAL", str(site_data_dir() / "journal.db")))
-
-
 def load(env_file: Path | None = None, journal: Path | None = None,
          environ: Mapping[str, str] | None = None) -> Settings:
-    values = read_values(env_file, environ)
-    env = Env(values)
-    journal_path = journal_file(values, journal)
+    env = Env(read_values(env_file, environ))
+    journal_path = journal or Path(env.text("MAORDERS_JOURNAL", str(site_data_dir() / "journal.db")))
     general = General(
         journal=journal_path,
         log_dir=Path(env.text("MAORDERS_LOG_DIR", str(default_log_dir(journal_path)))),

@@ -110,7 +110,7 @@ def _till_service(env: dict[str, str]) -> Iterator[subprocess.Popen]:
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, encoding="utf-8")
     try:
         deadline = time.monotonic() + 60
-        while not service_file(Path(env["MAORDERS_JOURNAL"])).exists():
+        while not service_file().exists():
             if service.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"maorders serve did not start: {service.communicate()[1][-1000:]}")
             time.sleep(0.05)
@@ -122,7 +122,10 @@ def _till_service(env: dict[str, str]) -> Iterator[subprocess.Popen]:
 
 
 def _environment(workdir: Path, url: str) -> dict[str, str]:
-    return {**clean_environment(workdir),
+    """The till's settings, and a user folder of its own (where `maorders serve` leaves its address)."""
+    user = {"XDG_CACHE_HOME": str(workdir / "user-cache"), "LOCALAPPDATA": str(workdir / "user-cache")}
+    os.environ.update(user)  # for service_file() here
+    return {**clean_environment(workdir), **user,
             "MEGAINSIGHT_URL": url, "MEGAINSIGHT_TOKEN": TOKEN, "MEGAINSIGHT_PLACE_ID": PLACE_ID}
 
 

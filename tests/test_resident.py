@@ -28,12 +28,12 @@ SALE = ("--code", CARD, "--line", "AI95:40:56.00")
 
 
 class Service:
-    """`maorders serve` for the test's journal, started with NO loyalty settings of its own."""
+    """`maorders serve` of the test's own user folder, started with NO settings of its own."""
 
-    def __init__(self, workdir: Path):
-        self.env = base_env(workdir)
-        (workdir / "none.env").write_text("", encoding="utf-8")
-        self.file = service_file(Path(self.env["MAORDERS_JOURNAL"]))
+    def __init__(self, workdir: Path, user: dict[str, str]):
+        self.env = {**base_env(workdir / "service"), **user}
+        (workdir / "service" / "none.env").write_text("", encoding="utf-8")
+        self.file = service_file()
         self.process = subprocess.Popen([MAORDERS, "serve"], env=self.env, cwd=workdir, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         encoding="utf-8")
@@ -54,8 +54,20 @@ class Service:
 
 
 @pytest.fixture
-def service(tmp_path: Path):
-    running = Service(tmp_path)
+def user(tmp_path: Path, monkeypatch, loyalty_cli) -> dict[str, str]:
+    """The test's own user folder (where the service leaves its address), for the service, the
+    till's command and this process's `service_file()` alike."""
+    folder = {"XDG_CACHE_HOME": str(tmp_path / "user-cache"), "LOCALAPPDATA": str(tmp_path / "user-cache")}
+    for name, value in folder.items():
+        monkeypatch.setenv(name, value)
+    loyalty_cli.env.update(folder)
+    return folder
+
+
+@pytest.fixture
+def service(tmp_path: Path, user: dict[str, str]):
+    (tmp_path / "service").mkdir()
+    running = Service(tmp_path, user)
     yield running
     running.stop()
 
@@ -93,14 +105,16 @@ def test_a_worker_killed_right_after_the_confirm_was_applied_loses_nothing(loyal
     assert "scan-qr: run by the command itself" in service.stop()
 
 
-def test_a_stale_address_or_a_false_service_never_gets_the_environment(loyalty_cli, megainsight, tmp_path):
-    journal = Path(loyalty_cli.env["MAORDERS_JOURNAL"])
-    place = service_file(journal)
+def test_a_stale_address_or_a_false_service_never_gets_the_environment(loyalty_cli, megainsight, user):
+    from maorders.resident import PACKAGE
+
+    place = service_file()
     place.parent.mkdir(parents=True, exist_ok=True)
     with socket.socket() as closed:  # a port nobody listens on any more
         closed.bind(("127.0.0.1", 0))
         stale_port = closed.getsockname()[1]
-    place.write_text(json.dumps({"port": stale_port, "token": "t", "commands": ["scan-qr"]}), encoding="utf-8")
+    place.write_text(json.dumps({"port": stale_port, "token": "t", "commands": ["scan-qr"], "package": PACKAGE}),
+                     encoding="utf-8")
     code, _, err = loyalty_cli.sale(*SALE, "--receipt-number", "0044")
     assert code == 0, err
 
@@ -117,7 +131,7 @@ def test_a_stale_address_or_a_false_service_never_gets_the_environment(loyalty_c
         listener = threading.Thread(target=answer_wrongly)
         listener.start()
         place.write_text(json.dumps({"port": false_service.getsockname()[1], "token": "t",
-                                     "commands": ["scan-qr"]}), encoding="utf-8")
+                                     "commands": ["scan-qr"], "package": PACKAGE}), encoding="utf-8")
         code, _, err = loyalty_cli.sale(*SALE, "--receipt-number", "0045")
         listener.join(30)
     assert code == 0, err
@@ -125,7 +139,7 @@ def test_a_stale_address_or_a_false_service_never_gets_the_environment(loyalty_c
     assert megainsight.app.counters["confirm"] == 2
 
 
-def test_one_service_per_journal(service):
+def test_one_service_per_user(service):
     second = subprocess.run([MAORDERS, "serve"], env=service.env, capture_output=True, text=True,
                             encoding="utf-8", stdin=subprocess.DEVNULL, timeout=60)
     assert second.returncode == 75 and "serve is already running" in second.stderr
