@@ -132,20 +132,21 @@ def doctor(ctx: typer.Context) -> None:
 @app.command("serve")
 def serve(ctx: typer.Context) -> None:
     """Keep warm workers for the passes a cashier waits for (scan-qr): the command hands its run to
-    one and answers in a few hundredths of a second instead of ~0.4 s. Start it at logon on the till
-    PC (scripts/schedule.py makes the task); without it the commands run as before. Ctrl+C stops.
+    one and answers in a few hundredths of a second instead of ~0.4 s. Start it at log-on on the till
+    PC, as the till program's user (scripts/schedule.py makes the task); without it the commands run
+    as before. It needs no settings: each run uses the till's own. Ctrl+C stops.
 
-    Example: maorders --env-file C:\\ProgramData\\maorders\\maorders.env serve
+    Example: maorders serve
     """
     from maorders import resident
+    from maorders.errors import MaordersError
 
-    app_state = state(ctx)
-
-    def action() -> int:
-        resident.serve(app_state.output)
-        return 0
-
-    _exit(guarded(app_state, action))
+    out = state(ctx).output
+    try:
+        resident.serve(out)
+    except MaordersError as exc:
+        out.error(str(exc))
+        _exit(exc.exit_code)
 
 
 @app.command("demo")

@@ -41,6 +41,7 @@ class Job:
     offset_minutes: int = 0  # staggered, so that passes do not start in the same second
     limit_minutes: int = 9  # killed after this (the journal is made for that), before the next run
     help: str = ""
+    till_only: bool = False  # only on a till PC (install-tasks.ps1 -Till)
 
 
 SCHEDULE: tuple[Job, ...] = (
@@ -51,6 +52,7 @@ SCHEDULE: tuple[Job, ...] = (
     Job("resend-receipts", ("resend-receipts",), 10, 4, help="send queued receipts and e-receipts to the MIS"),
     Job("scan-qr-reconcile", ("scan-qr", "--reconcile"), 10, 5, help="settle unfinished loyalty operations"),
     Job("watch", ("watch",), 0, help="desktop pop-ups for the logged-on staff"),
+    Job("serve", ("serve",), 0, help="warm workers for the till's scan-qr (docs/loyalty.md)", till_only=True),
 )
 
 
@@ -132,19 +134,25 @@ def task_xml(job: Job) -> str:
 
 def installer() -> str:
     names = ", ".join(f'"{job.name}"' for job in passes())
-    watch = ", ".join(f'"{job.name}"' for job in at_logon())
+    watch = ", ".join(f'"{job.name}"' for job in at_logon() if not job.till_only)
+    till = ", ".join(f'"{job.name}"' for job in at_logon() if job.till_only)
     return f"""<#
 .SYNOPSIS
   Registers the maorders tasks made by scripts/schedule.py (edit its SCHEDULE, not this file):
-  every pass every {passes()[0].every_minutes} minutes as SYSTEM, and `maorders watch` at log-on of every user.
+  every pass every {passes()[0].every_minutes} minutes as SYSTEM, and `maorders watch` at log-on of every user;
+  with -Till (a fuel till PC) also `maorders serve` at log-on, for the till's scan-qr.
 .DESCRIPTION
   The settings file is made readable by SYSTEM and Administrators only. The data folder
   (journal, WAL, logs, locks) is made owner-only: SYSTEM and Administrators, plus read
-  access for -WatchGroup (the counter staff whose `maorders watch` reads the journal).
+  access for -WatchGroup (the counter staff whose `maorders watch` reads the journal) and, with
+  -Till, modify access for -TillUser (the account the till program and `maorders serve` run as:
+  scan-qr writes the journal).
 .EXAMPLE
   powershell -ExecutionPolicy Bypass -File install-tasks.ps1
 .EXAMPLE
   powershell -ExecutionPolicy Bypass -File install-tasks.ps1 -Passes pull-orders,push-statuses -NoWatch
+.EXAMPLE
+  powershell -ExecutionPolicy Bypass -File install-tasks.ps1 -Passes scan-qr-reconcile -Till -TillUser "AZS\\cashier"
 #>
 param(
   [string[]]$Passes = @({names}),
@@ -152,25 +160,32 @@ param(
   [string]$EnvFile = "C:\\ProgramData\\maorders\\maorders.env",
   [string]$WorkDir = "C:\\ProgramData\\maorders",
   [string]$WatchGroup = "Users",
-  [switch]$NoWatch
+  [switch]$NoWatch,
+  [switch]$Till,
+  [string]$TillUser = "Users"
 )
 $ErrorActionPreference = "Stop"
 $Known = @({names})
 $AtLogon = @({watch})
+$TillOnly = @({till})
 foreach ($pass in $Passes) {{ if ($Known -notcontains $pass) {{ throw "Unknown pass $pass (known: $($Known -join ', '))" }} }}
 New-Item -ItemType Directory -Force -Path $WorkDir | Out-Null
 if (-not (Test-Path $EnvFile)) {{ throw "Settings file $EnvFile not found: write it first (see README, Settings)." }}
 # Orders and customers' data: the folder for SYSTEM and Administrators, read for the watchers.
 $grants = @("*S-1-5-18:(OI)(CI)(F)", "*S-1-5-32-544:(OI)(CI)(F)")
 if (-not $NoWatch -and $WatchGroup) {{ $grants += "$($WatchGroup):(OI)(CI)(RX)" }}
+if ($Till) {{ $grants += "$($TillUser):(OI)(CI)(M)" }}
 icacls $WorkDir /inheritance:r /grant:r @grants | Out-Null
 # The settings file holds secrets: only SYSTEM and Administrators may read it (not the watchers either).
 icacls $EnvFile /inheritance:r /grant:r "*S-1-5-18:(R)" "*S-1-5-32-544:(F)" | Out-Null
+# A till's program runs scan-qr as -TillUser: it needs the Megainsight settings too.
+if ($Till) {{ icacls $EnvFile /grant "$($TillUser):(R)" | Out-Null }}
 $Pythonw = Join-Path (Split-Path $MaordersExe) "pythonw.exe"
 if (-not (Test-Path $Pythonw)) {{ $Pythonw = (Get-Command pythonw -ErrorAction SilentlyContinue).Source }}
 $Journal = Join-Path $WorkDir "journal.db"
 $names = @($Passes)
 if (-not $NoWatch) {{ $names += $AtLogon }}
+if ($Till) {{ $names += $TillOnly }}
 foreach ($name in $names) {{
   $template = Get-Content -Raw -Encoding UTF8 -Path (Join-Path $PSScriptRoot "tasks\\maorders-$name.xml")
   $xml = $template.Replace("MAORDERS_EXE", $MaordersExe).Replace("PYTHONW_EXE", $Pythonw).
@@ -241,9 +256,12 @@ WantedBy=timers.target
 
 
 def desktop(job: Job) -> str:
+    where = ("# Copy to ~/.config/autostart/ of the user the till program runs as (the journal's owner)."
+             if job.till_only else
+             "# Copy to /etc/xdg/autostart/ (every user) or ~/.config/autostart/ (one user). The user needs\n"
+             "# read access to the journal, owner-only by default: see docs/operations.md, \"Who may read\".")
     return f"""# Made by scripts/schedule.py from its SCHEDULE; edit that list, not this file.
-# Copy to /etc/xdg/autostart/ (every user) or ~/.config/autostart/ (one user). The user needs
-# read access to the journal, owner-only by default: see docs/operations.md, "Who may read".
+{where}
 [Desktop Entry]
 Type=Application
 Name=maorders {job.name}

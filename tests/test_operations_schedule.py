@@ -51,7 +51,7 @@ def test_the_files_on_disk_are_what_the_list_makes():
 def test_every_pass_the_command_has_is_scheduled_and_every_scheduled_pass_exists():
     scheduled = {job.args[0] for job in schedule.passes()}
     assert scheduled == set(connectors.commands())
-    assert [job.args for job in schedule.at_logon()] == [("watch",)]
+    assert [job.args for job in schedule.at_logon()] == [("watch",), ("serve",)]
     assert ("scan-qr", "--reconcile") in [job.args for job in JOBS]
     offsets = [job.offset_minutes for job in schedule.passes()]
     assert len(set(offsets)) == len(offsets)  # staggered
@@ -82,7 +82,7 @@ def test_the_installer_knows_every_pass():
     text = (SCRIPTS / "windows" / "install-tasks.ps1").read_text(encoding="utf-8")
     known = re.search(r"\$Known = @\(([^)]*)\)", text).group(1)
     assert [name.strip().strip('"') for name in known.split(",")] == [job.name for job in schedule.passes()]
-    assert '$AtLogon = @("watch")' in text
+    assert '$AtLogon = @("watch")' in text and '$TillOnly = @("serve")' in text
 
 
 def test_cron_lines():

@@ -1,15 +1,20 @@
 <#
 .SYNOPSIS
   Registers the maorders tasks made by scripts/schedule.py (edit its SCHEDULE, not this file):
-  every pass every 10 minutes as SYSTEM, and `maorders watch` at log-on of every user.
+  every pass every 10 minutes as SYSTEM, and `maorders watch` at log-on of every user;
+  with -Till (a fuel till PC) also `maorders serve` at log-on, for the till's scan-qr.
 .DESCRIPTION
   The settings file is made readable by SYSTEM and Administrators only. The data folder
   (journal, WAL, logs, locks) is made owner-only: SYSTEM and Administrators, plus read
-  access for -WatchGroup (the counter staff whose `maorders watch` reads the journal).
+  access for -WatchGroup (the counter staff whose `maorders watch` reads the journal) and, with
+  -Till, modify access for -TillUser (the account the till program and `maorders serve` run as:
+  scan-qr writes the journal).
 .EXAMPLE
   powershell -ExecutionPolicy Bypass -File install-tasks.ps1
 .EXAMPLE
   powershell -ExecutionPolicy Bypass -File install-tasks.ps1 -Passes pull-orders,push-statuses -NoWatch
+.EXAMPLE
+  powershell -ExecutionPolicy Bypass -File install-tasks.ps1 -Passes scan-qr-reconcile -Till -TillUser "AZS\cashier"
 #>
 param(
   [string[]]$Passes = @("export-stock", "pull-orders", "push-statuses", "expire-bookings", "resend-receipts", "scan-qr-reconcile"),
@@ -17,25 +22,32 @@ param(
   [string]$EnvFile = "C:\ProgramData\maorders\maorders.env",
   [string]$WorkDir = "C:\ProgramData\maorders",
   [string]$WatchGroup = "Users",
-  [switch]$NoWatch
+  [switch]$NoWatch,
+  [switch]$Till,
+  [string]$TillUser = "Users"
 )
 $ErrorActionPreference = "Stop"
 $Known = @("export-stock", "pull-orders", "push-statuses", "expire-bookings", "resend-receipts", "scan-qr-reconcile")
 $AtLogon = @("watch")
+$TillOnly = @("serve")
 foreach ($pass in $Passes) { if ($Known -notcontains $pass) { throw "Unknown pass $pass (known: $($Known -join ', '))" } }
 New-Item -ItemType Directory -Force -Path $WorkDir | Out-Null
 if (-not (Test-Path $EnvFile)) { throw "Settings file $EnvFile not found: write it first (see README, Settings)." }
 # Orders and customers' data: the folder for SYSTEM and Administrators, read for the watchers.
 $grants = @("*S-1-5-18:(OI)(CI)(F)", "*S-1-5-32-544:(OI)(CI)(F)")
 if (-not $NoWatch -and $WatchGroup) { $grants += "$($WatchGroup):(OI)(CI)(RX)" }
+if ($Till) { $grants += "$($TillUser):(OI)(CI)(M)" }
 icacls $WorkDir /inheritance:r /grant:r @grants | Out-Null
 # The settings file holds secrets: only SYSTEM and Administrators may read it (not the watchers either).
 icacls $EnvFile /inheritance:r /grant:r "*S-1-5-18:(R)" "*S-1-5-32-544:(F)" | Out-Null
+# A till's program runs scan-qr as -TillUser: it needs the Megainsight settings too.
+if ($Till) { icacls $EnvFile /grant "$($TillUser):(R)" | Out-Null }
 $Pythonw = Join-Path (Split-Path $MaordersExe) "pythonw.exe"
 if (-not (Test-Path $Pythonw)) { $Pythonw = (Get-Command pythonw -ErrorAction SilentlyContinue).Source }
 $Journal = Join-Path $WorkDir "journal.db"
 $names = @($Passes)
 if (-not $NoWatch) { $names += $AtLogon }
+if ($Till) { $names += $TillOnly }
 foreach ($name in $names) {
   $template = Get-Content -Raw -Encoding UTF8 -Path (Join-Path $PSScriptRoot "tasks\maorders-$name.xml")
   $xml = $template.Replace("MAORDERS_EXE", $MaordersExe).Replace("PYTHONW_EXE", $Pythonw).
