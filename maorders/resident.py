@@ -104,9 +104,10 @@ def service_file() -> Path:
     return Path(platformdirs.user_cache_dir("maorders", appauthor=False)) / "serve.json"
 
 
-def _ask(service: dict[str, Any], request: dict[str, Any]) -> Any:
+def _ask(service: dict[str, Any], request: dict[str, Any] | None) -> Any:
     """One exchange: the service proves it knows the token before the environment (with its
-    secrets) is sent; then the request, then the reply. None if any step fails."""
+    secrets) is sent; then the request, then the reply. None if any step fails; with no
+    request, True once the service has proved itself (doctor's check)."""
     token = str(service.get("token", ""))
     try:
         with socket.create_connection(("127.0.0.1", int(service["port"])), timeout=CONNECT_TIMEOUT_S) as conn:
@@ -117,11 +118,34 @@ def _ask(service: dict[str, Any], request: dict[str, Any]) -> Any:
             if not isinstance(proof, dict) or not hmac.compare_digest(
                     str(proof.get("proof", "")), _proof(token, challenge)):
                 return None
+            if request is None:
+                return True
             conn.settimeout(None)  # the run is bounded by its own budgets and the scanner's timeout
             _send(stream, {**request, "token": token})
             return _receive(stream)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def doctor_checks(configured: list[str]) -> list[dict[str, Any]]:
+    """Whether this user's service answers, when a configured connector has a resident pass.
+    A warning only: without it those commands still run, cold."""
+    from maorders import connectors
+
+    commands = sorted({command for name in configured
+                       for command, part in connectors.get(name).passes.items() if part.resident})
+    if not commands:
+        return []
+    try:
+        service = json.loads(service_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        service = None
+    if isinstance(service, dict) and service.get("package") == PACKAGE and _ask(service, None):
+        return [{"check": "till service", "ok": True,
+                 "detail": f"maorders serve (pid {service.get('pid')}) takes {', '.join(commands)} for this user"}]
+    return [{"check": "till service", "ok": False, "warning": True,
+             "detail": f"maorders serve is not running for this user: {', '.join(commands)} start cold (~0.4 s); "
+                       "start it at the till user's log-on (docs/loyalty.md)"}]
 
 
 def _proof(token: str, challenge: str) -> str:

@@ -31,6 +31,7 @@ class Service:
     """`maorders serve` of the test's own user folder, started with NO settings of its own."""
 
     def __init__(self, workdir: Path, user: dict[str, str]):
+        (workdir / "service").mkdir(exist_ok=True)
         self.env = {**base_env(workdir / "service"), **user}
         (workdir / "service" / "none.env").write_text("", encoding="utf-8")
         self.file = service_file()
@@ -66,7 +67,6 @@ def user(tmp_path: Path, monkeypatch, loyalty_cli) -> dict[str, str]:
 
 @pytest.fixture
 def service(tmp_path: Path, user: dict[str, str]):
-    (tmp_path / "service").mkdir()
     running = Service(tmp_path, user)
     yield running
     running.stop()
@@ -155,3 +155,16 @@ def test_the_command_knows_the_clis_global_options():
     flags = {name for p in params if getattr(p, "is_flag", False) for name in p.opts}
     values = {name for p in params if not getattr(p, "is_flag", False) for name in p.opts}
     assert flags == set(GLOBAL_FLAGS) and values == set(GLOBAL_VALUES)
+
+
+def test_doctor_says_whether_the_till_service_answers(loyalty_cli, megainsight, user):
+    code, without, err = loyalty_cli.json("doctor")
+    (check,) = [c for c in without["checks"] if c["check"] == "till service"]
+    assert code == 0 and not check["ok"] and check["warning"], err  # cold, but it works: not a failure
+    running = Service(Path(loyalty_cli.workdir), user)
+    try:
+        code, served, err = loyalty_cli.json("doctor")
+    finally:
+        running.stop()
+    (check,) = [c for c in served["checks"] if c["check"] == "till service"]
+    assert code == 0 and check["ok"] and str(running.process.pid) in check["detail"], err
