@@ -61,7 +61,7 @@ def forwarded(argv: list[str]) -> int | None:
         return None
     try:
         service = json.loads(service_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except Exception:  # no file, no home folder, garbage: whatever it is, the command runs here
         return None
     if not isinstance(service, dict) or command not in service.get("commands", ()) \
             or service.get("package") != PACKAGE:  # another install's workers would run other code

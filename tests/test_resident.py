@@ -168,3 +168,31 @@ def test_doctor_says_whether_the_till_service_answers(loyalty_cli, megainsight, 
         running.stop()
     (check,) = [c for c in served["checks"] if c["check"] == "till service"]
     assert code == 0 and check["ok"] and str(running.process.pid) in check["detail"], err
+
+
+def test_killed_at_random_instants_with_the_service_one_operation_per_receipt(loyalty_cli, megainsight, service):
+    """The till's command killed (its worker goes on), or the worker killed mid-sale (the command
+    goes on by itself): either way, the receipt run again gives the one operation."""
+    import random
+
+    for number in range(4):
+        receipt = f"K{number:04d}"
+        sale = (*SALE, "--receipt-number", receipt)
+        before = megainsight.app.counters["requests"]
+        proc = loyalty_cli.popen("--json", "scan-qr", *sale, "--yes")
+        deadline = time.monotonic() + 30
+        while megainsight.app.counters["requests"] == before and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(random.Random(number).uniform(0, 0.05))  # identify → confirm takes a few hundredths
+        victims = [psutil.Process(proc.pid)] if number % 2 == 0 else service.workers()
+        for victim in victims:
+            with suppress(psutil.NoSuchProcess):
+                victim.kill()
+        proc.communicate(timeout=60)
+        for _ in range(6):  # 75 while the worker still holds the sale: the till runs it again
+            code, loyalty, err = loyalty_cli.sale(*sale)
+            if code != 75:
+                break
+        assert code == 0, err
+        mine = [op for op in megainsight.app.purchases() if op.receipt_number == receipt]
+        assert len(mine) == 1 and loyalty["result"]["operation_id"] == mine[0].id
