@@ -196,3 +196,12 @@ def test_killed_at_random_instants_with_the_service_one_operation_per_receipt(lo
         assert code == 0, err
         mine = [op for op in megainsight.app.purchases() if op.receipt_number == receipt]
         assert len(mine) == 1 and loyalty["result"]["operation_id"] == mine[0].id
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal (os.openpty)")
+def test_a_cashier_at_a_terminal_is_never_handed_over(loyalty_cli, megainsight, service):
+    """The panel and the questions need the command's own terminal: it runs the sale itself."""
+    from test_loyalty_e2e import test_cashier_at_a_terminal_picks_offers_and_points as at_a_terminal
+
+    at_a_terminal(loyalty_cli, megainsight)
+    assert "scan-qr:" not in service.stop()  # the service ran nothing
