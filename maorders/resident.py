@@ -145,7 +145,7 @@ def doctor_checks(configured: list[str]) -> list[dict[str, Any]]:
                  "detail": f"maorders serve (pid {service.get('pid')}) takes {', '.join(commands)} for this user"}]
     return [{"check": "till service", "ok": False, "warning": True,
              "detail": f"maorders serve is not running for this user: {', '.join(commands)} start cold (~0.4 s); "
-                       "start it at the till user's log-on (docs/loyalty.md)"}]
+                       "start `maorders serve` at the log-on of the user who runs them (README: Scheduling)"}]
 
 
 def _proof(token: str, challenge: str) -> str:
