@@ -11,7 +11,7 @@ that user can read), checks that the service knows the token, hands over its arg
 environment (so its settings and journal, not the service's) and working
 directory, prints what the worker printed and exits with its code (a till program's call: at
 a terminal the command runs itself, with its questions and panels). Each run gets a fresh
-process, so nothing is carried from one sale to the next; a new worker starts at once.
+process, so nothing is carried from one sale to the next; a new worker starts after it.
 
 Whatever goes wrong on the way (no service, a stale file, a refused token, a worker that
 died, all workers busy) the command runs itself, exactly as without the service. A rerun of
@@ -231,8 +231,6 @@ def resident_commands() -> list[str]:
 def serve(out: Any) -> None:
     """Serve until stopped (Ctrl+C, SIGTERM, the scheduler ending the task); one per user."""
     import secrets
-    import signal
-    import threading
 
     from filelock import FileLock, Timeout
 
@@ -247,7 +245,17 @@ def serve(out: Any) -> None:
         lock.acquire()
     except Timeout:
         raise TransientError(f"serve is already running for this user ({place})") from None
-    with lock, socket.create_server(("127.0.0.1", 0)) as listener, WarmPool(WORKERS) as pool:
+    try:
+        _serve_until_stopped(place, token, commands, out)
+    finally:
+        lock.release()
+
+
+def _serve_until_stopped(place: Path, token: str, commands: list[str], out: Any) -> None:
+    import signal
+    import threading
+
+    with socket.create_server(("127.0.0.1", 0)) as listener, WarmPool(WORKERS) as pool:
         port = listener.getsockname()[1]
         _publish(place, {"port": port, "token": token, "pid": os.getpid(), "commands": commands,
                          "package": PACKAGE})
