@@ -129,15 +129,19 @@ def doctor(ctx: typer.Context) -> None:
     _exit(guarded(app_state, lambda: health.doctor(app_state)))
 
 
-@app.command("serve")
-def serve(ctx: typer.Context) -> None:
-    """Keep warm workers for the passes a cashier waits for (scan-qr): the command hands its run to
-    one and answers in a few hundredths of a second instead of ~0.4 s. Start it at log-on on the till
-    PC, as the till program's user (scripts/schedule.py makes the task); without it the commands run
-    as before. It needs no settings: each run uses the till's own. Ctrl+C stops.
+def _serve_help() -> str:
+    from maorders.resident import resident_commands
 
-    Example: maorders serve
-    """
+    waited_for = ", ".join(resident_commands()) or "none yet"
+    return ("Keep warm workers for the passes a person waits for at a till (" + waited_for + "): the command "
+            "hands its run to one and answers in a few hundredths of a second instead of ~0.4 s. Start it at "
+            "log-on, as the user the till program runs as (scripts/schedule.py makes the task); without it the "
+            "commands run as before. It needs no settings: each run uses the caller's own. Ctrl+C stops."
+            "\n\nExample: maorders serve")
+
+
+@app.command("serve", help=_serve_help())
+def serve(ctx: typer.Context) -> None:
     from maorders import resident
     from maorders.errors import MaordersError
 
