@@ -279,11 +279,9 @@ def _apply(conn: Connection, reference: str, crc: int | None) -> None:
     from maorders.connector import load
 
     db, migrations = Database(conn, execute_plugins=False), load(reference)
-    if migrations.pending(db):
-        with immediate(conn):
-            migrations.apply(db)
-    if crc is not None:
-        with immediate(conn):
+    with immediate(conn):  # the tables and the checksum that vouches for them, in one transaction
+        migrations.apply(db)
+        if crc is not None:
             conn.execute("""INSERT INTO migration_sources (migrations, source_crc, checked_at) VALUES (?, ?, ?)
                             ON CONFLICT (migrations) DO UPDATE SET source_crc = excluded.source_crc,
                             checked_at = excluded.checked_at""", (reference, crc, stamp()))

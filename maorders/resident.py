@@ -59,12 +59,8 @@ def forwarded(argv: list[str]) -> int | None:
     command = _command(argv)
     if command is None or "--help" in argv or _on_a_terminal():
         return None
-    try:
-        service = json.loads(service_file().read_text(encoding="utf-8"))
-    except Exception:  # no file, no home folder, garbage: whatever it is, the command runs here
-        return None
-    if not isinstance(service, dict) or command not in service.get("commands", ()) \
-            or service.get("package") != PACKAGE:  # another install's workers would run other code
+    service = _published()
+    if service is None or command not in service.get("commands", ()):
         return None
     reply = _ask(service, {"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()})
     if not isinstance(reply, dict) or not isinstance(reply.get("exit_code"), int):
@@ -74,6 +70,16 @@ def forwarded(argv: list[str]) -> int | None:
     sys.stderr.write(reply.get("stderr", ""))
     sys.stderr.flush()
     return reply["exit_code"]
+
+
+def _published() -> dict[str, Any] | None:
+    """What this user's service published, if it is of this install (another install's workers
+    would run other code)."""
+    try:
+        service = json.loads(service_file().read_text(encoding="utf-8"))
+    except Exception:  # no file, no home folder, garbage: whatever it is, the command runs here
+        return None
+    return service if isinstance(service, dict) and service.get("package") == PACKAGE else None
 
 
 def _on_a_terminal() -> bool:
@@ -130,17 +136,11 @@ def _ask(service: dict[str, Any], request: dict[str, Any] | None) -> Any:
 def doctor_checks(configured: list[str]) -> list[dict[str, Any]]:
     """Whether this user's service answers, when a configured connector has a resident pass.
     A warning only: without it those commands still run, cold."""
-    from maorders import connectors
-
-    commands = sorted({command for name in configured
-                       for command, part in connectors.get(name).passes.items() if part.resident})
+    commands = resident_commands(configured)
     if not commands:
         return []
-    try:
-        service = json.loads(service_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        service = None
-    if isinstance(service, dict) and service.get("package") == PACKAGE and _ask(service, None):
+    service = _published()
+    if service is not None and _ask(service, None):
         return [{"check": "till service", "ok": True,
                  "detail": f"maorders serve (pid {service.get('pid')}) takes {', '.join(commands)} for this user"}]
     return [{"check": "till service", "ok": False, "warning": True,
@@ -220,10 +220,11 @@ def _preload() -> None:
                         load(reference)
 
 
-def resident_commands() -> list[str]:
+def resident_commands(names: list[str] | None = None) -> list[str]:
+    """The passes a warm worker may run: of every connector, or of those named."""
     from maorders import connectors
 
-    return sorted({command for connector in connectors.registered().values()
+    return sorted({command for name, connector in connectors.registered().items() if names is None or name in names
                    for command, part in connector.passes.items() if part.resident})
 
 
@@ -321,7 +322,7 @@ def _serve_one(conn: socket.socket, token: str, pool: "WarmPool", out: Any) -> N
     if worker:
         pool.replace()
     # never the arguments: they may hold a customer's card or code
-    command = next((a for a in request.get("argv", []) if not a.startswith("-")), "?")
+    command = _command(request.get("argv", [])) or "?"
     outcome = f"exit {reply['exit_code']}" if reply else "run by the command itself"
     out.info(f"{command}: {outcome} in {time.perf_counter() - started:.3f} s")
 
