@@ -35,12 +35,8 @@ RETRYABLE = ("failed", "abandoned", "orphan_refunded")
 def recording(journal: Journal) -> Iterator[Any]:
     """A write of what the service already did: made even when the wait's budget is spent
     (as the kernel writes a run's record), else a rerun would have to ask again."""
-    budget, journal.budget = getattr(journal, "budget", None), None
-    try:
-        with journal.write() as db:
-            yield db
-    finally:
-        journal.budget = budget
+    with journal.recording() as db:
+        yield db
 
 
 def _text(value: Decimal | None) -> str | None:

@@ -115,6 +115,18 @@ class Journal:
         except sqlite3.OperationalError as exc:
             raise _journal_error(self.path, exc) from exc
 
+    @contextmanager
+    def recording(self) -> Iterator[Connection]:
+        """A write of what a remote already did (an e-mail taken, an SMS id, an alert delivered, a
+        confirm applied): made even when the pass's budget is spent. The budget stops new work; it
+        never stops the journal from recording an effect that happened, else the next pass repeats it."""
+        budget, self.budget = self.budget, None
+        try:
+            with self.write() as db:
+                yield db
+        finally:
+            self.budget = budget
+
     def rows(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         return [dict(row) for row in self.db.execute(sql, params).fetchall()]
 
@@ -133,13 +145,9 @@ class Journal:
                               (command, stamp(), int(attended))).lastrowid
 
     def finish_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
-        budget, self.budget = self.budget, None  # the run's record is written even past the budget
-        try:
-            with self.write() as db:
-                db.execute("UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
-                           (stamp(), exit_code, json.dumps(summary, ensure_ascii=False), run_id))
-        finally:
-            self.budget = budget
+        with self.recording() as db:  # the run's record is written even past the budget
+            db.execute("UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
+                       (stamp(), exit_code, json.dumps(summary, ensure_ascii=False), run_id))
 
     # -- cursors (moved in the same transaction as the rows they cover) ------
     def cursor(self, connector: str, feed: str, default: str = "0") -> str:
