@@ -74,6 +74,7 @@ class Connector:
     demo: str | None = None  # "module:class": a maorders.demo.DemoPart
     sandbox: str | None = None  # "module:function(ports) -> maorders.demo.SandboxPart"
     loggers: tuple[str, ...] = ()  # loggers whose records go to the pass log (default: its package)
+    desk: str | None = None  # "module:attr": a maorders.desk.Pages, its pages on the staff desk (`maorders desk`)
 
     def pass_function(self, command: str) -> Any:
         return load(self.passes[command].run)

@@ -41,4 +41,5 @@ CONNECTOR = Connector(
     doctor=f"{PASSES}:doctor_checks",
     demo="maorders.megapteka.demo:PharmacyDemo",
     sandbox="maorders.megapteka.demo:sandbox",
+    desk="maorders.megapteka.web:PAGES",
 )

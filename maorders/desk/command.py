@@ -1,0 +1,106 @@
+"""`maorders desk`: serve the staff desk (waitress, a pure-Python WSGI server that runs on Windows too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import typer
+
+DEFAULT_PORT = 8765
+
+
+@dataclass(frozen=True)
+class DeskSettings:
+    host: str
+    port: int
+    password_hash: str | None = None
+
+
+def read_settings(app_state: Any, host: str | None, port: int | None) -> DeskSettings:
+    """MAORDERS_DESK_HOST (127.0.0.1), MAORDERS_DESK_PORT (8765), MAORDERS_DESK_PASSWORD; options win."""
+    from maorders.desk import safety
+    from maorders.errors import ConfigError
+    from maorders.settings import Env, read_values
+
+    env = Env(read_values(app_state.env_file))
+    chosen_host = host or env.text("MAORDERS_DESK_HOST", "127.0.0.1")
+    chosen_port = port if port is not None else env.integer("MAORDERS_DESK_PORT", DEFAULT_PORT, 1, 65535)
+    if not 1 <= chosen_port <= 65535:
+        raise ConfigError(f"--port must be 1..65535, got {chosen_port}")
+    hashed = safety.password_hash(env.optional("MAORDERS_DESK_PASSWORD"))
+    if not safety.is_loopback(chosen_host) and not hashed:
+        raise ConfigError(f"the desk serves {chosen_host} only with MAORDERS_DESK_PASSWORD set "
+                          "(maorders desk --hash-password makes its value); without it, only 127.0.0.1")
+    return DeskSettings(chosen_host, chosen_port, hashed)
+
+
+def build(app_state: Any, desk_settings: DeskSettings, poll_seconds: float = 3.0) -> Any:
+    """The WSGI app for these settings (tests and the benchmark use it without a server)."""
+    from maorders.desk import safety
+    from maorders.desk.app import Desk, create_app
+
+    desk = Desk(app_state, desk_settings.password_hash, safety.is_loopback(desk_settings.host), poll_seconds)
+    return create_app(desk)
+
+
+def desk(
+    ctx: typer.Context,
+    host: Optional[str] = typer.Option(None, "--host", help="The address to serve on (default MAORDERS_DESK_HOST, "
+                                       "else 127.0.0.1). Any other than 127.0.0.1 needs MAORDERS_DESK_PASSWORD. "
+                                       "Example: --host 192.168.1.20"),
+    port: Optional[int] = typer.Option(None, "--port", help="The port (default MAORDERS_DESK_PORT, else 8765). "
+                                       "Example: --port 8765"),
+    hash_password: bool = typer.Option(False, "--hash-password", help="Ask for a password and print its hash, the "
+                                       "value to put in MAORDERS_DESK_PASSWORD; serve nothing. "
+                                       "Example: maorders desk --hash-password"),
+) -> None:
+    """The staff desk: a web page on this computer for the people who act (what needs a person,
+    bookings, shipments, loyalty operations, the cash desk), with the same actions as the commands.
+
+    Open http://127.0.0.1:8765 in a browser. Start it at log-on like `serve`; Ctrl+C stops.
+
+    Example: maorders desk
+    """
+    from maorders.errors import MaordersError
+    from maorders.i18n import _
+    from maorders.operator import app_state
+
+    state = app_state(ctx)
+    out = state.output
+    if hash_password:
+        from maorders.desk import safety
+
+        password = typer.prompt(_("Password"), hide_input=True, confirmation_prompt=True)
+        typer.echo(safety.make_hash(password))
+        raise typer.Exit(0)
+    try:
+        chosen = read_settings(state, host, port)
+        app = build(state, chosen)
+    except MaordersError as exc:
+        out.error(str(exc))
+        raise typer.Exit(exc.exit_code)
+    raise typer.Exit(serve(app, chosen, out))
+
+
+def serve(app: Any, chosen: DeskSettings, out: Any) -> int:
+    import waitress
+
+    from maorders.errors import EXIT_UNAVAILABLE
+    from maorders.i18n import _
+
+    shown = f"[{chosen.host}]" if ":" in chosen.host else chosen.host
+    try:
+        server = waitress.create_server(app, host=chosen.host, port=chosen.port, threads=4, ident="maorders-desk")
+    except OSError as exc:
+        out.error(_("the desk cannot listen on {host}:{port}: {why}").format(host=chosen.host, port=chosen.port,
+                                                                            why=exc.strerror))
+        return EXIT_UNAVAILABLE
+    out.info(_("the desk is at http://{host}:{port}/ (Ctrl+C stops it)").format(host=shown, port=chosen.port))
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
