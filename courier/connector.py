@@ -22,4 +22,5 @@ CONNECTOR = Connector(
     doctor="courier.passes:doctor_checks",
     demo="courier.demo:CourierDemo",
     sandbox="courier.demo:sandbox",
+    desk="courier.web:PAGES",
 )

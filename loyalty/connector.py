@@ -66,4 +66,5 @@ CONNECTOR = Connector(
     doctor="loyalty.passes:doctor_checks",
     demo="loyalty.demo:LoyaltyDemo",
     sandbox="loyalty.demo:sandbox",
+    desk="loyalty.web:PAGES",
 )

@@ -25,5 +25,6 @@ CONNECTOR = Connector(
     doctor="misbridge.passes:doctor_checks",
     demo="misbridge.demo:ClinicDemo",
     sandbox="misbridge.demo:sandbox",
+    desk="misbridge.web:PAGES",
     loggers=("misbridge",),
 )
