@@ -73,7 +73,7 @@ def _detail(view: View, ref: str) -> list[Any]:
         Column("at", _("Time")), Column("method", _("Method")), Column("check_num", _("Check")),
         Column("attempt", _("Attempt")), Column("http_code", _("HTTP code")), Column("result", _("Result")),
         Column("message", _("Message"))], d["history"], empty=_("Nothing sent yet.")))
-    if not d["cancelled"]:
+    if d["state"] not in DONE_STATES:
         blocks.append(_pay_form(str(d["number"])))
     return blocks
 

@@ -15,10 +15,12 @@ class DeskSettings:
     host: str
     port: int
     password_hash: str | None = None
+    poll_seconds: float = 3.0  # how often the needs-a-person list asks for new items
 
 
 def read_settings(app_state: Any, host: str | None, port: int | None) -> DeskSettings:
-    """MAORDERS_DESK_HOST (127.0.0.1), MAORDERS_DESK_PORT (8765), MAORDERS_DESK_PASSWORD; options win."""
+    """MAORDERS_DESK_HOST (127.0.0.1), MAORDERS_DESK_PORT (8765), MAORDERS_DESK_PASSWORD,
+    MAORDERS_DESK_POLL_SECONDS (3); the options win."""
     from maorders.desk import safety
     from maorders.errors import ConfigError
     from maorders.settings import Env, read_values
@@ -32,15 +34,17 @@ def read_settings(app_state: Any, host: str | None, port: int | None) -> DeskSet
     if not safety.is_loopback(chosen_host) and not hashed:
         raise ConfigError(f"the desk serves {chosen_host} only with MAORDERS_DESK_PASSWORD set "
                           "(maorders desk --hash-password makes its value); without it, only 127.0.0.1")
-    return DeskSettings(chosen_host, chosen_port, hashed)
+    poll = env.number("MAORDERS_DESK_POLL_SECONDS", 3, minimum=1, maximum=60)
+    return DeskSettings(chosen_host, chosen_port, hashed, poll)
 
 
-def build(app_state: Any, desk_settings: DeskSettings, poll_seconds: float = 3.0) -> Any:
+def build(app_state: Any, desk_settings: DeskSettings) -> Any:
     """The WSGI app for these settings (tests and the benchmark use it without a server)."""
     from maorders.desk import safety
     from maorders.desk.app import Desk, create_app
 
-    desk = Desk(app_state, desk_settings.password_hash, safety.is_loopback(desk_settings.host), poll_seconds)
+    desk = Desk(app_state, desk_settings.password_hash, safety.is_loopback(desk_settings.host),
+                desk_settings.poll_seconds)
     return create_app(desk)
 
 
