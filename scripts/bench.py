@@ -24,6 +24,8 @@ limit off. What is measured:
 - courier: 500 orders RetailCRM → MeaSoft and 500 status changes back through the real
   CLI, the CRM emulator at its 10 requests a second: limit 1.15× the time that limit
   allows for the CRM calls made (scripts/bench_courier.py).
+- the staff desk: the needs-a-person page and the bookings list with 10,000 bookings, server
+  time ≤ 150 ms (median of 21); its idle memory (scripts/bench_desk.py).
 
 The table is printed and written to bench-out/bench.md.
 """
@@ -496,6 +498,7 @@ SUITES = (
     ("", "bench_loyalty", "loyalty_benchmark", "scan-qr at the till"),
     ("misbridge", "bench_misbridge", "misbridge_benchmark", "resend-receipts: 1,000 Pays and 1,000 e-mails"),
     ("operations", "bench_operations", "operations_benchmark", "an idle pass with alerts, pings, metrics on/off"),
+    ("", "bench_desk", "desk_benchmark", "the staff desk's pages with 10,000 bookings; its idle memory"),
 )
 
 
