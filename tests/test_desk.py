@@ -54,7 +54,7 @@ def test_a_new_order_appears_in_the_polled_list_marked_for_the_banner(pharmacy):
     (new,) = pull(cli, [order_line("A-1003", "", 1, protek_code="55501")])
     after = desk.get("/needs/items").get_data(as_text=True)
     assert new["number"] not in before and new["number"] in after
-    assert f'data-banner="' in after and f'data-link="/megapteka/bookings?ref={new["id"]}"' in after
+    assert 'data-banner="' in after and f'data-link="/megapteka/bookings?ref={new["id"]}"' in after
 
 
 def test_done_is_status_ack(pharmacy):
@@ -210,3 +210,35 @@ def test_an_action_while_the_journal_is_locked_says_try_again_in_a_minute(pharma
     shown = html.unescape(desk.get(response.headers["Location"]).get_data(as_text=True))
     assert "try again in a minute" in shown and waited < 5
     assert statuses(cli, full["id"]) == [(f"{full['id']}/1", "pending")]
+
+
+def test_the_kernel_desk_names_no_connector_and_each_connectors_pages_load():
+    from pathlib import Path
+
+    from maorders import connectors
+    from maorders.connector import load
+    from maorders.desk import Pages
+
+    kernel = Path(__file__).resolve().parent.parent / "maorders" / "desk"
+    text = "".join(p.read_text(encoding="utf-8") for p in kernel.rglob("*") if p.suffix in (".py", ".html", ".js"))
+    for name in connectors.registered():
+        assert name not in text, f"maorders/desk names the connector {name}"
+    for name, connector in connectors.registered().items():
+        pages = load(connector.desk)
+        assert isinstance(pages, Pages) and pages.pages, name
+        slugs = [page.slug for page in pages.pages]
+        assert len(slugs) == len(set(slugs)), name
+
+
+def test_the_desk_command_has_help_with_an_example_and_refuses_another_address_without_a_password(cli):
+    import subprocess
+    import sys
+
+    def desk(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "maorders.desk", "desk", *args], env=cli.env, cwd=cli.workdir,
+                              capture_output=True, text=True, encoding="utf-8", timeout=60, stdin=subprocess.DEVNULL)
+
+    shown = desk("--help")
+    assert shown.returncode == 0 and "Example: maorders desk" in shown.stdout and "--hash-password" in shown.stdout
+    refused = desk("--host", "0.0.0.0")
+    assert refused.returncode == 78 and "MAORDERS_DESK_PASSWORD" in refused.stderr

@@ -59,8 +59,8 @@ def desk(
                                        "value to put in MAORDERS_DESK_PASSWORD; serve nothing. "
                                        "Example: maorders desk --hash-password"),
 ) -> None:
-    """The staff desk: a web page on this computer for the people who act (what needs a person,
-    bookings, shipments, loyalty operations, the cash desk), with the same actions as the commands.
+    """The staff desk: a web page on this computer for the people who act: what needs a person, and
+    each configured connector's pages, with the same actions as its commands.
 
     Open http://127.0.0.1:8765 in a browser. Start it at log-on like `serve`; Ctrl+C stops.
 

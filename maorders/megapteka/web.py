@@ -7,7 +7,7 @@ the commands call; a button is offered only where the booking rules allow the ac
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
