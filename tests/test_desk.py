@@ -166,6 +166,12 @@ def test_sign_in_with_the_password_sets_a_strict_httponly_cookie_and_the_audit_l
     log = cli.log_text()
     assert f"megapteka bookings ready {full['number']} by Анна: done" in log
     assert "correct horse" not in log
+    guessing = DeskClient(cli, password="correct horse", host="0.0.0.0")
+    token = guessing.token("/signin")
+    codes = [guessing.client.post("/signin", data={"csrf": token, "password": f"guess {n}"}).status_code
+             for n in range(6)]
+    assert codes == [401] * 5 + [429]  # then even the right one waits
+    assert guessing.client.post("/signin", data={"csrf": token, "password": "correct horse"}).status_code == 429
 
 
 def test_the_password_setting_may_be_a_hash_and_another_address_needs_one(cli):
@@ -242,3 +248,11 @@ def test_the_desk_command_has_help_with_an_example_and_refuses_another_address_w
     assert shown.returncode == 0 and "Example: maorders desk" in shown.stdout and "--hash-password" in shown.stdout
     refused = desk("--host", "0.0.0.0")
     assert refused.returncode == 78 and "MAORDERS_DESK_PASSWORD" in refused.stderr
+
+
+def test_bookings_expiring_soon_are_listed(pharmacy):
+    cli, full, partial = pharmacy
+    assert full["number"] not in DeskClient(cli).get("/megapteka/bookings?state=expiring").get_data(as_text=True)
+    soon = DeskClient(cli, MEGAPTEKA_BOOKING_TTL_HOURS="6").get("/megapteka/bookings?state=expiring")
+    page = soon.get_data(as_text=True)  # kept 6 hours: within the 12 hours counted as soon
+    assert full["number"] in page and partial["number"] in page

@@ -26,6 +26,7 @@ from maorders.i18n import _, ngettext
 
 log = logging.getLogger("maorders.desk")
 ACTION_WAIT = 5.0  # seconds an action waits for the journal or for another action
+FLASH_CHARS = 600
 HERE = Path(__file__).parent
 
 
@@ -45,6 +46,7 @@ class Desk:
         self.pages: dict[str, Pages] = {name: load(c.desk) for name, c in connectors.registered().items()
                                         if c.desk and name in configured}
         self.action_lock = threading.Lock()
+        self.sign_in_guard = safety.SignInGuard()
         self.os_user = _os_user()
 
     def open_journal(self, busy_seconds: float | None = None) -> Any:
@@ -194,7 +196,8 @@ def view_context(desk: Desk, connector: str, journal: Any) -> View:
 
 
 def show_result(ok: bool, message: str) -> None:
-    flash(message, "ok" if ok else "problem")
+    # the message rides in the session cookie to the next page: kept well under a cookie's 4 KB
+    flash(message if len(message) <= FLASH_CHARS else message[:FLASH_CHARS - 1] + "…", "ok" if ok else "problem")
 
 
 def messages() -> list[tuple[str, Markup]]:

@@ -58,15 +58,19 @@ def register(app: Flask, desk: Desk) -> None:
     def signin() -> Any:
         if not desk.password_hash:
             return redirect(url_for("needs"))
-        error = ""
-        if request.method == "POST":
+        error, code = "", 200
+        address = request.remote_addr or ""
+        if request.method == "POST" and desk.sign_in_guard.blocked(address):
+            error, code = _("Too many wrong passwords: wait a few minutes and try again."), 429
+        elif request.method == "POST":
             name = request.form.get("name", "").strip()[:60]
             if safety.password_ok(desk.password_hash, request.form.get("password", "")):
                 session.clear()
                 session["user"] = name or _("desk user")
                 return redirect(_back(request.args.get("next"), url_for("needs")), 303)
-            error = _("Wrong password.")
-        return render_template("signin.html", title=_("Sign in"), error=error), (401 if error else 200)
+            desk.sign_in_guard.failed(address)
+            error, code = _("Wrong password."), 401
+        return render_template("signin.html", title=_("Sign in"), error=error), code
 
     @app.post("/signout")
     def signout() -> Any:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+import time
 from typing import Any
 
 HASH_PREFIXES = ("scrypt:", "pbkdf2:")
@@ -77,3 +79,27 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+
+class SignInGuard:
+    """Wrong passwords from one address: after `limit` within `window` seconds, sign-in waits
+    out the rest of the window (a shared desk password is short; guessing must be slow)."""
+
+    def __init__(self, limit: int = 5, window: float = 300.0):
+        self.limit, self.window = limit, window
+        self.failures: dict[str, list[float]] = {}
+        self.lock = threading.Lock()
+
+    def _recent(self, address: str) -> list[float]:
+        cutoff = time.monotonic() - self.window
+        recent = [t for t in self.failures.get(address, []) if t > cutoff]
+        self.failures[address] = recent
+        return recent
+
+    def blocked(self, address: str) -> bool:
+        with self.lock:
+            return len(self._recent(address)) >= self.limit
+
+    def failed(self, address: str) -> None:
+        with self.lock:
+            self._recent(address).append(time.monotonic())

@@ -12,11 +12,19 @@
     return best;
   }
 
+  // browsers let a page play sound only after a person touched it: the context is made on a click
+  var audio = null;
+  function unlockAudio() {
+    if (audio || localStorage.getItem(SOUND) !== "on") { return; }
+    try { audio = new (window.AudioContext || window.webkitAudioContext)(); } catch (e) { audio = null; }
+  }
+
   function beep() {
-    if (localStorage.getItem(SOUND) !== "on") { return; }
+    if (localStorage.getItem(SOUND) !== "on" || !audio) { return; }
     try {
-      var Ctx = window.AudioContext || window.webkitAudioContext, ctx = new Ctx(), osc = ctx.createOscillator();
-      osc.frequency.value = 880; osc.connect(ctx.destination); osc.start(); osc.stop(ctx.currentTime + 0.4);
+      audio.resume();
+      var osc = audio.createOscillator();
+      osc.frequency.value = 880; osc.connect(audio.destination); osc.start(); osc.stop(audio.currentTime + 0.4);
     } catch (e) { /* no audio device: the banner is enough */ }
   }
 
@@ -46,7 +54,11 @@
       check(needs, true);
       var sound = document.getElementById("sound-on");
       sound.checked = localStorage.getItem(SOUND) === "on";
-      sound.addEventListener("change", function () { localStorage.setItem(SOUND, sound.checked ? "on" : "off"); });
+      sound.addEventListener("change", function () {
+        localStorage.setItem(SOUND, sound.checked ? "on" : "off");
+        unlockAudio();
+      });
+      document.addEventListener("click", unlockAudio);
       document.getElementById("banner-close").addEventListener("click", function () {
         document.getElementById("banner").hidden = true;
       });
