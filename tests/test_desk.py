@@ -256,3 +256,21 @@ def test_bookings_expiring_soon_are_listed(pharmacy):
     soon = DeskClient(cli, MEGAPTEKA_BOOKING_TTL_HOURS="6").get("/megapteka/bookings?state=expiring")
     page = soon.get_data(as_text=True)  # kept 6 hours: within the 12 hours counted as soon
     assert full["number"] in page and partial["number"] in page
+
+
+def test_unknown_things_and_a_bug_are_said_in_words(pharmacy, monkeypatch):
+    cli, _, _ = pharmacy
+    desk = DeskClient(cli)
+    missing = desk.get("/megapteka/bookings?ref=MA-999999").get_data(as_text=True)
+    assert "no order &#39;MA-999999&#39; in the journal" in missing
+    assert desk.get("/megapteka/nosuch").status_code == 404 and desk.get("/nosuch/page").status_code == 404
+    assert desk.post("/megapteka/bookings/nosuch", {"ref": "1"}).status_code == 404
+    from maorders.megapteka import desk as bookings
+
+    def broken(journal, ref):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(bookings, "detail", broken)
+    response = desk.get("/megapteka/bookings?ref=1")
+    assert response.status_code == 500 and "Internal error: RuntimeError" in response.get_data(as_text=True)
+    assert "RuntimeError: a bug" in cli.log_text()  # the traceback, in the log only

@@ -118,6 +118,20 @@ def create_app(desk: Desk) -> Flask:
                 response.headers.setdefault(name, value)
         return response
 
+    @app.errorhandler(Exception)
+    def bug(exc: Exception) -> Any:
+        """A bug: one line for the person, the traceback (redacted) in the log, as the CLI does."""
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            return exc
+        from maorders.runner import log_bug
+
+        log_bug(desk.app_state, f"desk {request.path}")
+        return render_template("message.html", title=_("Internal error"),
+                               message=_("Internal error: {kind} (the traceback is in the log).").format(
+                                   kind=type(exc).__name__)), 500
+
     from maorders.desk import routes
 
     routes.register(app, desk)
