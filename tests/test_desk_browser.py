@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,32 +29,26 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists() or not DRIVER.exists(),
 WAIT = 30.0  # seconds any one thing may take to show in the page
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def desk_server(request):
     """Start `maorders desk` for a Cli's settings; the URL. Stopped (by its pid) after the test."""
     started: list[subprocess.Popen] = []
 
     def start(cli) -> str:
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "maorders.desk", "desk", "--port", str(port)],
-                                env={**cli.env, "MAORDERS_DESK_POLL_SECONDS": "1"}, cwd=cli.workdir,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        said = cli.workdir / "desk.stderr"
+        with said.open("wb") as stderr:  # --port 0: the desk takes a free port and says which
+            proc = subprocess.Popen([sys.executable, "-m", "maorders.desk", "desk", "--port", "0"],
+                                    env={**cli.env, "MAORDERS_DESK_POLL_SECONDS": "1"}, cwd=cli.workdir,
+                                    stdout=subprocess.DEVNULL, stderr=stderr, stdin=subprocess.DEVNULL)
         started.append(proc)
-        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read().decode("utf-8", "replace")
-            try:
-                if requests.get(url + "/static/desk.css", timeout=2).status_code == 200:
-                    return url
-            except requests.ConnectionError:
-                time.sleep(0.1)
+            found = re.search(r"http://127\.0\.0\.1:\d+", said.read_text(encoding="utf-8", errors="replace"))
+            if found:
+                assert requests.get(found.group(0) + "/static/desk.css", timeout=5).status_code == 200
+                return found.group(0)
+            assert proc.poll() is None, said.read_text(encoding="utf-8", errors="replace")
+            time.sleep(0.05)
         raise AssertionError("the desk did not start")
 
     yield start
@@ -75,6 +68,7 @@ def browser(tmp_path):
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1280,900", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the page's console: errors, CSP refusals
     driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
     driver.shots = tmp_path / "screenshots"
     driver.shots.mkdir()
@@ -88,6 +82,11 @@ def shot(driver, name: str) -> Path:
     if name == "needs-a-person" and os.environ.get("MAORDERS_DESK_SCREENSHOT"):  # docs/desk.png, by hand
         shutil.copy(path, os.environ["MAORDERS_DESK_SCREENSHOT"])
     return path
+
+
+def console_errors(driver) -> list[str]:
+    """Script errors and Content-Security-Policy refusals the page's console showed."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
 def until(driver, condition, what: str):
@@ -144,6 +143,7 @@ def test_new_order_banner_without_reload_then_ready_from_the_page_reaches_the_si
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert [s["status"] for s in site.order_statuses[order["id"]]] == [1, 5]  # the site has «Готов к выдаче»
+    assert console_errors(browser) == []
 
 
 def test_failed_pay_shows_in_the_history_and_process_all_sends_it_once_the_mis_is_back(tmp_path, clinic,
@@ -180,3 +180,4 @@ def test_failed_pay_shows_in_the_history_and_process_all_sends_it_once_the_mis_i
     assert clinic.mis.counters["pay"] == 1
     browser.get(url + "/misbridge/ereceipts")
     shot(browser, "ereceipts")
+    assert console_errors(browser) == []

@@ -28,8 +28,8 @@ def read_settings(app_state: Any, host: str | None, port: int | None) -> DeskSet
     env = Env(read_values(app_state.env_file))
     chosen_host = host or env.text("MAORDERS_DESK_HOST", "127.0.0.1")
     chosen_port = port if port is not None else env.integer("MAORDERS_DESK_PORT", DEFAULT_PORT, 1, 65535)
-    if not 1 <= chosen_port <= 65535:
-        raise ConfigError(f"--port must be 1..65535, got {chosen_port}")
+    if not 0 <= chosen_port <= 65535:
+        raise ConfigError(f"--port must be 0..65535 (0: any free port, printed), got {chosen_port}")
     hashed = safety.password_hash(env.optional("MAORDERS_DESK_PASSWORD"))
     if not safety.is_loopback(chosen_host) and not hashed:
         raise ConfigError(f"the desk serves {chosen_host} only with MAORDERS_DESK_PASSWORD set "
@@ -53,8 +53,8 @@ def desk(
     host: Optional[str] = typer.Option(None, "--host", help="The address to serve on (default MAORDERS_DESK_HOST, "
                                        "else 127.0.0.1). Any other than 127.0.0.1 needs MAORDERS_DESK_PASSWORD. "
                                        "Example: --host 192.168.1.20"),
-    port: Optional[int] = typer.Option(None, "--port", help="The port (default MAORDERS_DESK_PORT, else 8765). "
-                                       "Example: --port 8765"),
+    port: Optional[int] = typer.Option(None, "--port", help="The port (default MAORDERS_DESK_PORT, else 8765; 0: any "
+                                       "free port, the address printed). Example: --port 8765"),
     hash_password: bool = typer.Option(False, "--hash-password", help="Ask for a password and print its hash, the "
                                        "value to put in MAORDERS_DESK_PASSWORD; serve nothing. "
                                        "Example: maorders desk --hash-password"),
@@ -100,7 +100,8 @@ def serve(app: Any, chosen: DeskSettings, out: Any) -> int:
         out.error(_("the desk cannot listen on {host}:{port}: {why}").format(host=chosen.host, port=chosen.port,
                                                                             why=exc.strerror))
         return EXIT_UNAVAILABLE
-    out.info(_("the desk is at http://{host}:{port}/ (Ctrl+C stops it)").format(host=shown, port=chosen.port))
+    out.info(_("the desk is at http://{host}:{port}/ (Ctrl+C stops it)").format(host=shown,
+                                                                               port=server.effective_port))
     try:
         server.run()
     except KeyboardInterrupt:
