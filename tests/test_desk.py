@@ -153,6 +153,8 @@ def test_sign_in_with_the_password_sets_a_strict_httponly_cookie_and_the_audit_l
     desk = DeskClient(cli, password="correct horse", host="0.0.0.0")
     response = desk.get("/megapteka/bookings")
     assert response.status_code == 302 and "/signin" in response.headers["Location"]
+    polled = desk.get("/needs/items", headers={"HX-Request": "true"})
+    assert polled.headers["HX-Redirect"] == "/signin" and full["number"] not in polled.get_data(as_text=True)
     token = desk.token("/signin")
     wrong = desk.client.post("/signin", data={"csrf": token, "name": "Анна", "password": "wrong"})
     assert wrong.status_code == 401 and "Wrong password" in wrong.get_data(as_text=True)

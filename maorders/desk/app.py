@@ -106,6 +106,8 @@ def create_app(desk: Desk) -> Flask:
             return _refused(_("The form is out of date (its security token does not match): reload the page "
                               "and try again."))
         if desk.password_hash and not session.get("user") and request.endpoint not in ("signin",):
+            if request.headers.get("HX-Request"):  # the polled list: the whole page goes to sign-in
+                return "", 200, {"HX-Redirect": url_for("signin")}
             return redirect(url_for("signin", next=request.full_path if request.method == "GET" else "/"))
         return None
 
