@@ -188,6 +188,8 @@ for _connector in connectors.registered().values():  # operator groups come afte
         app.add_typer(load(_reference), name=_group)
 from maorders.operations_cli import alerts, watch  # noqa: E402 - staff alerts and the desktop watcher (issue 9)
 app.add_typer(alerts, name="alerts"), app.command("watch")(watch)
+from maorders.desk.command import desk as desk_command  # noqa: E402 - the staff desk (issue 19); loads no Flask
+app.command("desk")(desk_command)
 
 
 def main(command: Any = None) -> None:
