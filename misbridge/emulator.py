@@ -13,6 +13,7 @@ and the client tolerant (docs/misbridge.md says which).
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import ssl
@@ -64,7 +65,26 @@ def _money_ok(value: Any) -> bool:
     return amount.is_finite() and amount > 0 and amount == amount.quantize(Decimal("0.01"))
 
 
-class MisEmulator(EmulatorApp):
+class AsciiJson(EmulatorApp):
+    """`ensure_ascii = True`: every JSON reply has its non-ASCII text escaped as \\uXXXX, as real
+    services write it (issue 16): System.Text.Json escapes all non-ASCII characters by default
+    (learn.microsoft.com/dotnet/standard/serialization/system-text-json/character-encoding: «By
+    default, the serializer escapes all non-ASCII characters»), and so does PHP's json_encode unless
+    given JSON_UNESCAPED_UNICODE (php.net, JSON constants). A client must read «Номер чека…» either way."""
+
+    ensure_ascii = False
+
+    def handle(self, request: Request) -> Response:
+        response = super().handle(request)
+        if self.ensure_ascii and "json" in response.headers.get("Content-Type", "") and response.body:
+            try:
+                response.body = json.dumps(json.loads(response.body), ensure_ascii=True).encode("ascii")
+            except ValueError:
+                pass  # a body a fault has cut stays cut
+        return response
+
+
+class MisEmulator(AsciiJson):
     """ТМ:МИС paid services, per /work/shared/protocols/tmmis.md."""
 
     name = "tmmis"
@@ -233,7 +253,7 @@ def serve_mis(port: int = 0) -> tuple[EmulatorServer, MisEmulator]:
 
 
 # ====================================================================== sms.ru
-class SmsEmulator(EmulatorApp):
+class SmsEmulator(AsciiJson):
     """sms.ru `sms/send` and `my/balance` with json=1 (public-apis.md «SMS»; sms.ru code list)."""
 
     name = "smsru"

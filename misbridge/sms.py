@@ -23,6 +23,8 @@ from datetime import timedelta
 
 import requests
 
+from misbridge import replies
+
 RETRY_NEXT_RUN = {220, 500}
 RETRY_LATER = {230, 231, 232}
 ACCOUNT = {200, 201, 204, 206, 221, 301}
@@ -76,6 +78,10 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return False
 
 
+def _is_code(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class SmsClient:
     def __init__(self, session: requests.Session, url: str, api_id: str, sender: str | None, timeout: float):
         self.session = session
@@ -109,16 +115,17 @@ class SmsClient:
             # so a 5xx came before sms.ru took it
             return SmsOutcome("retry", response.status_code, f"HTTP {response.status_code}")
         try:
-            body = response.json()
-        except ValueError:
+            body = replies.decode(response.content)
+        except replies.Undecodable:
             return SmsOutcome("unknown", response.status_code, "malformed reply: it may have been sent")
-        if not isinstance(body, dict) or not isinstance(body.get("status_code"), int):
+        if not isinstance(body, dict) or not _is_code(body.get("status_code")):
             return SmsOutcome("unknown", response.status_code, "malformed reply: it may have been sent")
         if body.get("status") != "OK":
-            return outcome_of(body["status_code"], str(body.get("status_text") or body.get("status") or ""))
-        per_number = (body.get("sms") or {}).get(phone) if isinstance(body.get("sms"), dict) else None
-        if not isinstance(per_number, dict) or not isinstance(per_number.get("status_code"), int):
+            return outcome_of(body["status_code"], replies.as_text(body.get("status_text") or body.get("status")))
+        per_number = body["sms"].get(phone) if isinstance(body.get("sms"), dict) else None
+        if not isinstance(per_number, dict) or not _is_code(per_number.get("status_code")):
             return SmsOutcome("unknown", response.status_code, "reply without this number: it may have been sent")
         sms_id = per_number.get("sms_id")
-        return outcome_of(per_number["status_code"], str(per_number.get("status_text") or per_number.get("status")),
-                          str(sms_id) if sms_id is not None else None)
+        return outcome_of(per_number["status_code"],
+                          replies.as_text(per_number.get("status_text") or per_number.get("status")),
+                          replies.as_text(sms_id, 64) if _is_code(sms_id) or isinstance(sms_id, str) else None)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import time
 
+import requests
+
+from misbridge.emulator import CASHDESK, OGRN, OID, service
 from misbridge_fixtures import MisCli, clinic, clinic_cli_for, visit  # noqa: F401
 
 BUDGET = {"MAORDERS_PASS_BUDGET": "2"}
@@ -66,3 +69,42 @@ def test_point1_a_pay_the_mis_applied_is_recorded_and_no_new_send_starts_past_th
     assert counts == {"pay_already_recorded": 1, "pay_sent": 1}  # the second was applied, its reply lost
     first = cli.op("receipts", "show", "1")[1]["invoice"]["history"]
     assert [(h["method"], h["result"]) for h in first] == [("Receive", 1), ("Pay", 1)]  # sent once
+
+
+# ---------------------------------------------------------------------- point 2
+def test_point2_a_400_digit_number_rejects_that_invoice_and_the_feed_goes_on(tmp_path, clinic):
+    cli = installed(tmp_path, clinic)
+    clinic.mis.add_invoice(7, [service("B01.065.008", 100) | {"count": 10**400}])
+    clinic.mis.add_invoice(9, [service("B01.065.008", 100)], paySum=-10**400)
+    visit(clinic, 8)
+    code, part = cli.pass_("pull-orders")
+    assert code == 0 and part["counts"]["invoices_rejected"] == 2 and part["counts"]["invoices_new"] == 1
+    assert any(e.startswith("invoice 7: services[0].count") for e in part["errors"]), part["errors"]
+    assert any(e.startswith("invoice 9: paySum") for e in part["errors"]), part["errors"]
+    assert [i["number"] for i in cli.op("receipts", "list")[1]["invoices"]] == [8]
+    kept = cli.rows("SELECT number, accepted, problem FROM misbridge_register ORDER BY number")
+    assert [(r["number"], r["accepted"]) for r in kept] == [(7, 0), (8, 1), (9, 0)]  # «История МИС»
+    assert clinic.mis.counters["receive"] == 1
+
+
+# ---------------------------------------------------------------------- point 5
+def test_point5_mis_refusals_escaped_as_uxxxx_keep_result_and_message_whole(tmp_path, clinic):
+    cli = installed(tmp_path, clinic)
+    clinic.mis.ensure_ascii = True
+    other = visit(clinic, 6901)
+    visit(clinic, 6902)
+    cli.ok("pull-orders")
+    clinic.mis.checks[(CASHDESK, 235)] = {"invoiceGuid": other["invoiceGuid"], "invoiceNum": 6901}
+    cli.quick_pay("6902", 235, "cash:5000")
+    raw = requests.post(f"{clinic.mis_server.url}/api/paidServices/IntegrationInvoice/v2/Pay",
+                        json={"OGRN": OGRN, "OID": OID}, timeout=5).content
+    assert b"\\u043e\\u0431" in raw and "об".encode() not in raw  # escaped, as a .NET service writes it
+    code, part = cli.pass_("resend-receipts")
+    said = "Номер чека 235 уже зафиксирован по счёту 6901."
+    assert code == 0 and part["counts"]["pay_refused"] == 1 and said in part["errors"][0]
+    history = cli.op("receipts", "show", "6902")[1]["invoice"]["history"]
+    assert [(h["method"], h["http_code"], h["result"], h["message"]) for h in history] == [
+        ("Receive", 200, 1, ""), ("Pay", 409, 0, said)]
+    assert said in cli.rows("SELECT message FROM notifications")[-1]["message"]
+    code, part = cli.pass_("pull-orders", MIS_OID="1.2.643.5.1.13.13.12.2.50.9999")
+    assert code == 69 and "Пользователь API не найден" in part["errors"][0]
