@@ -372,14 +372,18 @@ class SmtpServer:
     """A real SMTP server (aiosmtpd) on 127.0.0.1; TLS and login when asked.
 
     tls="starttls" offers STARTTLS (RFC 3207) and refuses AUTH before it; "implicit" is TLS
-    from the first byte (RFC 8314); None is plain SMTP (a local relay).
+    from the first byte (RFC 8314); None is plain SMTP (a local relay). smtputf8=True offers
+    SMTPUTF8 (RFC 6531); without it only ASCII addresses (IDNA domains) are taken.
     """
 
     def __init__(self, port: int = 0, tls: str | None = None, cert: tuple[str, str] | None = None,
-                 login: tuple[str, str] | None = None) -> None:
+                 login: tuple[str, str] | None = None, smtputf8: bool = False) -> None:
         self.handler = SmtpHandler()
         self.port = port or _free_port()
         self.tls, self.cert, self.login = tls, cert, login
+        # without SMTPUTF8 (RFC 6531) by default, as aiosmtpd itself (enable_SMTPUTF8=False) and many
+        # servers: a non-ASCII mailbox name cannot be delivered to it, only an IDNA domain
+        self.smtputf8 = smtputf8
         self.controller: Any = None
 
     @property
@@ -400,7 +404,7 @@ class SmtpServer:
     def start(self) -> "SmtpServer":
         from aiosmtpd.controller import Controller
 
-        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port}
+        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port, "enable_SMTPUTF8": self.smtputf8}
         if self.login:
             kwargs |= {"authenticator": self._authenticate, "auth_require_tls": self.tls is not None}
         else:

@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from misbridge.emulator import CASHDESK, OGRN, OID, service
+from misbridge.emulator import CASHDESK, OGRN, OID, SmtpServer, service
 from misbridge_fixtures import MisCli, clinic, clinic_cli_for, visit  # noqa: F401
 
 BUDGET = {"MAORDERS_PASS_BUDGET": "2"}
@@ -108,3 +108,32 @@ def test_point5_mis_refusals_escaped_as_uxxxx_keep_result_and_message_whole(tmp_
     assert said in cli.rows("SELECT message FROM notifications")[-1]["message"]
     code, part = cli.pass_("pull-orders", MIS_OID="1.2.643.5.1.13.13.12.2.50.9999")
     assert code == 69 and "Пользователь API не найден" in part["errors"][0]
+
+
+# ---------------------------------------------------------------------- point 6
+def test_point6_cyrillic_addresses_idna_domain_and_a_mailbox_name_without_smtputf8_goes_to_a_person(
+        tmp_path, clinic):
+    cli = installed(tmp_path, clinic)
+    for n in (1, 2, 3):
+        visit(clinic, n)
+    cli.ok("pull-orders")
+    cli.quick_pay("1", 1, "cash:5000", email="buyer@пример.рф")
+    cli.quick_pay("2", 2, "cash:5000", email="покупатель@пример.рф")
+    code, part = cli.pass_("resend-receipts")  # aiosmtpd as set up: no SMTPUTF8
+    assert code == 0 and part["counts"]["email_sent"] == 1 and part["counts"]["email_failed"] == 1
+    assert clinic.smtp.messages[0]["to"] == ["buyer@xn--e1afmkfd.xn--p1ai"]
+    assert clinic.smtp.messages[0]["message"]["To"] == "buyer@xn--e1afmkfd.xn--p1ai"
+    assert any("SMTPUTF8" in e for e in part["errors"])
+    failed = cli.op("receipts", "ereceipts", "--failed")[1]["ereceipts"]
+    assert [(r["state"], r["invoice"], r["recipient"]) for r in failed] == [("failed", 2, "п…@п…")]
+    assert "SMTPUTF8" in failed[0]["status_text"]
+    assert cli.run("status", "--check").returncode == 1  # shown to a person
+    assert cli.ok("resend-receipts") == {} and len(clinic.smtp.messages) == 1  # never retried by itself
+    clinic.smtp.stop()
+    clinic.smtp = SmtpServer(smtputf8=True).start()  # the clinic moves to a server that takes it
+    code, body = cli.op("receipts", "ereceipt-resend", str(failed[0]["id"]), SMTP_PORT=str(clinic.smtp.port))
+    assert code == 0 and body["ereceipt"]["state"] == "sent"
+    assert clinic.smtp.messages[0]["to"] == ["покупатель@xn--e1afmkfd.xn--p1ai"]
+    code, body = cli.op("receipts", "pay", "3", "--check-num", "3", "--payment", "cash:5000",
+                        "--email", "b@" + "я" * 70 + ".рф")
+    assert code == 65 and "--email" in body["error"]  # no IDNA form (a label over 63): refused at the desk
