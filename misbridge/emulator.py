@@ -267,13 +267,21 @@ class SmsEmulator(AsciiJson):
         self.forced: list[int] = []        # the next replies' codes, e.g. [220, 231]
         self.sent: list[dict[str, str]] = []
         self.api_id_in_url = 0
+        # the next sends are taken, then a proxy in front answers this status instead of sms.ru's
+        # JSON (public-apis.md «SMS»: «a proxy's 502/504 can come after sms.ru took the message»)
+        self.proxy_after_send: list[int] = []
 
     def wrong_shape(self, request: Request) -> Response:
         return Response.json(200, {"status": "OK", "sms": []})
 
     def route(self, request: Request) -> Response:
         if request.path.endswith("/sms/send") and request.method == "POST":
-            return self._send(request)
+            response = self._send(request)
+            if self.proxy_after_send:
+                status = self.proxy_after_send.pop(0)
+                return Response(status, f"<html><body><h1>{status} Bad Gateway</h1>nginx</body></html>".encode(),
+                                {"Content-Type": "text/html"})
+            return response
         if request.path.endswith("/my/balance") and request.method == "POST":
             return self._balance(request)
         return Response.json(404, {"status": "ERROR", "status_code": 404, "status_text": "Метод не найден"})

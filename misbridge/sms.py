@@ -11,7 +11,10 @@ the pysmssend table 100 … 209) and public-apis.md:
   daily limit, 204/221 sender name not approved;
 - wrong for good: 202/207 number, 203 no text, 205 over 8 SMS, 209/215/216 stop lists;
 - a reply lost after the request went out: `unknown` — `sms/send` has no idempotency key,
-  so it is never re-sent blindly; a person decides (`receipts ereceipt-resend`).
+  so it is never re-sent blindly; a person decides (`receipts ereceipt-resend`). That is any
+  reply that does not prove a refusal: a read timeout, a reset, and any HTTP status (a proxy's
+  502/504 included) without sms.ru's JSON. Only HTTP 429, a connection never made and sms.ru's
+  own refusal codes are retried by themselves (public-apis.md «SMS»).
 An unknown code is shown to a person (failed), not retried.
 """
 
@@ -110,16 +113,19 @@ class SmsClient:
         if 300 <= response.status_code < 400:
             return SmsOutcome("account", response.status_code, f"HTTP {response.status_code} redirect: not followed "
                                                                "(check SMS_URL)")
-        if response.status_code >= 500 or response.status_code == 429:
-            # the request reached a front end that failed: sms.ru answers errors as 200 + code,
-            # so a 5xx came before sms.ru took it
-            return SmsOutcome("retry", response.status_code, f"HTTP {response.status_code}")
+        if response.status_code == 429:
+            # public-apis.md «SMS»: «HTTP 429 is a refusal before sending: retry later»
+            return SmsOutcome("retry", 429, "HTTP 429: sms.ru refused before sending; retried next run")
         try:
             body = replies.decode(response.content)
         except replies.Undecodable:
-            return SmsOutcome("unknown", response.status_code, "malformed reply: it may have been sent")
+            body = None
         if not isinstance(body, dict) or not _is_code(body.get("status_code")):
-            return SmsOutcome("unknown", response.status_code, "malformed reply: it may have been sent")
+            # public-apis.md «SMS»: without sms.ru's JSON the reply is lost — «an HTTP 5xx without
+            # sms.ru's JSON body (a proxy's 502/504 can come after sms.ru took the message)»: a person
+            # decides, since a second SMS costs money (never resent by itself)
+            said = "malformed reply" if response.status_code == 200 else f"HTTP {response.status_code} without sms.ru's reply"
+            return SmsOutcome("unknown", response.status_code, f"{said}: it may have been sent; resend by hand")
         if body.get("status") != "OK":
             return outcome_of(body["status_code"], replies.as_text(body.get("status_text") or body.get("status")))
         per_number = body["sms"].get(phone) if isinstance(body.get("sms"), dict) else None

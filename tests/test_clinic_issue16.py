@@ -137,3 +137,31 @@ def test_point6_cyrillic_addresses_idna_domain_and_a_mailbox_name_without_smtput
     code, body = cli.op("receipts", "pay", "3", "--check-num", "3", "--payment", "cash:5000",
                         "--email", "b@" + "я" * 70 + ".рф")
     assert code == 65 and "--email" in body["error"]  # no IDNA form (a label over 63): refused at the desk
+
+
+# ---------------------------------------------------------------------- point 7
+def test_point7_a_proxy_502_after_sms_ru_took_the_sms_is_unknown_and_only_a_person_resends_it(tmp_path, clinic):
+    cli = installed(tmp_path, clinic)
+    _paid(cli, clinic, 1, 1, phone="+79991234567")
+    clinic.sms.proxy_after_send = [502]  # sms.ru took it; the proxy's 502 is all that came back
+    code, part = cli.pass_("resend-receipts")
+    assert code == 0 and part["counts"]["sms_unknown"] == 1 and len(clinic.sms.sent) == 1
+    shown = cli.op("receipts", "ereceipts", "--failed")[1]["ereceipts"]
+    assert [(r["state"], r["status_code"]) for r in shown] == [("unknown", 502)]
+    assert "resend by hand" in shown[0]["status_text"]
+    assert cli.run("status", "--check").returncode == 1
+    assert cli.ok("resend-receipts") == {} and len(clinic.sms.sent) == 1  # never a paid duplicate by itself
+    assert cli.op("receipts", "ereceipt-resend", str(shown[0]["id"]))[1]["ereceipt"]["state"] == "sent"
+    assert len(clinic.sms.sent) == 2  # a person chose to
+
+
+def test_point7_only_429_and_sms_ru_refusals_are_resent_by_themselves(tmp_path, clinic):
+    cli = installed(tmp_path, clinic)
+    _paid(cli, clinic, 1, 1, phone="+79991234567")
+    clinic.sms.faults.rate_limit_every = 1  # every request: HTTP 429
+    code, part = cli.pass_("resend-receipts")
+    assert code == 0 and part["counts"]["sms_retry"] == 1 and clinic.sms.sent == []
+    clinic.sms.faults.rate_limit_every = 0
+    clinic.sms.forced = [220]  # sms.ru's own «service unavailable»
+    assert cli.ok("resend-receipts") == {"sms_retry": 1} and clinic.sms.sent == []
+    assert cli.ok("resend-receipts") == {"sms_sent": 1} and len(clinic.sms.sent) == 1
