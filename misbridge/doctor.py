@@ -43,10 +43,14 @@ def _mis(config: Any, general: Any, budget: Any) -> dict[str, Any]:
 
 
 def _smtp(config: Any) -> dict[str, Any]:
+    """Connect, TLS, login, quit; the detail says which TLS was chosen and why (SMTP_TLS, port 465)."""
+    session = MailSession(config.smtp)
     try:
-        return {"check": "misbridge: SMTP", "ok": True, "detail": MailSession(config.smtp).probe()}
+        return {"check": "misbridge: SMTP", "ok": True, "detail": session.probe()}
     except MailChannelDown as exc:
-        return {"check": "misbridge: SMTP", "ok": False, "detail": str(exc), "exit_code": 69 if exc.needs_person else 75}
+        mode = config.smtp.tls_chosen or session.tls_mode()
+        return {"check": "misbridge: SMTP", "ok": False, "detail": f"{exc}; tried {mode}",
+                "exit_code": 69 if exc.needs_person else 75}
 
 
 def _sms(config: Any, general: Any, budget: Any) -> dict[str, Any]:

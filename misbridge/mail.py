@@ -168,11 +168,14 @@ class MailSession:
             finally:
                 self._drop()
 
+    def tls_mode(self) -> str:
+        return "implicit TLS" if self.settings.implicit_tls else "STARTTLS" if self.settings.starttls else "no TLS"
+
     def probe(self) -> str:
         """Doctor: connect, TLS, EHLO, login, then quit. Returns what the server is."""
         smtp = self._open()
         try:
-            return f"{self.settings.host}:{self.settings.port} ok ({'implicit TLS' if self.settings.implicit_tls else 'STARTTLS' if self.settings.starttls else 'no TLS'})"
+            return f"{self.settings.host}:{self.settings.port} ok, {self.settings.tls_chosen or self.tls_mode()}"
         finally:
             try:
                 smtp.quit()

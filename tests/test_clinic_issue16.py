@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
 
-from misbridge.emulator import CASHDESK, OGRN, OID, SmtpServer, service
+from misbridge.emulator import CASHDESK, OGRN, OID, SmtpServer, self_signed, service
 from misbridge_fixtures import MisCli, clinic, clinic_cli_for, visit  # noqa: F401
 
 BUDGET = {"MAORDERS_PASS_BUDGET": "2"}
@@ -165,3 +166,30 @@ def test_point7_only_429_and_sms_ru_refusals_are_resent_by_themselves(tmp_path, 
     clinic.sms.forced = [220]  # sms.ru's own «service unavailable»
     assert cli.ok("resend-receipts") == {"sms_retry": 1} and clinic.sms.sent == []
     assert cli.ok("resend-receipts") == {"sms_sent": 1} and len(clinic.sms.sent) == 1
+
+
+# ---------------------------------------------------------------------- point 11
+def test_point11_port_465_without_smtp_tls_is_implicit_tls_and_doctor_says_so(tmp_path, clinic):
+    cert = self_signed(str(tmp_path))
+    try:
+        server = SmtpServer(port=465, tls="implicit", cert=cert).start()
+    except (OSError, RuntimeError) as exc:
+        pytest.skip(f"port 465 cannot be bound here ({exc})")
+    clinic.smtp.stop()
+    clinic.smtp = server
+    cli = installed(tmp_path, clinic, SMTP_PORT="465", SMTP_STARTTLS="", SSL_CERT_FILE=cert[0])
+    _paid(cli, clinic, 1, 1, email="buyer@example.org")
+    code, part = cli.pass_("resend-receipts")
+    assert code == 0 and part["counts"]["email_sent"] == 1 and len(server.messages) == 1
+    code, doctor = cli.op("doctor")
+    smtp = next(c for c in doctor["checks"] if c["check"] == "misbridge: SMTP")
+    assert smtp["ok"] and "implicit TLS (port 465; SMTP_TLS not set)" in smtp["detail"]
+
+
+def test_point11_port_465_with_starttls_asked_is_78_naming_smtp_tls(tmp_path, clinic):
+    cli = installed(tmp_path, clinic, SMTP_PORT="465", SMTP_STARTTLS="yes")
+    code, body, _ = cli.json("resend-receipts", "--only", "misbridge")
+    assert code == 78 and "SMTP_TLS=implicit" in body["error"]
+    code, doctor = cli.op("doctor", SMTP_STARTTLS="")  # nothing listens on 465 here, or something else does
+    smtp = next(c for c in doctor["checks"] if c["check"] == "misbridge: SMTP")
+    assert "implicit TLS (port 465; SMTP_TLS not set)" in smtp["detail"]
