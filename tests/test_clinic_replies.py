@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -74,6 +75,11 @@ def test_point2_a_400_digit_count_is_a_bad_invoice_naming_the_field():
             raise AssertionError("taken")
         except BadInvoice as exc:
             assert str(exc).startswith("invoice 814: services[0].count"), exc
+    body = json.dumps({"invoices": [INVOICE]}).replace('"paySum": 2000', '"paySum": ' + "9" * 5000).encode()
+    [raw] = invoice_list(response(200, body))  # past Python's own 4,300-digit limit too
+    with pytest.raises(BadInvoice, match="^invoice 814: paySum"):
+        parse_invoice(raw)
+    assert "5000 characters" in replies.stored(raw)
 
 
 @PROPERTY
