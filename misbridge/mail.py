@@ -47,7 +47,10 @@ def wire_address(address: str) -> tuple[str, bool]:
 
     The domain is sent as IDNA (RFC 5891: пример.рф → xn--e1afmkfd.xn--p1ai), which every server
     takes; a non-ASCII local part cannot be encoded at all and needs SMTPUTF8 (RFC 6531 §3.2)."""
-    local, _, domain = address.strip().rpartition("@")
+    address = address.strip()
+    if address.isascii():
+        return address, False
+    local, _, domain = address.rpartition("@")
     try:
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
@@ -120,8 +123,9 @@ class MailSession:
             return MailOutcome("failed", None, str(exc))
         if (sender_utf8 or to_utf8) and not self.smtp.has_extn("smtputf8"):
             return MailOutcome("failed", None, NO_SMTPUTF8 if to_utf8 else f"SMTP_FROM: {NO_SMTPUTF8}")
-        del message["To"]
-        message["To"] = to  # the header as the envelope: an encoded-word is no address (RFC 2047 §5)
+        if to != message["To"]:
+            del message["To"]
+            message["To"] = to  # the header as the envelope: an encoded-word is no address (RFC 2047 §5)
         try:
             refused = self.smtp.send_message(message, from_addr=sender, to_addrs=[to])
         except smtplib.SMTPNotSupportedError as exc:  # an OSError, but the server is there: a person
