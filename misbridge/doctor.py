@@ -7,6 +7,7 @@ from typing import Any
 from maorders.errors import MaordersError
 from maorders.http import Remote
 from misbridge.mail import MailChannelDown, MailSession
+from misbridge import replies
 from misbridge.mis import MisClient
 
 NAME = "misbridge"
@@ -59,11 +60,13 @@ def _sms(config: Any, general: Any, budget: Any) -> dict[str, Any]:
     remote = Remote("smsru", root, general.http_timeout, 0, budget)
     try:
         response = remote.call("POST", "/my/balance", safe=False, data={"api_id": config.sms.api_id, "json": "1"})
-        body = response.json() if "json" in response.headers.get("Content-Type", "") else {}
+        body = replies.decode(response.content)  # Undecodable is a ValueError: below
+        if not isinstance(body, dict):
+            raise ValueError("malformed reply: not a JSON object")
         if body.get("status") == "OK":
-            return {"check": "misbridge: sms.ru", "ok": True, "detail": f"balance {body.get('balance')}"}
-        return {"check": "misbridge: sms.ru", "ok": False, "exit_code": 69,
-                "detail": f"sms.ru refused: {body.get('status_code')} {body.get('status_text')}"}
+            return {"check": "misbridge: sms.ru", "ok": True, "detail": f"balance {replies.as_text(body.get('balance'))}"}
+        said = f"{replies.as_text(body.get('status_code'))} {replies.as_text(body.get('status_text'))}"
+        return {"check": "misbridge: sms.ru", "ok": False, "exit_code": 69, "detail": f"sms.ru refused: {said}"}
     except (MaordersError, ValueError) as exc:
         return {"check": "misbridge: sms.ru", "ok": False, "detail": str(exc),
                 "exit_code": getattr(exc, "exit_code", 75) or 75}
