@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from maorders.errors import MaordersError
+from maorders.i18n import _
 from maorders.http import Remote
 from misbridge.mail import MailChannelDown, MailSession
 from misbridge import replies
@@ -49,8 +50,8 @@ def _smtp(config: Any) -> dict[str, Any]:
     try:
         return {"check": "misbridge: SMTP", "ok": True, "detail": session.probe()}
     except MailChannelDown as exc:
-        mode = config.smtp.tls_chosen or session.tls_mode()
-        return {"check": "misbridge: SMTP", "ok": False, "detail": f"{exc}; tried {mode}",
+        return {"check": "misbridge: SMTP", "ok": False,
+                "detail": _("{error}; tried {tls}").format(error=exc, tls=session.chosen()),
                 "exit_code": 69 if exc.needs_person else 75}
 
 

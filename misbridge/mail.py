@@ -20,6 +20,7 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from maorders.i18n import _
 from misbridge.settings import SmtpSettings
 
 
@@ -172,14 +173,16 @@ class MailSession:
             finally:
                 self._drop()
 
-    def tls_mode(self) -> str:
-        return "implicit TLS" if self.settings.implicit_tls else "STARTTLS" if self.settings.starttls else "no TLS"
+    def chosen(self) -> str:
+        """Which TLS this session uses and why (misbridge.settings), for a person."""
+        s = self.settings
+        return _(s.tls_chosen or ("implicit TLS" if s.implicit_tls else "STARTTLS" if s.starttls else "no TLS"))
 
     def probe(self) -> str:
         """Doctor: connect, TLS, EHLO, login, then quit. Returns what the server is."""
         smtp = self._open()
         try:
-            return f"{self.settings.host}:{self.settings.port} ok, {self.settings.tls_chosen or self.tls_mode()}"
+            return _("{server} ok, {tls}").format(server=f"{self.settings.host}:{self.settings.port}", tls=self.chosen())
         finally:
             try:
                 smtp.quit()

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from maorders.errors import ConfigError, MaordersError, RefusedError, TransientError
+from maorders.i18n import N_, _
 from maorders.journal import Journal, OutboxItem
 from misbridge import batches, intake, store
 from misbridge.mail import MailChannelDown, MailSession
@@ -48,7 +49,7 @@ class Desk:
     budget: Any = None
 
 
-SPENT = "misbridge: the pass's time budget is spent; what was sent is recorded, the rest goes next run"
+SPENT = N_("misbridge: the pass's time budget is spent; what was sent is recorded, the rest goes next run")
 
 
 def spent(desk: Desk) -> bool:
@@ -105,7 +106,7 @@ def send_batch(desk: Desk, client: MisClient, kind: str, batch: list[OutboxItem]
     for n, item in enumerate(batch):
         if spent(desk):  # no new send past the budget; what was sent is still written
             outcomes.flush(untried=batch[n:])
-            raise TransientError(SPENT)
+            raise TransientError(_(SPENT))
         payload = item.payload
         try:
             if kind == "receive":
@@ -224,7 +225,7 @@ def send_email_batch(desk: Desk, session: MailSession, sender: str, batch: list[
     for n, item in enumerate(batch):
         if spent(desk):
             outcomes.flush(untried=batch[n:])
-            return TransientError(SPENT)
+            return TransientError(_(SPENT))
         row = store.ereceipt(desk.journal.db, _ereceipt_id(item))
         try:
             session.ensure_open()  # again after a connection lost mid-batch
@@ -258,7 +259,7 @@ def send_sms(desk: Desk, sms_remote: Callable[[], Any], timeout: float, only: se
         if row is None:
             continue
         if spent(desk):
-            return TransientError(SPENT)
+            return TransientError(_(SPENT))
         desk.journal.begin_send(item)
         outcome = client.send(row["recipient"], row["sms_text"])
         if outcome.state == "account":

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from maorders.errors import ConfigError
+from maorders.i18n import N_, _
 from maorders.settings import Env
 
 SMS_URL = "https://sms.ru/sms/send"
@@ -96,7 +97,7 @@ def _smtp(env: Env, timeout: float) -> SmtpSettings | None:
         return None
     implicit, chosen = _tls(env)
     starttls = False if implicit else env.flag("SMTP_STARTTLS", True)
-    chosen = chosen or ("STARTTLS" if starttls else "no TLS (SMTP_STARTTLS=no)")
+    chosen = chosen or (N_("STARTTLS") if starttls else N_("no TLS (SMTP_STARTTLS=no)"))
     user = env.optional("SMTP_USER")
     password = env.optional("SMTP_PASSWORD")
     if user and not password:
@@ -120,13 +121,14 @@ def _tls(env: Env) -> tuple[bool, str]:
     if told is not None:
         if told.lower() not in ("implicit", "starttls"):
             raise ConfigError(f"SMTP_TLS must be implicit or starttls, got {told!r}")
-        return told.lower() == "implicit", ("implicit TLS (SMTP_TLS=implicit)" if told.lower() == "implicit" else "")
+        return told.lower() == "implicit", (N_("implicit TLS (SMTP_TLS=implicit)") if told.lower() == "implicit" else "")
     if env.integer("SMTP_PORT", 587, 1, 65535) != 465:
         return False, ""
     if env.optional("SMTP_STARTTLS") and env.flag("SMTP_STARTTLS", True):
-        raise ConfigError("SMTP_PORT=465 is the implicit-TLS port (RFC 8314) but SMTP_STARTTLS=yes asks for "
-                          "STARTTLS: set SMTP_TLS=implicit (or SMTP_TLS=starttls if this server speaks STARTTLS on 465)")
-    return True, "implicit TLS (port 465; SMTP_TLS not set)"
+        raise ConfigError(_("SMTP_PORT=465 is the implicit-TLS port (RFC 8314) but SMTP_STARTTLS=yes asks for "
+                            "STARTTLS: set SMTP_TLS=implicit (or SMTP_TLS=starttls if this server speaks STARTTLS "
+                            "on 465)"))
+    return True, N_("implicit TLS (port 465; SMTP_TLS not set)")
 
 
 def _sms(env: Env) -> SmsSettings | None:

@@ -9,6 +9,8 @@ import time
 import pytest
 import requests
 
+from maorders.i18n import _
+
 from misbridge.emulator import CASHDESK, OGRN, OID, SmtpServer, self_signed, service
 from misbridge_fixtures import MisCli, clinic, clinic_cli_for, visit  # noqa: F401
 
@@ -183,13 +185,13 @@ def test_point11_port_465_without_smtp_tls_is_implicit_tls_and_doctor_says_so(tm
     assert code == 0 and part["counts"]["email_sent"] == 1 and len(server.messages) == 1
     code, doctor = cli.op("doctor")
     smtp = next(c for c in doctor["checks"] if c["check"] == "misbridge: SMTP")
-    assert smtp["ok"] and "implicit TLS (port 465; SMTP_TLS not set)" in smtp["detail"]
+    assert smtp["ok"] and _("implicit TLS (port 465; SMTP_TLS not set)") in smtp["detail"]
 
 
 def test_point11_port_465_with_starttls_asked_is_78_naming_smtp_tls(tmp_path, clinic):
     cli = installed(tmp_path, clinic, SMTP_PORT="465", SMTP_STARTTLS="yes")
-    code, body, _ = cli.json("resend-receipts", "--only", "misbridge")
+    code, body, _err = cli.json("resend-receipts", "--only", "misbridge")
     assert code == 78 and "SMTP_TLS=implicit" in body["error"]
     code, doctor = cli.op("doctor", SMTP_STARTTLS="")  # nothing listens on 465 here, or something else does
     smtp = next(c for c in doctor["checks"] if c["check"] == "misbridge: SMTP")
-    assert "implicit TLS (port 465; SMTP_TLS not set)" in smtp["detail"]
+    assert _("implicit TLS (port 465; SMTP_TLS not set)") in smtp["detail"]
