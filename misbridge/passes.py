@@ -205,6 +205,8 @@ def send_emails(desk: Desk, only: set[int] | None) -> MaordersError | None:
     session = MailSession(smtp)
     try:
         for batch in batches.chunks(items):
+            if spent(desk):  # not even a connection once the budget is spent
+                return TransientError(_(SPENT))
             session.ensure_open()  # before the intents: a server that is down leaves the items as they were
             stopped = send_email_batch(desk, session, smtp.sender, batch)
             if stopped:
