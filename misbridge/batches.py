@@ -2,7 +2,8 @@
 
 The rule stays: the intent (the outbox rows marked in flight, their attempt counted) is
 committed before any of the batch's calls, and the outcomes are committed together after
-them, at most BATCH sends or FLUSH_SECONDS later. A kill in between leaves the batch's
+them, at most BATCH sends or FLUSH_SECONDS later (through `Journal.recording()`: what the
+remotes already did is written even when the pass's budget is spent). A kill in between leaves the batch's
 items `unknown`: Receive and Pay are sent again and the MIS answers Result 2 (already
 recorded); an e-mail is sent again under its Message-ID. SMS never goes through here:
 one SMS, one intent, one outcome, since a lost one is never sent again by itself.
@@ -54,7 +55,7 @@ class Outcomes:
     def flush(self, untried: Iterable[OutboxItem] = ()) -> None:
         untried = list(untried)
         if self.waiting or untried:
-            with self.journal.write() as db:
+            with self.journal.recording() as db:  # effects that happened: written past the budget too
                 for write in self.waiting:
                     write(db)
                 db.executemany("UPDATE outbox SET state = ?, attempts = attempts - 1 WHERE id = ?",

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from maorders.errors import MaordersError
+from maorders.i18n import _
 from maorders.http import Remote
 from misbridge.mail import MailChannelDown, MailSession
+from misbridge import replies
 from misbridge.mis import MisClient
 
 NAME = "misbridge"
@@ -43,10 +45,14 @@ def _mis(config: Any, general: Any, budget: Any) -> dict[str, Any]:
 
 
 def _smtp(config: Any) -> dict[str, Any]:
+    """Connect, TLS, login, quit; the detail says which TLS was chosen and why (SMTP_TLS, port 465)."""
+    session = MailSession(config.smtp)
     try:
-        return {"check": "misbridge: SMTP", "ok": True, "detail": MailSession(config.smtp).probe()}
+        return {"check": "misbridge: SMTP", "ok": True, "detail": session.probe()}
     except MailChannelDown as exc:
-        return {"check": "misbridge: SMTP", "ok": False, "detail": str(exc), "exit_code": 69 if exc.needs_person else 75}
+        return {"check": "misbridge: SMTP", "ok": False,
+                "detail": _("{error}; tried {tls}").format(error=exc, tls=session.chosen()),
+                "exit_code": 69 if exc.needs_person else 75}
 
 
 def _sms(config: Any, general: Any, budget: Any) -> dict[str, Any]:
@@ -55,11 +61,13 @@ def _sms(config: Any, general: Any, budget: Any) -> dict[str, Any]:
     remote = Remote("smsru", root, general.http_timeout, 0, budget)
     try:
         response = remote.call("POST", "/my/balance", safe=False, data={"api_id": config.sms.api_id, "json": "1"})
-        body = response.json() if "json" in response.headers.get("Content-Type", "") else {}
+        body = replies.decode(response.content)  # Undecodable is a ValueError: below
+        if not isinstance(body, dict):
+            raise ValueError("malformed reply: not a JSON object")
         if body.get("status") == "OK":
-            return {"check": "misbridge: sms.ru", "ok": True, "detail": f"balance {body.get('balance')}"}
-        return {"check": "misbridge: sms.ru", "ok": False, "exit_code": 69,
-                "detail": f"sms.ru refused: {body.get('status_code')} {body.get('status_text')}"}
+            return {"check": "misbridge: sms.ru", "ok": True, "detail": f"balance {replies.as_text(body.get('balance'))}"}
+        said = f"{replies.as_text(body.get('status_code'))} {replies.as_text(body.get('status_text'))}"
+        return {"check": "misbridge: sms.ru", "ok": False, "exit_code": 69, "detail": f"sms.ru refused: {said}"}
     except (MaordersError, ValueError) as exc:
         return {"check": "misbridge: sms.ru", "ok": False, "detail": str(exc),
                 "exit_code": getattr(exc, "exit_code", 75) or 75}

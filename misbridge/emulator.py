@@ -13,6 +13,7 @@ and the client tolerant (docs/misbridge.md says which).
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import ssl
@@ -64,7 +65,26 @@ def _money_ok(value: Any) -> bool:
     return amount.is_finite() and amount > 0 and amount == amount.quantize(Decimal("0.01"))
 
 
-class MisEmulator(EmulatorApp):
+class AsciiJson(EmulatorApp):
+    """`ensure_ascii = True`: every JSON reply has its non-ASCII text escaped as \\uXXXX, as real
+    services write it (issue 16): System.Text.Json escapes all non-ASCII characters by default
+    (learn.microsoft.com/dotnet/standard/serialization/system-text-json/character-encoding: «By
+    default, the serializer escapes all non-ASCII characters»), and so does PHP's json_encode unless
+    given JSON_UNESCAPED_UNICODE (php.net, JSON constants). A client must read «Номер чека…» either way."""
+
+    ensure_ascii = False
+
+    def handle(self, request: Request) -> Response:
+        response = super().handle(request)
+        if self.ensure_ascii and "json" in response.headers.get("Content-Type", "") and response.body:
+            try:
+                response.body = json.dumps(json.loads(response.body), ensure_ascii=True).encode("ascii")
+            except ValueError:
+                pass  # a body a fault has cut stays cut
+        return response
+
+
+class MisEmulator(AsciiJson):
     """ТМ:МИС paid services, per /work/shared/protocols/tmmis.md."""
 
     name = "tmmis"
@@ -233,7 +253,7 @@ def serve_mis(port: int = 0) -> tuple[EmulatorServer, MisEmulator]:
 
 
 # ====================================================================== sms.ru
-class SmsEmulator(EmulatorApp):
+class SmsEmulator(AsciiJson):
     """sms.ru `sms/send` and `my/balance` with json=1 (public-apis.md «SMS»; sms.ru code list)."""
 
     name = "smsru"
@@ -247,13 +267,21 @@ class SmsEmulator(EmulatorApp):
         self.forced: list[int] = []        # the next replies' codes, e.g. [220, 231]
         self.sent: list[dict[str, str]] = []
         self.api_id_in_url = 0
+        # the next sends are taken, then a proxy in front answers this status instead of sms.ru's
+        # JSON (public-apis.md «SMS»: «a proxy's 502/504 can come after sms.ru took the message»)
+        self.proxy_after_send: list[int] = []
 
     def wrong_shape(self, request: Request) -> Response:
         return Response.json(200, {"status": "OK", "sms": []})
 
     def route(self, request: Request) -> Response:
         if request.path.endswith("/sms/send") and request.method == "POST":
-            return self._send(request)
+            response = self._send(request)
+            if self.proxy_after_send:
+                status = self.proxy_after_send.pop(0)
+                return Response(status, f"<html><body><h1>{status} Bad Gateway</h1>nginx</body></html>".encode(),
+                                {"Content-Type": "text/html"})
+            return response
         if request.path.endswith("/my/balance") and request.method == "POST":
             return self._balance(request)
         return Response.json(404, {"status": "ERROR", "status_code": 404, "status_text": "Метод не найден"})
@@ -352,14 +380,18 @@ class SmtpServer:
     """A real SMTP server (aiosmtpd) on 127.0.0.1; TLS and login when asked.
 
     tls="starttls" offers STARTTLS (RFC 3207) and refuses AUTH before it; "implicit" is TLS
-    from the first byte (RFC 8314); None is plain SMTP (a local relay).
+    from the first byte (RFC 8314); None is plain SMTP (a local relay). smtputf8=True offers
+    SMTPUTF8 (RFC 6531); without it only ASCII addresses (IDNA domains) are taken.
     """
 
     def __init__(self, port: int = 0, tls: str | None = None, cert: tuple[str, str] | None = None,
-                 login: tuple[str, str] | None = None) -> None:
+                 login: tuple[str, str] | None = None, smtputf8: bool = False) -> None:
         self.handler = SmtpHandler()
         self.port = port or _free_port()
         self.tls, self.cert, self.login = tls, cert, login
+        # without SMTPUTF8 (RFC 6531) by default, as aiosmtpd itself (enable_SMTPUTF8=False) and many
+        # servers: a non-ASCII mailbox name cannot be delivered to it, only an IDNA domain
+        self.smtputf8 = smtputf8
         self.controller: Any = None
 
     @property
@@ -380,7 +412,7 @@ class SmtpServer:
     def start(self) -> "SmtpServer":
         from aiosmtpd.controller import Controller
 
-        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port}
+        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port, "enable_SMTPUTF8": self.smtputf8}
         if self.login:
             kwargs |= {"authenticator": self._authenticate, "auth_require_tls": self.tls is not None}
         else:

@@ -5,6 +5,8 @@ login: smtplib.starttls() forgets the first EHLO, ehlo_or_helo_if_needed() says 
 or implicit TLS (SMTP_TLS=implicit, RFC 8314); the certificate is verified
 (ssl.create_default_context; SSL_CERT_FILE for a private CA). A password is never sent
 before TLS except to a local server that the settings allow (misbridge.settings).
+Addresses: the domain goes as IDNA; a non-ASCII mailbox name to a server without SMTPUTF8 is
+refused for that message (a person), never "connection lost".
 Replies: 2xx sent; 4xx temporary (next run); 5xx refused for that message (a person);
 a connection lost after DATA leaves the message `unknown`: it is sent again next run
 with the same Message-ID, so the mailbox can tell it is the same message.
@@ -18,6 +20,7 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from maorders.i18n import _
 from misbridge.settings import SmtpSettings
 
 
@@ -34,6 +37,26 @@ class MailChannelDown(Exception):
     def __init__(self, message: str, needs_person: bool):
         super().__init__(message)
         self.needs_person = needs_person
+
+
+NO_SMTPUTF8 = ("the mail server does not take a non-ASCII mailbox name (no SMTPUTF8, RFC 6531): "
+               "ask the buyer for another address, then resend or delete this e-receipt")
+
+
+def wire_address(address: str) -> tuple[str, bool]:
+    """The address as it goes on the wire, and whether it needs SMTPUTF8.
+
+    The domain is sent as IDNA (RFC 5891: пример.рф → xn--e1afmkfd.xn--p1ai), which every server
+    takes; a non-ASCII local part cannot be encoded at all and needs SMTPUTF8 (RFC 6531 §3.2)."""
+    address = address.strip()
+    if address.isascii():
+        return address, False
+    local, _, domain = address.rpartition("@")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError("the address's domain is not a valid internationalised domain name") from None
+    return f"{local}@{ascii_domain}", not local.isascii()
 
 
 def _reply_text(reply: bytes | str) -> str:
@@ -95,7 +118,19 @@ class MailSession:
         """Send one message; `MailChannelDown` when the connection cannot be opened."""
         self.ensure_open()
         try:
-            refused = self.smtp.send_message(message, from_addr=self.settings.sender, to_addrs=[recipient])
+            sender, sender_utf8 = wire_address(self.settings.sender)
+            to, to_utf8 = wire_address(recipient)
+        except ValueError as exc:
+            return MailOutcome("failed", None, str(exc))
+        if (sender_utf8 or to_utf8) and not self.smtp.has_extn("smtputf8"):
+            return MailOutcome("failed", None, NO_SMTPUTF8 if to_utf8 else f"SMTP_FROM: {NO_SMTPUTF8}")
+        if to != message["To"]:
+            del message["To"]
+            message["To"] = to  # the header as the envelope: an encoded-word is no address (RFC 2047 §5)
+        try:
+            refused = self.smtp.send_message(message, from_addr=sender, to_addrs=[to])
+        except smtplib.SMTPNotSupportedError as exc:  # an OSError, but the server is there: a person
+            return MailOutcome("failed", None, f"the mail server cannot take this message: {exc}"[:200])
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             return classify(code, _reply_text(reply))
@@ -138,11 +173,16 @@ class MailSession:
             finally:
                 self._drop()
 
+    def chosen(self) -> str:
+        """Which TLS this session uses and why (misbridge.settings), for a person."""
+        s = self.settings
+        return _(s.tls_chosen or ("implicit TLS" if s.implicit_tls else "STARTTLS" if s.starttls else "no TLS"))
+
     def probe(self) -> str:
         """Doctor: connect, TLS, EHLO, login, then quit. Returns what the server is."""
         smtp = self._open()
         try:
-            return f"{self.settings.host}:{self.settings.port} ok ({'implicit TLS' if self.settings.implicit_tls else 'STARTTLS' if self.settings.starttls else 'no TLS'})"
+            return _("{server} ok, {tls}").format(server=f"{self.settings.host}:{self.settings.port}", tls=self.chosen())
         finally:
             try:
                 smtp.quit()

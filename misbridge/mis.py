@@ -10,9 +10,6 @@ Receive and Pay are safe to repeat: the MIS dedupes them by invoice and by Check
 
 from __future__ import annotations
 
-import json
-import math
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,8 +18,9 @@ from typing import Any
 
 import requests
 
-from maorders.errors import PermanentError
-from maorders.http import Remote, Retryable, json_body
+from maorders.errors import RefusedError
+from maorders.http import Remote, Retryable
+from misbridge import replies
 
 BASE = "/api/paidServices/IntegrationInvoice/v2"
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
@@ -31,6 +29,7 @@ MAX_MONEY = Decimal("1000000000")
 MAX_NUMBER = 2**63 - 1
 MAX_COUNT = 100000
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+MESSAGE_LIMIT = 1000
 
 
 class BadInvoice(ValueError):
@@ -86,14 +85,23 @@ class Reply:
 
 
 # -- parsing: every value from outside range-checked ------------------------------------
-def money(value: Any, where: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+def _decimal(value: Any, where: str, strings: bool) -> Decimal:
+    """A finite Decimal of any JSON number (an int of any size is exact; never an OverflowError)."""
+    kinds = (int, float, str) if strings else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
         raise BadInvoice(f"{where} must be a number")
     try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
+        amount = Decimal(value) if isinstance(value, int) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
         raise BadInvoice(f"{where} must be a number") from None
-    if not amount.is_finite() or amount < 0 or amount >= MAX_MONEY:
+    if not amount.is_finite():
+        raise BadInvoice(f"{where} must be a finite number")
+    return amount
+
+
+def money(value: Any, where: str) -> Decimal:
+    amount = _decimal(value, where, strings=True)
+    if amount < 0 or amount >= MAX_MONEY:
         raise BadInvoice(f"{where} must be a finite amount between 0 and {MAX_MONEY}")
     if amount != amount.quantize(Decimal("0.01")):
         raise BadInvoice(f"{where} has more than 2 decimals")
@@ -139,9 +147,7 @@ def date(value: Any, where: str) -> str:
 
 
 def count(value: Any, where: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise BadInvoice(f"{where} must be a number")
-    amount = Decimal(str(value))
+    amount = _decimal(value, where, strings=False)
     if amount <= 0 or amount > MAX_COUNT:
         raise BadInvoice(f"{where} must be more than 0 and at most {MAX_COUNT}")
     return amount
@@ -177,7 +183,7 @@ def parse_invoice(raw: Any, where: str = "invoice") -> Invoice:
     if not isinstance(raw, dict):
         raise BadInvoice(f"{where} must be an object")
     number = raw.get("invoiceNum")
-    if isinstance(number, int) and not isinstance(number, bool):
+    if isinstance(number, int) and not isinstance(number, bool) and 0 < number <= MAX_NUMBER:
         where = f"invoice {number}"
     try:
         services = raw.get("services")
@@ -201,36 +207,68 @@ def parse_invoice(raw: Any, where: str = "invoice") -> Invoice:
         raise BadInvoice(f"{where}: {exc}") from None
 
 
+def body_of(response: requests.Response) -> Any:
+    """The reply's JSON (misbridge.replies: no value in it can crash us); else a malformed reply."""
+    try:
+        return replies.decode(response.content)
+    except replies.Undecodable as exc:
+        raise Retryable(f"malformed reply: {exc}") from None
+
+
 def invoice_list(response: requests.Response) -> list[Any]:
     """The `invoices` array; anything else is a malformed reply (retried, then 75)."""
-    body = json_body(response)
+    if response.status_code == 403:
+        raise api_user_refused(refusal_of(response))
+    body = body_of(response)
     if not isinstance(body, dict) or not isinstance(body.get("invoices"), list):
         raise Retryable("malformed reply: no 'invoices' list")
     return body["invoices"]
 
 
 def reply_of(response: requests.Response) -> Reply:
-    body = json_body(response)
-    if not isinstance(body, dict) or not isinstance(body.get("Result"), int) or isinstance(body.get("Result"), bool):
-        raise Retryable("malformed reply: no 'Result' number")
-    if body["Result"] not in (0, 1, 2):
-        raise Retryable(f"malformed reply: Result {body['Result']}")
-    message = body.get("Message")
-    return Reply(response.status_code, body["Result"], message if isinstance(message, str) else "")
+    """Receive/Pay/Cashdesks: 200 with Result 0..2, or a refusal (4xx) with the MIS's own words."""
+    if response.status_code != 200:
+        reply = refusal_of(response)
+        if reply.http_code == 403:
+            raise api_user_refused(reply)
+        return reply
+    body = body_of(response)
+    result = body.get("Result") if isinstance(body, dict) else None
+    if not _is_result(result):
+        raise Retryable("malformed reply: no 'Result' 0, 1 or 2")
+    return Reply(200, result, _message(body))
 
 
-def refusal(exc: PermanentError) -> Reply:
-    """A 4xx the kernel turned into PermanentError: our Reply with the MIS's own Message.
+def refusal_of(response: requests.Response) -> Reply:
+    """A 4xx as the MIS wrote it (tmmis.md «Errors»: {"Result": 0, "Message": "…"}), read whole by the
+    JSON decoder, so «Номер чека 235 уже зафиксирован…» stays itself also when escaped as \\uXXXX (a
+    .NET serialiser's default). A body that is not the MIS's JSON (a proxy's page) is kept as text."""
+    try:
+        body = replies.decode(response.content)
+    except replies.Undecodable:
+        body = None
+    if isinstance(body, dict) and ("Message" in body or "Result" in body):
+        result = body.get("Result")
+        return Reply(response.status_code, result if _is_result(result) else 0, _message(body))
+    text = replies.as_text(response.content.decode("utf-8", "replace"))
+    return Reply(response.status_code, 0, text or response.reason or f"HTTP {response.status_code}")
 
-    The kernel's error text carries the body (up to 200 characters); the Message is read
-    back out of it, else the whole text is kept.
-    """
-    text = str(exc)
-    found = re.search(r'"Message"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
-    if found:
-        return Reply(exc.status or 400, 0, json.loads(f'"{found.group(1)}"'))
-    plain = re.search(r"\b\d{3} (.*)$", text)  # "tmmis: POST …: 409 <the remote's words>"
-    return Reply(exc.status or 400, 0, plain.group(1) if plain else text)
+
+def api_user_refused(reply: Reply) -> RefusedError:
+    """403 «Пользователь API не найден»: the whole pass is refused (69)."""
+    return RefusedError(f"tmmis: 403 {reply.message} (check MIS_OGRN and MIS_OID)")
+
+
+def _is_result(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value in (0, 1, 2)
+
+
+def _message(body: dict[str, Any]) -> str:
+    return replies.as_text(body.get("Message"), MESSAGE_LIMIT)
+
+
+# 4xx bodies the parser reads itself (the MIS's Result and Message); 401, 408 and 429 stay the kernel's
+REFUSALS = tuple(code for code in range(400, 500) if code not in (401, 408, 429))
 
 
 class MisClient:
@@ -245,18 +283,15 @@ class MisClient:
 
     def new_invoices(self) -> list[Any]:
         """Raw invoices waiting for this cash desk (parse each with `parse_invoice`)."""
-        return self.remote.call("GET", f"{BASE}/New", safe=True, parse=invoice_list,
+        return self.remote.call("GET", f"{BASE}/New", safe=True, parse=invoice_list, accept=(403,),
                                 params=self._ids() | {"cashdeskGuid": self.cashdesk_guid})
 
     def by_number(self, number: int) -> list[Any]:
-        return self.remote.call("GET", f"{BASE}/ByNumber", safe=True, parse=invoice_list,
+        return self.remote.call("GET", f"{BASE}/ByNumber", safe=True, parse=invoice_list, accept=(403,),
                                 params=self._ids() | {"number": str(number)})
 
     def _post(self, path: str, body: dict[str, Any]) -> Reply:
-        try:
-            return self.remote.call("POST", path, safe=True, parse=reply_of, json=self._ids() | body)
-        except PermanentError as exc:
-            return refusal(exc)
+        return self.remote.call("POST", path, safe=True, parse=reply_of, accept=REFUSALS, json=self._ids() | body)
 
     def receive(self, invoice_guid: str, invoice_num: int) -> Reply:
         return self._post(f"{BASE}/Receive", {"invoiceGuid": invoice_guid, "invoiceNum": invoice_num,

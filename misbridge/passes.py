@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from maorders.errors import ConfigError, MaordersError, RefusedError, TransientError
+from maorders.i18n import N_, _
 from maorders.journal import Journal, OutboxItem
 from misbridge import batches, intake, store
 from misbridge.mail import MailChannelDown, MailSession
@@ -46,6 +47,14 @@ class Desk:
     counts: Counter = field(default_factory=Counter)
     problem: Callable[[str], None] = lambda message: None
     budget: Any = None
+
+
+SPENT = N_("misbridge: the pass's time budget is spent; what was sent is recorded, the rest goes next run")
+
+
+def spent(desk: Desk) -> bool:
+    """The budget stops new sends (never the recording of one that happened)."""
+    return desk.budget is not None and desk.budget.left() <= 0
 
 
 def desk_of(ctx: Any) -> Desk:
@@ -95,6 +104,9 @@ def send_batch(desk: Desk, client: MisClient, kind: str, batch: list[OutboxItem]
     batches.begin(desk.journal, batch)
     outcomes = batches.Outcomes(desk.journal)
     for n, item in enumerate(batch):
+        if spent(desk):  # no new send past the budget; what was sent is still written
+            outcomes.flush(untried=batch[n:])
+            raise TransientError(_(SPENT))
         payload = item.payload
         try:
             if kind == "receive":
@@ -193,6 +205,8 @@ def send_emails(desk: Desk, only: set[int] | None) -> MaordersError | None:
     session = MailSession(smtp)
     try:
         for batch in batches.chunks(items):
+            if spent(desk):  # not even a connection once the budget is spent
+                return TransientError(_(SPENT))
             session.ensure_open()  # before the intents: a server that is down leaves the items as they were
             stopped = send_email_batch(desk, session, smtp.sender, batch)
             if stopped:
@@ -211,9 +225,9 @@ def send_email_batch(desk: Desk, session: MailSession, sender: str, batch: list[
     batches.begin(desk.journal, batch)
     outcomes = batches.Outcomes(desk.journal)
     for n, item in enumerate(batch):
-        if desk.budget is not None and desk.budget.left() <= 0:
+        if spent(desk):
             outcomes.flush(untried=batch[n:])
-            return TransientError("misbridge: the pass's time budget is spent; run again later")
+            return TransientError(_(SPENT))
         row = store.ereceipt(desk.journal.db, _ereceipt_id(item))
         try:
             session.ensure_open()  # again after a connection lost mid-batch
@@ -246,6 +260,8 @@ def send_sms(desk: Desk, sms_remote: Callable[[], Any], timeout: float, only: se
         row = store.ereceipt(desk.journal.db, _ereceipt_id(item))
         if row is None:
             continue
+        if spent(desk):
+            return TransientError(_(SPENT))
         desk.journal.begin_send(item)
         outcome = client.send(row["recipient"], row["sms_text"])
         if outcome.state == "account":
@@ -260,7 +276,7 @@ OUTBOX_RESULT = {"sent": "sent", "retry": "retry", "held": "retry", "failed": "f
 
 def finish_ereceipt(desk: Desk, item: OutboxItem, state: str, code: int | None, text: str,
                     sms_id: str | None = None, retry_in: timedelta | None = None) -> None:
-    with desk.journal.write() as db:
+    with desk.journal.recording() as db:  # sms.ru's answer is written even past the budget
         finish_ereceipt_in(desk, db, item, state, code, text, sms_id, retry_in)
 
 

@@ -133,7 +133,7 @@ def contact(email: str | None, phone: str | None) -> tuple[str, str] | None:
     if email and phone:
         raise InputError("give --email or --phone, not both")
     if email:
-        if not EMAIL.fullmatch(email.strip()) or len(email) > 254:
+        if not EMAIL.fullmatch(email.strip()) or len(email) > 254 or not _idna_ok(email):
             raise InputError("--email: not an e-mail address")
         return "email", email.strip()
     if phone:
@@ -142,6 +142,15 @@ def contact(email: str | None, phone: str | None) -> tuple[str, str] | None:
             raise InputError("--phone: not a mobile number (write +79XXXXXXXXX)")
         return "sms", number
     return None
+
+
+def _idna_ok(email: str) -> bool:
+    """The domain can go on the wire as IDNA (пример.рф → xn--e1afmkfd.xn--p1ai)."""
+    try:
+        email.strip().rpartition("@")[2].encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def payments_json(bill: str, check_num: int, kind: int, cashdesk_guid: str,

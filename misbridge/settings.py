@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from maorders.errors import ConfigError
+from maorders.i18n import N_, _
 from maorders.settings import Env
 
 SMS_URL = "https://sms.ru/sms/send"
@@ -28,6 +29,7 @@ class SmtpSettings:
     implicit_tls: bool      # SMTP_TLS=implicit: TLS from the first byte (465, RFC 8314)
     sender: str             # SMTP_FROM
     timeout: float
+    tls_chosen: str = ""    # which TLS and why, for doctor ("implicit TLS (port 465; SMTP_TLS not set)")
 
 
 @dataclass(frozen=True)
@@ -93,11 +95,9 @@ def _smtp(env: Env, timeout: float) -> SmtpSettings | None:
     host = env.optional("SMTP_HOST")
     if not host:
         return None
-    tls = (env.optional("SMTP_TLS") or "starttls").lower()
-    if tls not in ("implicit", "starttls"):
-        raise ConfigError(f"SMTP_TLS must be implicit or starttls, got {tls!r}")
-    implicit = tls == "implicit"
+    implicit, chosen = _tls(env)
     starttls = False if implicit else env.flag("SMTP_STARTTLS", True)
+    chosen = chosen or (N_("STARTTLS") if starttls else N_("no TLS (SMTP_STARTTLS=no)"))
     user = env.optional("SMTP_USER")
     password = env.optional("SMTP_PASSWORD")
     if user and not password:
@@ -111,7 +111,24 @@ def _smtp(env: Env, timeout: float) -> SmtpSettings | None:
         raise ConfigError(f"SMTP_FROM must be an e-mail address, got {sender!r}")
     return SmtpSettings(host=host, port=env.integer("SMTP_PORT", 465 if implicit else 587, 1, 65535),
                         user=user, password=password, starttls=starttls, implicit_tls=implicit,
-                        sender=sender, timeout=timeout)
+                        sender=sender, timeout=timeout, tls_chosen=chosen)
+
+
+def _tls(env: Env) -> tuple[bool, str]:
+    """(implicit TLS?, why). Port 465 is implicit TLS (RFC 8314 §3.3, public-apis.md «E-mail»): without
+    SMTP_TLS it is chosen, since STARTTLS there only waits for a greeting that never comes."""
+    told = env.optional("SMTP_TLS")
+    if told is not None:
+        if told.lower() not in ("implicit", "starttls"):
+            raise ConfigError(f"SMTP_TLS must be implicit or starttls, got {told!r}")
+        return told.lower() == "implicit", (N_("implicit TLS (SMTP_TLS=implicit)") if told.lower() == "implicit" else "")
+    if env.integer("SMTP_PORT", 587, 1, 65535) != 465:
+        return False, ""
+    if env.optional("SMTP_STARTTLS") and env.flag("SMTP_STARTTLS", True):
+        raise ConfigError(_("SMTP_PORT=465 is the implicit-TLS port (RFC 8314) but SMTP_STARTTLS=yes asks for "
+                            "STARTTLS: set SMTP_TLS=implicit (or SMTP_TLS=starttls if this server speaks STARTTLS "
+                            "on 465)"))
+    return True, N_("implicit TLS (port 465; SMTP_TLS not set)")
 
 
 def _sms(env: Env) -> SmsSettings | None:

@@ -11,7 +11,10 @@ the pysmssend table 100 … 209) and public-apis.md:
   daily limit, 204/221 sender name not approved;
 - wrong for good: 202/207 number, 203 no text, 205 over 8 SMS, 209/215/216 stop lists;
 - a reply lost after the request went out: `unknown` — `sms/send` has no idempotency key,
-  so it is never re-sent blindly; a person decides (`receipts ereceipt-resend`).
+  so it is never re-sent blindly; a person decides (`receipts ereceipt-resend`). That is any
+  reply that does not prove a refusal: a read timeout, a reset, and any HTTP status (a proxy's
+  502/504 included) without sms.ru's JSON. Only HTTP 429, a connection never made and sms.ru's
+  own refusal codes are retried by themselves (public-apis.md «SMS»).
 An unknown code is shown to a person (failed), not retried.
 """
 
@@ -22,6 +25,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import requests
+
+from misbridge import replies
 
 RETRY_NEXT_RUN = {220, 500}
 RETRY_LATER = {230, 231, 232}
@@ -76,6 +81,10 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return False
 
 
+def _is_code(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class SmsClient:
     def __init__(self, session: requests.Session, url: str, api_id: str, sender: str | None, timeout: float):
         self.session = session
@@ -104,21 +113,25 @@ class SmsClient:
         if 300 <= response.status_code < 400:
             return SmsOutcome("account", response.status_code, f"HTTP {response.status_code} redirect: not followed "
                                                                "(check SMS_URL)")
-        if response.status_code >= 500 or response.status_code == 429:
-            # the request reached a front end that failed: sms.ru answers errors as 200 + code,
-            # so a 5xx came before sms.ru took it
-            return SmsOutcome("retry", response.status_code, f"HTTP {response.status_code}")
+        if response.status_code == 429:
+            # public-apis.md «SMS»: «HTTP 429 is a refusal before sending: retry later»
+            return SmsOutcome("retry", 429, "HTTP 429: sms.ru refused before sending; retried next run")
         try:
-            body = response.json()
-        except ValueError:
-            return SmsOutcome("unknown", response.status_code, "malformed reply: it may have been sent")
-        if not isinstance(body, dict) or not isinstance(body.get("status_code"), int):
-            return SmsOutcome("unknown", response.status_code, "malformed reply: it may have been sent")
+            body = replies.decode(response.content)
+        except replies.Undecodable:
+            body = None
+        if not isinstance(body, dict) or not _is_code(body.get("status_code")):
+            # public-apis.md «SMS»: without sms.ru's JSON the reply is lost — «an HTTP 5xx without
+            # sms.ru's JSON body (a proxy's 502/504 can come after sms.ru took the message)»: a person
+            # decides, since a second SMS costs money (never resent by itself)
+            said = "malformed reply" if response.status_code == 200 else f"HTTP {response.status_code} without sms.ru's reply"
+            return SmsOutcome("unknown", response.status_code, f"{said}: it may have been sent; resend by hand")
         if body.get("status") != "OK":
-            return outcome_of(body["status_code"], str(body.get("status_text") or body.get("status") or ""))
-        per_number = (body.get("sms") or {}).get(phone) if isinstance(body.get("sms"), dict) else None
-        if not isinstance(per_number, dict) or not isinstance(per_number.get("status_code"), int):
+            return outcome_of(body["status_code"], replies.as_text(body.get("status_text") or body.get("status")))
+        per_number = body["sms"].get(phone) if isinstance(body.get("sms"), dict) else None
+        if not isinstance(per_number, dict) or not _is_code(per_number.get("status_code")):
             return SmsOutcome("unknown", response.status_code, "reply without this number: it may have been sent")
         sms_id = per_number.get("sms_id")
-        return outcome_of(per_number["status_code"], str(per_number.get("status_text") or per_number.get("status")),
-                          str(sms_id) if sms_id is not None else None)
+        return outcome_of(per_number["status_code"],
+                          replies.as_text(per_number.get("status_text") or per_number.get("status")),
+                          replies.as_text(sms_id, 64) if _is_code(sms_id) or isinstance(sms_id, str) else None)

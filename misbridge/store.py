@@ -25,6 +25,7 @@ from sqlite3 import Connection
 
 from maorders.clock import now, stamp
 from maorders.journal import Journal
+from misbridge import replies
 
 CONNECTOR = "misbridge"
 OPEN = ("pending", "retry", "unknown")
@@ -114,8 +115,7 @@ def register(db: Connection, raw: Any, guid: str | None, number: int | None, pay
              problem: str | None) -> None:
     db.execute("""INSERT INTO misbridge_register (fetched_at, invoice_guid, number, payer_guid, accepted, problem, raw)
                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
-               (stamp(), guid, number, payer_guid, int(problem is None), problem,
-                json.dumps(raw, ensure_ascii=False, default=str)))
+               (stamp(), guid, number, payer_guid, int(problem is None), problem, replies.stored(raw)))
 
 
 # -- receipts ------------------------------------------------------------------------------
