@@ -21,7 +21,7 @@ from courier import ours, store, sync
 from courier.cancelling import send_cancel
 from courier.measoft import ORDER_EXISTS, TRANSIENT, ItemResult, MeasoftClient, Parcel
 from courier.outbox import NAME, begin_all, failed, send_item
-from maorders.errors import PermanentError, RefusedError, TransientError
+from maorders.errors import ConfigError, PermanentError, RefusedError, TransientError
 from maorders.journal import OutboxItem
 from maorders.runner import PassContext
 
@@ -65,7 +65,7 @@ def send_new(ctx: PassContext, measoft: MeasoftClient, items: list[OutboxItem]) 
             return
         failed(ctx, items[0], str(exc), state="rejected", counter="shipments_refused")
         return
-    except (TransientError, RefusedError) as exc:
+    except (TransientError, RefusedError, ConfigError) as exc:  # not sent: retried later
         with ctx.journal.write() as db:
             for item in items:
                 ctx.journal.finish_send(item, "retry", message=str(exc), db=db)
