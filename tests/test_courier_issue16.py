@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 
+import pytest
+
 from maorders.emulation import Response
 from test_courier_e2e import answer_next, new_order, ok, run
 
@@ -57,3 +59,38 @@ def test_point4_only_a_per_order_error_in_a_200_reply_rejects_an_order(courier_c
     result = ok(courier_cli, "pull-orders")
     assert result["counts"]["shipments_refused"] == 1 and any("error 5" in e for e in result["errors"])
     assert order["number"] not in emu.measoft.orders and shipment_states(courier_cli) == ["rejected"]
+
+
+# ---------------------------------------------------------------------- point 3
+def test_point3_a_history_reply_without_history_is_retried_then_75_never_1(courier_cli, courier_emulators):
+    emu = courier_emulators
+    order = new_order(emu)
+    hollow = Response.json(200, {"success": True, "pagination": {"currentPage": 1, "totalPageCount": 1}})
+    answer_next(emu.crm, "/orders/history", hollow, times=1)
+    assert ok(courier_cli, "pull-orders")["counts"]["shipments_sent"] == 1  # retried within the pass
+    assert order["number"] in emu.measoft.orders
+    answer_next(emu.crm, "/orders/history", hollow, times=50)
+    code, result = run(courier_cli, "pull-orders")
+    assert code == 75 and any("'history' is not a list" in e for e in result["errors"]), result
+
+
+def test_point3_an_orders_reply_of_the_wrong_shape_is_retried_then_75(courier_cli, courier_emulators):
+    emu = courier_emulators
+    new_order(emu)
+    original = emu.crm.route
+    emu.crm.route = lambda request: (Response.json(200, {"success": True, "orders": {"1": {}}})
+                                     if request.path == "/api/v5/orders" else original(request))
+    code, result = run(courier_cli, "pull-orders")
+    assert code == 75 and any("'orders' is not a list" in e for e in result["errors"]), result
+
+
+# ---------------------------------------------------------------------- point 9
+@pytest.mark.parametrize("answer", ["json", "html", "redirect"])
+def test_point9_unknown_account_on_get_is_one_refusal_naming_retailcrm_url(courier_cli, courier_emulators, answer):
+    emu = courier_emulators
+    new_order(emu)
+    emu.crm.account_exists, emu.crm.missing_account_get = False, answer
+    done = courier_cli.run("--json", "pull-orders")
+    assert done.returncode == 69 and "RETAILCRM_URL" in done.stdout, done.stdout
+    assert emu.crm.counters["requests"] == (2 if answer == "redirect" else 1)  # refused once, not retried
+    assert emu.measoft.counters["requests"] == 0
