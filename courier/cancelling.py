@@ -46,7 +46,7 @@ def send_cancel(ctx: PassContext, measoft: MeasoftClient, item: OutboxItem) -> N
                           f"(MeaSoft: error {result.code}: {result.message})", state="sent",
                counter="cancels_refused")
         return
-    with ctx.journal.write() as db:
+    with ctx.journal.recording() as db:  # MeaSoft cancelled it: recorded even past the budget
         ctx.journal.finish_send(item, "sent", 200, db=db)
         store.set_state(db, item.payload["shipment_id"], "cancelled")
     ctx.counts["cancels_sent"] += 1

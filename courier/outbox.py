@@ -40,6 +40,13 @@ def send_item(ctx: PassContext, item: OutboxItem, action: Callable[[], None]) ->
         raise
 
 
+def done(ctx: PassContext, item: OutboxItem, http_code: int = 200) -> None:
+    """The remote accepted the item: recorded even when the pass's budget is spent, for the
+    budget stops new work, never the record of work done (else the next pass repeats it)."""
+    with ctx.journal.recording() as db:
+        ctx.journal.finish_send(item, "sent", http_code, db=db)
+
+
 def begin_all(ctx: PassContext, items: list[OutboxItem]) -> None:
     """Several items in flight at once (one request carries them), in one transaction."""
     with ctx.journal.write() as db:
