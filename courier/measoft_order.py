@@ -244,7 +244,8 @@ def payments_of(order: dict[str, Any]) -> list[dict[str, Any]]:
     payments = order.get("payments")
     if isinstance(payments, dict):
         payments = list(payments.values())
-    return [p for p in payments or [] if isinstance(p, dict)]
+    # anything else (a number, a string) is no payments: the order is read, never a crash
+    return [p for p in payments if isinstance(p, dict)] if isinstance(payments, list) else []
 
 
 def _weight(order: dict[str, Any], items: list[dict[str, str]]) -> Decimal:

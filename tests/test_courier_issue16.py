@@ -5,17 +5,27 @@ services write it. Each test is named for the issue's point."""
 from __future__ import annotations
 
 import http.client
+import json
 import sqlite3
 import threading
 import time
+import xml.etree.ElementTree as ET
 from contextlib import closing
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
+from courier import sync
+from courier.emulator import serve_retailcrm
+from courier.measoft import MeasoftClient
+from courier.retailcrm import HistoryPage, RetailcrmClient
 from maorders.emulation import Response
+from maorders.errors import MaordersError, TransientError
+from maorders.http import Budget, Remote
 from test_courier_e2e import answer_next, new_order, ok, run
 
 
@@ -197,3 +207,140 @@ def test_point9_unknown_account_on_get_is_one_refusal_naming_retailcrm_url(couri
     assert done.returncode == 69 and "RETAILCRM_URL" in done.stdout, done.stdout
     assert emu.crm.counters["requests"] == (2 if answer == "redirect" else 1)  # refused once, not retried
     assert emu.measoft.counters["requests"] == 0
+
+
+# ---------------------------------------------------------------------- point 2b
+def test_point2b_a_deeply_nested_crm_reply_is_75_never_1(courier_cli, courier_emulators):
+    emu = courier_emulators
+    new_order(emu)
+    answer_next(emu.crm, "/orders/history", Response(200, b"[" * 200_000, {"Content-Type": "application/json"}),
+                times=50)
+    code, result = run(courier_cli, "pull-orders", MAORDERS_HTTP_RETRIES="1")
+    assert code == 75 and any("malformed" in e for e in result["errors"]), result
+    assert emu.measoft.counters["requests"] == 0
+
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**80, max_value=2**80),
+                    st.floats(allow_nan=False), st.text(max_size=12))
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
+                      | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=10)
+KEYS = st.sampled_from(["success", "history", "pagination", "orders", "order", "id", "errorMsg", "errors"])
+NESTED = st.integers(min_value=1, max_value=100_000)
+CRM_BODIES = st.one_of(
+    VALUES.map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(KEYS, VALUES, max_size=5).map(lambda v: json.dumps({"success": True, **v}).encode()),
+    st.dictionaries(KEYS, VALUES, max_size=5).map(lambda v: json.dumps(v).encode()),
+    NESTED.map(lambda depth: b"[" * depth + b"]" * depth),
+    NESTED.map(lambda depth: b'{"success": true, "history": ' + b"[" * depth + b"]" * depth + b"}"),
+    st.sampled_from([b'{"success": true, "history": [], "pagination": NaN}', b"Infinity", b"<html>x</html>",
+                     b'{"success": true, "id": 1e400}', b'{"success": false, "errorMsg": "Account does not exist."}']),
+    st.binary(max_size=200),
+)
+
+
+def crm_call(client: RetailcrmClient, call: str) -> object:
+    return {"history": lambda: client.history(0), "orders": lambda: client.orders([1, 2]),
+            "order": lambda: client.order(1), "create": lambda: client.create_payment(1, {"externalId": "x"}),
+            "edit": lambda: client.edit_payment("x", "externalId", {"status": "paid"})}[call]()
+
+
+@pytest.fixture
+def crm_server():
+    server, app = serve_retailcrm()
+    app.rate_limit_rps = 100_000
+    yield server, app
+    server.stop()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=CRM_BODIES, status=st.sampled_from([200, 200, 201, 400, 404, 405, 409, 422]),
+       call=st.sampled_from(["history", "orders", "order", "create", "edit"]))
+def test_point2b_any_retailcrm_reply_is_read_or_an_error_with_its_code(crm_server, body, status, call):
+    server, app = crm_server
+    app.route = lambda request: Response(status, body, {"Content-Type": "application/json"})
+    remote = Remote("retailcrm", server.url, 5, 0, Budget(30), url_setting="RETAILCRM_URL")
+    try:
+        value = crm_call(RetailcrmClient(remote, "crm-key", "shop"), call)
+    except MaordersError as exc:
+        assert exc.exit_code in (0, 69, 75, 78) and "\n" not in str(exc)
+        assert status < 400 or exc.exit_code != 75 or isinstance(exc, TransientError)
+    else:
+        assert status < 400
+        assert value is None or isinstance(value, (dict, int, HistoryPage))
+    finally:
+        remote.close()
+
+
+XML_TAGS = st.sampled_from(["neworder", "statusreq", "commitlaststatus", "cancelorder", "editorder", "createorder",
+                            "order", "status", "error", "items", "item", "statushistory", "receiver", "phone", "x"])
+XML_ATTRS = st.dictionaries(st.sampled_from(["orderno", "error", "errormsg", "errormsgru", "code", "extcode",
+                                             "ordercode", "eventtime", "returns", "awb"]),
+                            st.one_of(st.text(max_size=8), st.integers(-5, 60).map(str)), max_size=4)
+XML_LEAF = st.builds(lambda tag, attrs, text: (tag, attrs, text, []), XML_TAGS, XML_ATTRS, st.text(max_size=6))
+XML_TREES = st.recursive(XML_LEAF, lambda inner: st.builds(lambda tag, attrs, kids: (tag, attrs, "", kids),
+                                                           XML_TAGS, XML_ATTRS, st.lists(inner, max_size=4)),
+                         max_leaves=15)
+
+
+def xml_of(tree: tuple) -> ET.Element:
+    tag, attrs, text, kids = tree
+    element = ET.Element(tag, attrs)
+    element.text = text or None
+    element.extend(xml_of(kid) for kid in kids)
+    return element
+
+
+MEASOFT_BODIES = st.one_of(
+    XML_TREES.map(lambda tree: ET.tostring(xml_of(tree), encoding="utf-8")),
+    NESTED.map(lambda depth: b"<neworder>" + b"<a>" * depth + b"</a>" * depth + b"</neworder>"),
+    st.sampled_from([b'<!DOCTYPE x [<!ENTITY a "aaaa">]><statusreq>&a;</statusreq>', b"<statusreq",
+                     b'<statusreq><order orderno="1"><status eventtime="x">COMPLETE</status>'
+                     b'<price>1e400</price></order></statusreq>', b"<error>boom</error>"]),
+    st.binary(max_size=200),
+)
+MEASOFT_CALLS = {
+    "neworder": lambda client: client.create_orders([{"orderno": "1", "receiver": {}}, {"orderno": "2", "receiver": {}}]),
+    "statusreq": lambda client: client.changed(), "lookup": lambda client: client.lookup("1"),
+    "commit": lambda client: client.commit(), "cancel": lambda client: client.cancel_order("1"),
+    "edit": lambda client: client.edit_order({"orderno": "1", "receiver": {}}, {}),
+}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=MEASOFT_BODIES, status=st.sampled_from([200, 200, 200, 400, 404, 413]),
+       call=st.sampled_from(sorted(MEASOFT_CALLS)))
+def test_point2b_any_measoft_reply_is_read_or_an_error_with_its_code(courier_emulators, body, status, call):
+    emu = courier_emulators
+    emu.measoft.fair_usage = []  # hundreds of examples a minute: the property is about replies, not the limit
+    emu.measoft.route = lambda request: Response(status, body, {"Content-Type": "text/xml"})
+    remote = Remote("measoft", emu.measoft_server.url, 5, 0, Budget(30), url_setting="MEASOFT_URL")
+    try:
+        value = MEASOFT_CALLS[call](MeasoftClient(remote, "test", "testm", "8"))
+    except MaordersError as exc:
+        assert exc.exit_code in (0, 69, 75, 78) and "\n" not in str(exc)
+        if status != 200:  # never a refusal of the orders: the service failing (75) or the URL (78)
+            assert exc.exit_code == (78 if status == 404 else 75)
+    else:
+        assert status == 200
+        if call == "neworder":
+            assert set(value) == {"1", "2"}
+
+
+ORDER_KEYS = st.sampled_from(["status", "delivery", "items", "payments", "phone", "additionalPhone", "customer",
+                              "firstName", "lastName", "totalSumm", "prepaySum", "weight", "company", "contragent",
+                              "customerComment", "number", "site"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(order=st.dictionaries(ORDER_KEYS, VALUES, max_size=10), status=SCALARS, price=st.text(max_size=12))
+def test_point2b_any_crm_order_is_a_decision_and_any_payment_a_plan(order, status, price):
+    rules = sync.Rules(send_statuses=("new",), delivery_types=("courier",), sync_payments=True, payment_status="paid")
+    order = {**order, "status": "new", "delivery": order.get("delivery") if isinstance(order.get("delivery"), dict)
+             else {"code": "courier"}}
+    decision = sync.decide(None, order, set(), rules, "1")
+    assert decision.action in ("send", "reject", "none")
+    assert decision.action != "reject" or decision.message.startswith("field [")
+    sane = sync.sane_measoft_number(price)
+    plan = sync.payment_plan("COMPLETE", str(status), sane if sane is not None else Decimal(0),
+                             sync.payments_of(order), rules, "1")
+    assert isinstance(plan, sync.PaymentPlan)
