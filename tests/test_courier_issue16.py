@@ -344,3 +344,15 @@ def test_point2b_any_crm_order_is_a_decision_and_any_payment_a_plan(order, statu
     plan = sync.payment_plan("COMPLETE", str(status), sane if sane is not None else Decimal(0),
                              sync.payments_of(order), rules, "1")
     assert isinstance(plan, sync.PaymentPlan)
+
+
+# ---------------------------------------------------------------------- point 10
+def test_point10_doctor_warns_when_statuses_are_polled_on_the_shared_default_stream(courier_cli, courier_emulators):
+    code, summary, _ = courier_cli.json("doctor")
+    stream = next(c for c in summary["checks"] if c["check"] == "measoft stream")
+    assert code == 0 and not stream["ok"] and stream["warning"] and "MEASOFT_STREAM_ID" in stream["detail"]
+    table = courier_cli.run("doctor")
+    assert table.returncode == 0 and "WARN" in table.stdout + table.stderr
+    code, summary, _ = courier_cli.json("doctor", MEASOFT_STREAM_ID="321")
+    stream = next(c for c in summary["checks"] if c["check"] == "measoft stream")
+    assert code == 0 and stream["ok"] and "321" in stream["detail"]
