@@ -4,18 +4,14 @@ sent with the other MeaSoft calls. A never-sent order is withdrawn here instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlite3 import Connection
 
 from courier import ours, store
 from courier.measoft import NOT_FOUND, MeasoftClient
 from courier.outbox import NAME, drop, failed, unsent_item
+from courier.sync import OrderChange
 from maorders.journal import OutboxItem
 from maorders.runner import PassContext
-
-if TYPE_CHECKING:
-    from courier.passes import OrderChange
 
 
 def queue_cancel(ctx: PassContext, db: Connection, change: OrderChange) -> None:

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import phonenumbers
 
+from courier.rules import Rules
 from courier.values import DATE, GRAMS_PER_KG, PAID, TIME, decimal_of, money, size_of, text_of
-
-if TYPE_CHECKING:
-    from courier.sync import Rules
-
 
 class Invalid(ValueError):
     """The CRM order cannot be sent as it is; the message names the field(s)."""

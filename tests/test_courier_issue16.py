@@ -356,3 +356,70 @@ def test_point10_doctor_warns_when_statuses_are_polled_on_the_shared_default_str
     code, summary, _ = courier_cli.json("doctor", MEASOFT_STREAM_ID="321")
     stream = next(c for c in summary["checks"] if c["check"] == "measoft stream")
     assert code == 0 and stream["ok"] and "321" in stream["detail"]
+
+
+# ---------------------------------------------------------------------- the house
+def import_graph(*packages: str) -> dict[str, set[str]]:
+    """module → the modules of `packages` it imports, anywhere in it: at the top, inside a
+    function, or under `if TYPE_CHECKING:` (a type-only import still ties the two together)."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    modules: dict[str, Path] = {}
+    for package in packages:
+        root = Path(importlib.util.find_spec(package).origin).parent
+        for path in root.rglob("*.py"):
+            parts = (*package.split("."), *path.relative_to(root).with_suffix("").parts)
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                # `from courier import store, sync` imports modules; `from courier.sync import X` one
+                submodules = {f"{node.module}.{alias.name}" for alias in node.names} & modules.keys()
+                targets = submodules or {node.module}
+            else:
+                continue
+            graph[name] |= (targets & modules.keys()) - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in graph[node]:
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_house_courier_and_megapteka_modules_import_one_way():
+    graph = import_graph("courier", "maorders.megapteka")
+    assert "courier.sync" in graph["courier.measoft_order"] or "courier.rules" in graph["courier.measoft_order"]
+    assert cycles(graph) == []
