@@ -4,18 +4,14 @@ sent with the other MeaSoft calls. A never-sent order is withdrawn here instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlite3 import Connection
 
 from courier import ours, store
 from courier.measoft import NOT_FOUND, MeasoftClient
 from courier.outbox import NAME, drop, failed, unsent_item
+from courier.sync import OrderChange
 from maorders.journal import OutboxItem
 from maorders.runner import PassContext
-
-if TYPE_CHECKING:
-    from courier.passes import OrderChange
 
 
 def queue_cancel(ctx: PassContext, db: Connection, change: OrderChange) -> None:
@@ -46,7 +42,7 @@ def send_cancel(ctx: PassContext, measoft: MeasoftClient, item: OutboxItem) -> N
                           f"(MeaSoft: error {result.code}: {result.message})", state="sent",
                counter="cancels_refused")
         return
-    with ctx.journal.write() as db:
+    with ctx.journal.recording() as db:  # MeaSoft cancelled it: recorded even past the budget
         ctx.journal.finish_send(item, "sent", 200, db=db)
         store.set_state(db, item.payload["shipment_id"], "cancelled")
     ctx.counts["cancels_sent"] += 1

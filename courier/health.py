@@ -9,6 +9,7 @@ from typing import Any
 from courier import store
 from courier.measoft import FAIR_USAGE, MeasoftClient
 from courier.retailcrm import RATE_LIMIT, RetailcrmClient
+from maorders.i18n import _
 from maorders.ratelimit import paced, window_file
 
 
@@ -45,7 +46,22 @@ def doctor_checks(settings: Any, budget: Any) -> list[dict[str, Any]]:
             checks.append({"check": name, "ok": False, "exit_code": exc.exit_code or 69, "detail": str(exc)})
         finally:
             remote.close()
+    checks.append(stream_check(s.measoft_stream_id))
     return checks
+
+
+def stream_check(stream_id: int | None) -> dict[str, Any]:
+    """Without MEASOFT_STREAM_ID the ONLY_LAST poll and its commit use MeaSoft's shared default
+    stream: another integration on the same MeaSoft account (MeaSoft's own RetailCRM module, a
+    shop's site) commits the statuses we have not read, and we theirs (wiki rev. 12353,
+    `<streamid>` 100..10000). A warning: it works until someone else polls too."""
+    if stream_id is not None:
+        return {"check": "measoft stream", "ok": True,
+                "detail": _("statuses are polled on stream {stream} of our own").format(stream=stream_id)}
+    return {"check": "measoft stream", "ok": False, "warning": True, "exit_code": 78,
+            "detail": _("MEASOFT_STREAM_ID is not set: statuses are polled and committed on MeaSoft's shared "
+                        "default stream, where another integration on the same account takes them; set "
+                        "MEASOFT_STREAM_ID to a number 100..10000 used by nothing else")}
 
 
 def _measoft_probe(client: MeasoftClient, s: Any) -> str:

@@ -34,8 +34,9 @@ from typing import Any, Callable, Iterable
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from maorders.errors import PermanentError, RefusedError
+from maorders.errors import ConfigError, PermanentError, RefusedError, TransientError
 from maorders.http import Remote, Retryable
+from maorders.i18n import _
 
 log = logging.getLogger("courier")
 
@@ -190,8 +191,29 @@ class MeasoftClient:
         # repeat answers 17, which the caller recognises; editorder and cancelorder carry the
         # whole intent (a repeat sets the same data / finds the order already cancelled).
         read = then or (lambda root: root)
-        return self.remote.call("POST", "/", safe=True, parse=lambda r: read(parse_reply(r.content, method)),
-                                data=body, headers={"Content-Type": CONTENT_TYPE})
+        try:
+            return self.remote.call("POST", "/", safe=True, parse=lambda r: read(parse_reply(r.content, method)),
+                                    data=body, headers={"Content-Type": CONTENT_TYPE})
+        except MeasoftRefused:
+            raise
+        except PermanentError as exc:  # an HTTP 4xx: no MeaSoft reply at all
+            raise http_failure(method, exc, self.remote.base_url) from None
+
+
+def http_failure(method: str, exc: PermanentError, url: str) -> Exception:
+    """A whole-request HTTP 4xx is the service failing, never a refusal of the orders in it.
+
+    MeaSoft answers 200 for every error of its own (per order, or on the root); a 4xx comes
+    from a wrong path or a proxy in front of it. semivan/measoft-api-client `src/Api.php`
+    (`request()`: any status other than 200 is a failed request with no XML, hence no
+    per-order result) reads it the same way. So the orders stay queued: 404/405/410 mean
+    MEASOFT_URL names no MeaSoft API (78), any other 4xx is temporary (75)."""
+    if exc.status in (404, 405, 410):
+        return ConfigError(_("measoft: {method}: HTTP {status}: no MeaSoft API at {url}; check MEASOFT_URL")
+                           .format(method=method, status=exc.status, url=url))
+    return TransientError(_("measoft: {method}: HTTP {status} instead of MeaSoft's reply (a proxy or the "
+                            "service failing); the orders stay queued: {error}")
+                          .format(method=method, status=exc.status, error=str(exc)[:200]))
 
 
 # ---------------------------------------------------------------------- building XML

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import phonenumbers
 
+from courier.rules import Rules
 from courier.values import DATE, GRAMS_PER_KG, PAID, TIME, decimal_of, money, size_of, text_of
-
-if TYPE_CHECKING:
-    from courier.sync import Rules
-
 
 class Invalid(ValueError):
     """The CRM order cannot be sent as it is; the message names the field(s)."""
@@ -244,7 +241,8 @@ def payments_of(order: dict[str, Any]) -> list[dict[str, Any]]:
     payments = order.get("payments")
     if isinstance(payments, dict):
         payments = list(payments.values())
-    return [p for p in payments or [] if isinstance(p, dict)]
+    # anything else (a number, a string) is no payments: the order is read, never a crash
+    return [p for p in payments if isinstance(p, dict)] if isinstance(payments, list) else []
 
 
 def _weight(order: dict[str, Any], items: list[dict[str, str]]) -> Decimal:

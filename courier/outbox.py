@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 from sqlite3 import Connection
 
 from courier import store
-from maorders.errors import PermanentError, RefusedError, TransientError
+from maorders.errors import ConfigError, PermanentError, RefusedError, TransientError
 from maorders.journal import OutboxItem
 from maorders.runner import PassContext
 
@@ -35,9 +35,16 @@ def send_item(ctx: PassContext, item: OutboxItem, action: Callable[[], None]) ->
         action()
     except PermanentError as exc:
         failed(ctx, item, str(exc), state=REFUSED_STATE.get(item.kind))
-    except (TransientError, RefusedError) as exc:
+    except (TransientError, RefusedError, ConfigError) as exc:  # not sent: retried later
         ctx.journal.finish_send(item, "retry", message=str(exc))
         raise
+
+
+def done(ctx: PassContext, item: OutboxItem, http_code: int = 200) -> None:
+    """The remote accepted the item: recorded even when the pass's budget is spent, for the
+    budget stops new work, never the record of work done (else the next pass repeats it)."""
+    with ctx.journal.recording() as db:
+        ctx.journal.finish_send(item, "sent", http_code, db=db)
 
 
 def begin_all(ctx: PassContext, items: list[OutboxItem]) -> None:

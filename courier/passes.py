@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from sqlite3 import Connection
 
 from courier import store, sync
+from courier.sync import OrderChange
 from courier.cancelling import queue_cancel
 from courier.health import doctor_checks, status_view
 from courier.outbox import NAME, drop, tell, unsent_item, whole_pass
@@ -78,19 +78,6 @@ def first_read_start() -> str:
     from datetime import datetime, timedelta
 
     return (datetime.now() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
-
-
-@dataclass(frozen=True)
-class OrderChange:
-    """One CRM order's changes in a history page, and what the rules made of them."""
-
-    order_id: int
-    number: str          # the CRM order number, as people know it
-    orderno: str         # the MeaSoft number it is, or will be, sent under
-    generation: int      # 2, 3 … after cancels: MeaSoft keeps a cancelled number for good
-    shipment: dict[str, Any] | None
-    decision: sync.Decision
-    mark: str            # the last history record id answered: names the outbox items
 
 
 def take_changes(ctx: PassContext, db: Connection, order_id: int, records: list[dict[str, Any]],

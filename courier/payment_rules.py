@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from courier.rules import Rules
 from courier.values import DELIVERED, PAID, json_number, money
-
-if TYPE_CHECKING:
-    from courier.sync import Rules
-
 
 @dataclass(frozen=True)
 class PaymentAction:

@@ -11,7 +11,7 @@ from sqlite3 import Connection
 
 from courier import sync
 from courier.measoft import Parcel
-from courier.outbox import NAME, tell
+from courier.outbox import NAME, done, tell
 from courier.retailcrm import RetailcrmClient
 from maorders.errors import PermanentError
 from maorders.journal import OutboxItem
@@ -50,7 +50,7 @@ def _crm_payment_delete(ctx: PassContext, crm: RetailcrmClient, item: OutboxItem
     except PermanentError as exc:
         if exc.status != 404:  # 404: deleted already (a repeat after a lost reply)
             raise
-    ctx.journal.finish_send(item, "sent", 200)
+    done(ctx, item)
     ctx.counts["crm_payments_deleted"] += 1
 
 
@@ -63,13 +63,13 @@ def _crm_payment_create(ctx: PassContext, crm: RetailcrmClient, item: OutboxItem
         order = crm.order(item.payload["crm_order_id"])
         if not any(p.get("externalId") == fields["externalId"] for p in sync.payments_of(order)):
             raise
-    ctx.journal.finish_send(item, "sent", 201)
+    done(ctx, item, 201)
     ctx.counts["crm_payments_created"] += 1
 
 
 def _crm_payment_edit(ctx: PassContext, crm: RetailcrmClient, item: OutboxItem) -> None:
     crm.edit_payment(item.payload["ident"], item.payload["by"], item.payload["fields"])
-    ctx.journal.finish_send(item, "sent", 200)
+    done(ctx, item)
     ctx.counts["crm_payments_edited"] += 1
 
 

@@ -21,7 +21,7 @@ from courier import ours, store, sync
 from courier.cancelling import send_cancel
 from courier.measoft import ORDER_EXISTS, TRANSIENT, ItemResult, MeasoftClient, Parcel
 from courier.outbox import NAME, begin_all, failed, send_item
-from maorders.errors import PermanentError, RefusedError, TransientError
+from maorders.errors import ConfigError, PermanentError, RefusedError, TransientError
 from maorders.journal import OutboxItem
 from maorders.runner import PassContext
 
@@ -65,7 +65,7 @@ def send_new(ctx: PassContext, measoft: MeasoftClient, items: list[OutboxItem]) 
             return
         failed(ctx, items[0], str(exc), state="rejected", counter="shipments_refused")
         return
-    except (TransientError, RefusedError) as exc:
+    except (TransientError, RefusedError, ConfigError) as exc:  # not sent: retried later
         with ctx.journal.write() as db:
             for item in items:
                 ctx.journal.finish_send(item, "retry", message=str(exc), db=db)
@@ -76,7 +76,9 @@ def send_new(ctx: PassContext, measoft: MeasoftClient, items: list[OutboxItem]) 
 def _take_results(ctx: PassContext, measoft: MeasoftClient, items: list[OutboxItem],
                   results: dict[str, ItemResult]) -> None:
     exists, refused = [], []
-    with ctx.journal.write() as db:  # the accepted ones and the retries, together
+    # MeaSoft has answered: what it accepted is recorded even past the budget (else the next pass
+    # sends it again); the retries of the same reply go in the same transaction
+    with ctx.journal.recording() as db:
         for item in items:
             result = results[item.payload["order"]["orderno"]]
             if result.ok:
@@ -117,7 +119,7 @@ def _recognise(ctx: PassContext, measoft: MeasoftClient, items: list[OutboxItem]
                               "this one (error 17; not our receiver's phone, or made earlier); rename one of them",
                    state="rejected", counter="shipments_refused")
             continue
-        with ctx.journal.write() as db:
+        with ctx.journal.recording() as db:  # ours, in MeaSoft already: recorded even past the budget
             ctx.journal.finish_send(item, "sent", 200, message="error 17: already in MeaSoft, recognised", db=db)
             store.accepted(db, item.payload["shipment_id"], parcel.ordercode, parcel.awb)
         ctx.counts["shipments_recognised"] += 1
@@ -171,7 +173,7 @@ def send_edit(ctx: PassContext, measoft: MeasoftClient, item: OutboxItem,
         failed(ctx, item, f"MeaSoft refused the change of order {order['orderno']}: {_words(result)}",
                counter="edits_refused")
         return
-    with ctx.journal.write() as db:
+    with ctx.journal.recording() as db:  # MeaSoft took the edit: recorded even past the budget
         ctx.journal.finish_send(item, "sent", 200, db=db)
         store.set_error(db, item.payload["shipment_id"], None)
     ctx.counts["edits_sent"] += 1

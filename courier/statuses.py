@@ -12,7 +12,7 @@ from sqlite3 import Connection
 
 from courier import ours, store, sync
 from courier.measoft import Parcel
-from courier.outbox import CRM_KINDS, NAME, OPEN, drop, log, send_item, whole_pass
+from courier.outbox import CRM_KINDS, NAME, OPEN, done, drop, log, send_item, whole_pass
 from courier.payments import PAYMENT_SENDERS, queue_payments
 from courier.remotes import crm_client, measoft_client
 from courier.retailcrm import RetailcrmClient
@@ -139,5 +139,5 @@ def send_to_crm(ctx: PassContext, crm: RetailcrmClient) -> None:
 
 def _crm_status(ctx: PassContext, crm: RetailcrmClient, item: OutboxItem) -> None:
     crm.edit_order(item.payload["crm_order_id"], {"status": item.payload["status"]})
-    ctx.journal.finish_send(item, "sent", 200)
+    done(ctx, item)
     ctx.counts["crm_statuses_set"] += 1

@@ -22,17 +22,18 @@ shared values in `values`. The names below are re-exported so `sync.X` keeps wor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from courier.measoft_order import (Invalid, Sums, address_text, measoft_order, payments_of,
                                    receiver_phone, vat_rate)
 from courier.payment_rules import PaymentAction, PaymentPlan, payment_external_id, payment_plan
+from courier.rules import Rules
 from courier.values import (DELIVERED, GRAMS_PER_KG, KNOWN_STATUSES, NOT_IN_WORK, PAID, json_number,
                             measoft_number, money, sane_measoft_number)
 
 __all__ = ["DELIVERED", "EDIT_FIELDS", "EDIT_ROOTS", "edit_fields", "GRAMS_PER_KG", "KNOWN_STATUSES", "NOT_IN_WORK", "PAID", "Decision",
-           "Invalid", "PaymentAction", "PaymentPlan", "Rules", "ShipmentView", "Sums", "address_text",
+           "Invalid", "OrderChange", "PaymentAction", "PaymentPlan", "Rules", "ShipmentView", "Sums", "address_text",
            "changed_fields", "crm_status", "decide", "delivery_code", "is_known_status", "is_own",
            "json_number", "measoft_number", "measoft_order", "money", "payment_external_id", "payment_plan",
            "payments_of", "ready_to_send", "receiver_phone", "sane_measoft_number", "vat_rate", "wants_courier"]
@@ -51,27 +52,6 @@ EDIT_FIELDS = frozenset({
 # Fields the feed reports by their parts (`delivery_address.city`, `order_product.quantity`,
 # `payments.amount`): any part's change is a change of the field.
 EDIT_ROOTS = frozenset({"delivery_address", "order_product", "payments"})
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The settings the rules read (a subset of CourierSettings, so tests need no URLs)."""
-
-    send_statuses: tuple[str, ...] = ("SentMeaSoft",)
-    delivery_types: tuple[str, ...] = ("outcity", "incity")
-    status_map: dict[str, str] = field(default_factory=lambda: {"COMPLETE": "complete",
-                                                                 "CANCELED": "cancel-other"})
-    cod_payment_types: tuple[str, ...] = ("cash",)
-    paytype_map: dict[str, str] = field(default_factory=lambda: {"CASH": "cash", "CARD": "bank-card"})
-    payment_status: str | None = None
-    sync_payments: bool = False
-    site: str | None = None
-
-    @classmethod
-    def of(cls, settings: Any) -> "Rules":
-        return cls(settings.send_statuses, settings.delivery_types, dict(settings.status_map),
-                   settings.cod_payment_types, dict(settings.paytype_map), settings.payment_status,
-                   settings.sync_payments, settings.retailcrm_site)
 
 
 def edit_fields(fields: set[str]) -> set[str]:
@@ -133,6 +113,19 @@ class ShipmentView:
     @property
     def in_work(self) -> bool:
         return self.measoft_status is not None and self.measoft_status not in NOT_IN_WORK
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    """One CRM order's changes in a history page, and what the rules made of them."""
+
+    order_id: int
+    number: str          # the CRM order number, as people know it
+    orderno: str         # the MeaSoft number it is, or will be, sent under
+    generation: int      # 2, 3 … after cancels: MeaSoft keeps a cancelled number for good
+    shipment: dict[str, Any] | None
+    decision: Decision
+    mark: str            # the last history record id answered: names the outbox items
 
 
 def decide(shipment: ShipmentView | None, order: dict[str, Any] | None, fields: set[str],

@@ -70,8 +70,20 @@ def test_history_names_address_and_item_parts(crm):
 def test_unknown_account_answers_405_html_and_the_client_names_the_url(crm):
     url, app = crm
     app.account_exists = False
-    reply = crm_get(url, "orders")
+    reply = requests.post(f"{url}/api/v5/orders/1/edit", data={"by": "id"}, timeout=5)
     assert reply.status_code == 405 and reply.headers["Content-Type"].startswith("text/html")
+    remote = Remote("retailcrm", url, 5, 0, Budget(30))
+    with pytest.raises(RefusedError, match="RETAILCRM_URL"):
+        RetailcrmClient(remote, "crm-key", "shop").edit_order(1, {"status": "complete"})
+    remote.close()
+
+
+@pytest.mark.parametrize("answer", ["json", "html", "redirect"])
+def test_point9_unknown_account_on_get_is_recognised_and_names_the_url(crm, answer):
+    url, app = crm
+    app.account_exists, app.missing_account_get = False, answer
+    reply = crm_get(url, "orders/history")
+    assert reply.status_code != 405  # AccountNotFoundHandler's 405 is for other verbs only
     remote = Remote("retailcrm", url, 5, 0, Budget(30))
     with pytest.raises(RefusedError, match="RETAILCRM_URL"):
         RetailcrmClient(remote, "crm-key", "shop").history(0)

@@ -81,7 +81,8 @@ Choices where the research is [unsure]:
 Test helpers: `orders` (orderno → dict), `set_status(orderno, code, title=None,
 paytype=None, price=None, returns=None, deliveredto=None)` (`returns`: item extcode →
 refused quantity), `fail_next(method, code, level="root"|"child"|"item")` ("item" only
-for neworder, editorder and cancelorder), `allow_edit`.
+for neworder, editorder and cancelorder), `allow_edit`, `proxy_answers(status, times)` (a
+whole-request HTTP 4xx from a proxy in front, never from MeaSoft itself).
 """
 
 from __future__ import annotations
@@ -137,6 +138,16 @@ def _bad_number(text: str) -> bool:
     return bool(text) and not _NUMBER.match(text)
 
 
+PROXY_REASONS = {400: "Bad Request", 404: "Not Found", 405: "Not Allowed", 410: "Gone",
+                 413: "Request Entity Too Large", 414: "Request-URI Too Large", 421: "Misdirected Request"}
+
+
+def _nginx_page(title: str) -> bytes:
+    """The page nginx answers an error with (its built-in error pages)."""
+    return (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+            "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n").encode()
+
+
 
 
 
@@ -166,6 +177,7 @@ class MeasoftEmulator(MeasoftHelpers, EmulatorApp):
         # wiki rev. 12446/12453), yet lookups and ONLY_LAST polls still show them
         self.archive: list[dict[str, Any]] = []
         self.hide_phones = False       # replies without the receiver's phone (the docs promise none)
+        self.proxy_status, self.proxy_left = 0, 0  # `proxy_answers()`: a proxy's 4xx for whole requests
         # fair usage per IP (wiki «Fair Usage Policy», rev. 11186): (requests, seconds) windows;
         # over any of them the IP is blocked for up to 3 hours. Every request counts.
         self.clock = time.monotonic
@@ -196,6 +208,11 @@ class MeasoftEmulator(MeasoftHelpers, EmulatorApp):
 
     # -- transport --------------------------------------------------------
     def route(self, request: Request) -> Response:
+        if self.proxy_left:  # `proxy_answers()`: a proxy's whole-request 4xx, before MeaSoft sees it
+            self.proxy_left -= 1
+            self.counters["proxy_refused"] += 1
+            title = f"{self.proxy_status} {PROXY_REASONS.get(self.proxy_status, 'Error')}"
+            return Response(self.proxy_status, _nginx_page(title), {"Content-Type": "text/html"})
         if request.path not in ("/api/", "/api"):
             return Response(404, b"Not Found", {"Content-Type": "text/plain"})
         if request.method != "POST":

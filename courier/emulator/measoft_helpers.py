@@ -49,6 +49,14 @@ class MeasoftHelpers:
         with self.lock:
             self._injected[method] = (int(code), level)
 
+    def proxy_answers(self, status: int, times: int = 1) -> None:
+        """The next `times` requests get HTTP `status` with nginx's HTML page, whatever they
+        carry: a proxy in front of MeaSoft, or a wrong path, never MeaSoft itself (it answers
+        200 for every error of its own: research 1.9; semivan/measoft-api-client `src/Api.php`
+        reads any other status as a failed request with no XML)."""
+        with self.lock:
+            self.proxy_status, self.proxy_left = int(status), int(times)
+
     def set_status(self, orderno: str, code: str, title: str | None = None,
                    paytype: str | None = None, price: Any = None,
                    returns: dict[str, Any] | None = None,

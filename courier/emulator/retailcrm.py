@@ -13,8 +13,15 @@ Strict about:
   no parameters, so a JSON body fails with `Parameter 'order' is missing` (400), as it
   would on the real PHP backend. JSON fields (`order`, `payment`) must hold a JSON object;
   otherwise 400 "Errors in the entity format" with `errors`;
-* an account that does not exist (`account_exists = False`): every request answers 405 with
-  an HTML page (api-client-php `AccountNotFoundHandler`);
+* an account that does not exist (`account_exists = False`) answers as each verb really
+  gets it: any request but a GET → 405 with an HTML page (api-client-php
+  `AccountNotFoundHandler`, which skips GET); a GET → 404 `{"success": false, "errorMsg":
+  "Account does not exist."}` (api-client-php 91b5666 leaves GET to the JSON error handler,
+  whose `ApiExceptionFactory` maps that errorMsg to `AccountDoesNotExistException`; its v5
+  client, lib/RetailCrm/Http/Client.php 75b70be, looked for the text in a 404; api-client-go
+  `error.go` maps the same errorMsg). `missing_account_get = "html"` answers a GET with a 404
+  HTML page instead (api-client-go: a 4xx body starting with "<"), `"redirect"` with a 302 to
+  `/account-not-found`, an HTML page [which of the three the real one serves is unsure];
 * `/orders/history` with `filter[sinceId]` and `page` together → 400 (RetailCRM docs
   «Working with history API», since 15.05.2023);
 * `limit` only 20/50/100/250, `page` ≥ 1; filters are checked: names the real API does not
@@ -95,6 +102,7 @@ ACCOUNT_NOT_FOUND_HTML = (
     "<!DOCTYPE html>\n<html><head><title>Account does not exist</title></head>\n"
     "<body><h1>Account does not exist</h1></body></html>\n"
 ).encode()
+ACCOUNT_NOT_FOUND_PAGE = "/account-not-found"
 PAGE_LIMITS = (20, 50, 100, 250)
 ORDER_FILTERS = {"ids": "id", "externalIds": "externalId", "numbers": "number",
                  "extendedStatus": "status", "sites": "site"}
@@ -141,7 +149,8 @@ class RetailcrmEmulator(OrderChanges, EmulatorApp):
         self.clock = time.monotonic  # tests freeze it to put many requests in one instant
         # refused requests do not extend the window (nginx limit_req behaves so)
         self._window = SlidingWindow(1.0, self.rate_limit_rps)
-        self.account_exists = True  # False: every request answers 405 with an HTML page
+        self.account_exists = True  # False: an unknown account (see the module's notes)
+        self.missing_account_get = "json"  # how a GET to an unknown account is answered: json | html | redirect
         self._ids = {"order": 0, "item": 0, "history": 0, "payment": 0}
         self._fixed_sums: dict[int, set[str]] = {}  # sums create_order was given explicitly
 
@@ -160,10 +169,22 @@ class RetailcrmEmulator(OrderChanges, EmulatorApp):
         return self._window.most
 
     # -- transport ------------------------------------------------------------------
+    def _missing_account(self, request: Request) -> Response:
+        """An unknown account, as each verb gets it (the module's notes give the sources)."""
+        html = {"Content-Type": "text/html; charset=utf-8"}
+        if request.path == ACCOUNT_NOT_FOUND_PAGE:
+            return Response(200, ACCOUNT_NOT_FOUND_HTML, html)
+        if request.method != "GET":
+            return Response(405, ACCOUNT_NOT_FOUND_HTML, html)
+        if self.missing_account_get == "redirect":
+            return Response(302, b"", {"Location": ACCOUNT_NOT_FOUND_PAGE})
+        if self.missing_account_get == "html":
+            return Response(404, ACCOUNT_NOT_FOUND_HTML, html)
+        return Response.json(404, {"success": False, "errorMsg": "Account does not exist."})
+
     def route(self, request: Request) -> Response:
         if not self.account_exists:
-            # api-client-php AccountNotFoundHandler: an unknown account answers 405 text/html
-            return Response(405, ACCOUNT_NOT_FOUND_HTML, {"Content-Type": "text/html; charset=utf-8"})
+            return self._missing_account(request)
         try:
             if not request.path.startswith("/api/v5/"):
                 raise ApiError(404, "API method not found")

@@ -120,7 +120,10 @@ class MegaptekaClient:
 def shaped(fields: dict[str, type], what: str) -> Callable[[Any], dict[str, Any]]:
     """A parser of one reply: JSON with each of `fields` of its type, else `Retryable`."""
     def parse(response: Any) -> dict[str, Any]:
-        reply = json_body(response)
+        try:
+            reply = json_body(response)
+        except RecursionError:  # `[[[[…` nested past the decoder's depth: undecodable, so malformed
+            raise Retryable(f"malformed {what} reply: nested too deep to read") from None
         _expect(reply, fields, what)
         return reply
     return parse

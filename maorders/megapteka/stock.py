@@ -17,6 +17,7 @@ from operator import itemgetter
 from typing import Iterator, NamedTuple
 
 from maorders.errors import InputError
+from maorders.i18n import _
 from maorders.megapteka.limits import MAX_PACKS, MAX_PRICE
 
 CODE_COLUMNS = ("barcode", "protek_code", "katren_code", "egk_code")
@@ -114,9 +115,10 @@ class StockFile:
     def rows(self) -> Iterator[StockRow | BadRow]:
         raw, encoding = self._open()
         with io.TextIOWrapper(raw, encoding=encoding, newline="") as text:
-            header_line = text.readline()
-            reader = csv.reader(text, delimiter=detect_delimiter(header_line))
+            reader = None
             try:
+                header_line = text.readline()  # decodes the first chunk: a bad byte may be there
+                reader = csv.reader(text, delimiter=detect_delimiter(header_line))
                 header = next(csv.reader([header_line], delimiter=reader.dialect.delimiter), [])
                 width, cells, make, strip = len(header), self._cells(header), self._row, str.strip
                 for record in reader:
@@ -126,20 +128,26 @@ class StockFile:
                     if row is not None:
                         yield row
             except csv.Error as exc:
-                raise InputError(f"{self.path}: line {reader.line_num + 1}: {exc}") from None
+                raise InputError(f"{self.path}: line {reader.line_num + 1 if reader else 1}: {exc}") from None
             except UnicodeDecodeError:
-                # decoded in chunks ahead of the rows: find the line the byte is on
-                raise InputError(f"{self.path}: line {self._undecodable_line(encoding)}: not valid text "
-                                 f"in the file's encoding ({encoding})") from None
+                # decoded in chunks ahead of the rows: find the line and the byte. A byte the
+                # encoding leaves undefined (0x98 in cp1251) means the file is not what it
+                # seems: the whole file is refused by line and byte, never half exported
+                line, byte = self._undecodable(encoding)
+                raise InputError(_("{path}: line {line}: byte 0x{byte:02X} is not text in the file's encoding "
+                                   "({encoding}); save the file as UTF-8 or Windows-1251")
+                                 .format(path=self.path, line=line, byte=byte, encoding=encoding)) from None
 
-    def _undecodable_line(self, encoding: str) -> int:
+    def _undecodable(self, encoding: str) -> tuple[int, int]:
+        """The first line (from 1) that does not decode, and its first bad byte."""
+        decoder = codecs.getincrementaldecoder(encoding)()
         with self.path.open("rb") as raw:
             for number, line in enumerate(raw, 1):
                 try:
-                    line.decode(encoding)
-                except UnicodeDecodeError:
-                    return number
-        return 0
+                    decoder.decode(line)  # incremental: a character split across lines still reads
+                except UnicodeDecodeError as exc:
+                    return number, line[min(exc.start, len(line) - 1)] if line else 0
+        return 0, 0
 
     def _cells(self, header: list[str]) -> itemgetter:
         """A getter of the COLUMNS cells of a record, in COLUMNS order; checks the header."""
