@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from maorders.errors import InputError
-from maorders.i18n import _
+from maorders.i18n import _, ngettext
 from maorders.runner import AppState, run_pass
 
 MARK = "# maorders demo: its own settings for its emulators; a rerun in this folder starts afresh\n"
@@ -134,8 +134,9 @@ class Demo:
             codes += part.run()
         code = max(codes) if any(codes) else 0
         # the closing summary is the demo's result: stdout (stderr with --json)
-        self.out.result("\n" + _("Demo finished: {steps} steps (exit code {code}).").format(
-            steps=len(self.results), code=code))
+        self.out.result("\n" + ngettext("Demo finished: {steps} step (exit code {code}).",
+                                         "Demo finished: {steps} steps (exit code {code}).",
+                                         len(self.results)).format(steps=len(self.results), code=code))
         self.out.result(_("Journal, logs and settings of this demo: {folder}").format(folder=self.workdir))
         return code
 
