@@ -22,3 +22,29 @@ def test_the_demo_runs_every_connector_and_keeps_its_files_in_its_workdir(tmp_pa
     assert result["clinic_invoices"] and result["emails"]
     assert (workdir / "journal.db").is_file() and (workdir / "maorders.env").is_file()
     assert not (tmp_path / "journal.db").exists()  # the demo ignores the settings it was started with
+
+
+def run_demo(tmp_path, workdir, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([MAORDERS, *args, "demo", "--workdir", str(workdir)], env={**base_env(tmp_path), **env},
+                          capture_output=True, text=True, encoding="utf-8", timeout=300, stdin=subprocess.DEVNULL)
+
+
+def test_the_demo_runs_twice_in_one_workdir_in_either_language(tmp_path):
+    """Issue 18: `demo --workdir DIR` run twice works; MAORDERS_LANG=ru and en both exit 0, and the
+    closing summary is the demo's result on stdout, in the chosen language."""
+    workdir = tmp_path / "demo"
+    first = run_demo(tmp_path, workdir, MAORDERS_LANG="en")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "Demo finished:" in first.stdout and f"Journal, logs and settings of this demo: {workdir}" in first.stdout
+    second = run_demo(tmp_path, workdir, MAORDERS_LANG="ru")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "Демонстрация завершена:" in second.stdout and "Traceback" not in second.stderr
+
+
+def test_the_demo_leaves_a_folder_with_someone_elses_journal_alone(tmp_path):
+    workdir = tmp_path / "real"
+    workdir.mkdir()
+    (workdir / "journal.db").write_bytes(b"a real journal")
+    done = run_demo(tmp_path, workdir, "--json")
+    assert done.returncode == 65 and json.loads(done.stdout)["exit_code"] == 65
+    assert (workdir / "journal.db").read_bytes() == b"a real journal"

@@ -1,0 +1,128 @@
+"""The habits of a good CLI (issue 18, point 3), through the installed `maorders`: results on
+stdout, global options after the command, --version and -h, completion, a closed pipe, Cyrillic
+under LC_ALL=C, choices in any case."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from conftest import MAORDERS, base_env
+
+
+def test_status_results_go_to_stdout_so_a_file_gets_them(cli):
+    assert cli.run("export-stock").returncode == 0
+    with (cli.workdir / "status.txt").open("w", encoding="utf-8") as target:
+        done = subprocess.run([MAORDERS, "status"], env=cli.env, cwd=cli.workdir, stdout=target,
+                              stderr=subprocess.PIPE, text=True, encoding="utf-8", timeout=60)
+    assert done.returncode == 0, done.stderr
+    written = (cli.workdir / "status.txt").read_text(encoding="utf-8")
+    assert "export-stock" in written and "Outbox" in written, written  # the last runs and their table
+
+
+def test_doctor_and_lists_answer_on_stdout(cli):
+    done = cli.run("doctor")
+    assert "megapteka" in done.stdout and "megapteka" not in done.stderr, (done.stdout, done.stderr)
+    cli.run("export-stock")
+    listed = cli.run("bookings", "list")
+    assert listed.returncode == 0 and listed.stdout.strip(), listed.stderr
+
+
+def test_global_options_also_after_the_command(cli):
+    done = cli.run("export-stock", "--json", "-v")
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1 and json.loads(lines[0])["command"] == "export-stock"
+    done = cli.run("status", "--journal", str(cli.workdir / "other.db"), "--json")
+    assert done.returncode == 0 and (cli.workdir / "other.db").exists()
+
+
+def test_version_and_short_help(cli):
+    done = cli.run("--version")
+    assert done.returncode == 0 and done.stdout.startswith("maorders ") and done.stdout.split()[1][0].isdigit()
+    for args in (("-h",), ("status", "-h"), ("bookings", "list", "-h")):
+        done = cli.run(*args, MAORDERS_LANG="en")
+        assert done.returncode == 0 and "Usage: maorders" in done.stdout, (args, done.stderr)
+
+
+def test_shell_completion_is_typers_own(cli):
+    done = cli.run("--show-completion", "bash")
+    assert done.returncode == 0 and "_MAORDERS_COMPLETE" in done.stdout
+    done = subprocess.run([MAORDERS], env={**cli.env, "_MAORDERS_COMPLETE": "complete_bash",
+                                           "COMP_WORDS": "maorders sta", "COMP_CWORD": "1"},
+                          capture_output=True, text=True, encoding="utf-8", timeout=60)
+    assert done.stdout.split() == ["status"], done.stdout
+
+
+def test_a_closed_pipe_ends_quietly_with_0(tmp_path):
+    """`maorders demo | head -1`: the reader goes after one line while the demo still prints."""
+    env = base_env(tmp_path)
+    reader = subprocess.Popen([MAORDERS, "demo", "--workdir", str(tmp_path / "demo")], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    first = reader.stdout.readline()
+    reader.stdout.close()  # as head -1 does
+    stderr = reader.stderr.read().decode("utf-8")
+    assert reader.wait(timeout=300) == 0, stderr[-2000:]
+    assert first.strip()
+    logs = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "demo" / "logs").glob("*.log*"))
+    for text in (stderr, logs):
+        assert "Traceback" not in text and "BrokenPipe" not in text and "internal error" not in text
+
+
+def test_help_through_head_exits_0_with_nothing_on_stderr(tmp_path):
+    done = subprocess.run(f"'{MAORDERS}' --help | head -c 10; exit ${{PIPESTATUS[0]}}", shell=True,
+                          executable="/bin/bash", env=base_env(tmp_path), capture_output=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
+
+
+def test_cyrillic_prints_right_under_lc_all_c(tmp_path):
+    env = {k: v for k, v in base_env(tmp_path).items() if k not in ("PYTHONIOENCODING", "LANG")}
+    for extra in ({"LC_ALL": "C"}, {"LC_ALL": "C", "PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "PYTHONUTF8": "0"}):
+        done = subprocess.run([MAORDERS, "--help"], env={**env, **extra}, capture_output=True, timeout=60)
+        assert done.returncode == 0, (extra, done.stderr)
+        assert "Использование: maorders" in done.stdout.decode("utf-8"), extra
+
+
+def test_a_stream_that_cannot_hold_the_rouble_sign_does_not_fail_the_command(tmp_path):
+    """A Windows log redirected in its code page (cp1251 has Cyrillic but no ₽)."""
+    done = subprocess.run([MAORDERS, "--help"], env={**base_env(tmp_path), "PYTHONIOENCODING": "cp1251"},
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0 and "Использование" in done.stdout.decode("cp1251")
+
+
+class Payment(str, enum.Enum):
+    cash = "cash"
+    card = "card"
+
+
+def test_a_choice_takes_any_case_or_is_refused(capsys):
+    """Every choice option of the command tree: typer's choices are made case-insensitive."""
+    from maorders.cli import _any_case_choices
+
+    app = typer.Typer()
+
+    @app.command()
+    def pay(kind: Payment = typer.Option(Payment.cash, "--kind")) -> None:
+        print(kind.value)
+
+    command = typer.main.get_command(app)
+    _any_case_choices(command)
+    command(["--kind", "CARD"], standalone_mode=False)
+    assert capsys.readouterr().out.strip() == "card"
+    with pytest.raises(typer.exceptions.TyperException) as refused:
+        command(["--kind", "cheque"], standalone_mode=False)
+    assert refused.value.exit_code == 2
+
+
+def test_python_dash_m_and_the_command_share_the_habits(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "maorders", "--version"], env=base_env(tmp_path),
+                          capture_output=True, text=True, encoding="utf-8", timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("maorders ")
+    assert os.path.basename(MAORDERS).startswith("maorders") and Path(MAORDERS).exists()
