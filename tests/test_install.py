@@ -66,6 +66,9 @@ def test_install_sh_makes_the_places_the_schedulers_use_and_the_cron_line_runs(t
     command = root / "usr" / "local" / "bin" / "maorders"
     settings = root / "etc" / "maorders" / "maorders.env"
     assert command.is_symlink() and os.access(command, os.X_OK)
+    helped = subprocess.run([str(command), "--help"], capture_output=True, text=True, encoding="utf-8", timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "MAORDERS_ENV_FILE": str(tmp_path / "none.env")})
+    assert "Использование: maorders" in helped.stdout, helped.stderr  # the wheel carries the catalog
     assert settings.read_text(encoding="utf-8") == EXAMPLE.read_text(encoding="utf-8") and mode(settings) == 0o600
     for folder in ("var/lib/maorders", "var/log/maorders"):
         assert (root / folder).is_dir() and mode(root / folder) == 0o700
