@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 from conftest import MAORDERS, base_env
 
@@ -48,3 +49,34 @@ def test_the_demo_leaves_a_folder_with_someone_elses_journal_alone(tmp_path):
     done = run_demo(tmp_path, workdir, "--json")
     assert done.returncode == 65 and json.loads(done.stdout)["exit_code"] == 65
     assert (workdir / "journal.db").read_bytes() == b"a real journal"
+
+
+def test_sandbox_prints_settings_that_work_as_printed(tmp_path):
+    """Issue 18: the emulators' own fake secrets, not ***, on stdout and in the env file it names;
+    a command given that file reaches every emulator and is accepted."""
+    import signal
+
+    sandbox = subprocess.Popen([MAORDERS, "sandbox", "--port", "0"], env={**base_env(tmp_path), "MAORDERS_LANG": "en"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                               stdin=subprocess.DEVNULL)
+    try:
+        line = ""
+        while "--env-file" not in line:
+            line = sandbox.stderr.readline()
+            assert line, "the sandbox ended before printing its settings"
+        settings = Path(line.split("--env-file", 1)[1].split()[0])
+        printed = settings.read_text(encoding="utf-8")
+        assert "***" not in printed and "MEASOFT_PASSWORD=testm" in printed
+        # megapteka's sandbox part names no stock file or department yet: try the other connectors
+        others = tmp_path / "others.env"
+        others.write_text("".join(l + "\n" for l in printed.splitlines() if not l.startswith("MEGAPTEKA_")),
+                          encoding="utf-8")
+        doctor = subprocess.run([MAORDERS, "--env-file", str(others), "--json", "doctor"], env=base_env(tmp_path),
+                                capture_output=True, text=True, encoding="utf-8", timeout=120)
+        checks = json.loads(doctor.stdout)["checks"]
+        assert doctor.returncode == 0, checks
+        assert {"retailcrm", "measoft", "megainsight"} <= {c["check"] for c in checks if c["ok"]}, checks
+    finally:
+        sandbox.send_signal(signal.SIGINT)
+        out, _ = sandbox.communicate(timeout=60)
+    assert sandbox.returncode == 0 and out == printed

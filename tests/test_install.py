@@ -138,3 +138,25 @@ def test_the_cron_line_is_parsed_as_shipped():
     line = next(line for line in (ROOT_DIR / "scripts/linux/maorders.cron").read_text().splitlines()
                 if line.endswith(" pull-orders"))
     assert shlex.split(line)[5] == "maorders"  # the user column the install script makes
+
+
+DOCS = ("README.md", "docs/reference.md", "docs/megapteka.md", "docs/benchmarks.md")
+REPO_PATH = re.compile(r"(?<![\w/.\\])((?:scripts|docs|maorders|tests|courier|loyalty|misbridge)/[\w./*-]*[\w*])")
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_the_docs_name_no_file_outside_the_repository_and_every_file_they_name_exists(doc):
+    text = (ROOT_DIR / doc).read_text(encoding="utf-8")
+    assert "../" not in text and "shared/" not in text, f"{doc} names a file outside the repository"
+    missing = sorted({path for path in REPO_PATH.findall(text)
+                      if not list(ROOT_DIR.glob(path.rstrip("/"))) and not list((ROOT_DIR / "docs").glob(path))})
+    assert not missing, f"{doc} names files that do not exist: {missing}"
+    for link in re.findall(r"\]\(([^)#]+)\)", text):
+        assert (ROOT_DIR / doc).parent.joinpath(link).exists(), (doc, link)
+
+
+def test_the_readme_keeps_its_two_set_up_commands():
+    readme = (ROOT_DIR / "README.md").read_text(encoding="utf-8")
+    assert "python3 -m venv .venv && .venv/bin/pip install -q . && .venv/bin/maorders demo" in readme
+    assert "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest -q" in readme
+    assert "| maorders --help (median of 10)" not in readme  # the figures live in docs/benchmarks.md
