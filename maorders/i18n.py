@@ -36,7 +36,8 @@ DOMAIN = "maorders"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 BABEL_LOCALES = {"ru": "ru_RU", "en": "en_GB"}  # en_GB: day-first dates and a 24-hour clock, as in Russia
 
-_state: dict[str, Any] = {}
+_state: dict[str, Any] = {}  # the language chosen and its plural rule
+_catalogs: dict[str, dict[Any, Any]] = {}  # read once per process and language (a warm worker reuses them)
 
 
 # -- the language ---------------------------------------------------------------------------------
@@ -111,11 +112,11 @@ def N_(message: str) -> str:
 
 
 def _catalog() -> dict[Any, Any]:
-    if "catalog" not in _state:
-        lang = language()
+    lang = _state.get("language") or language()
+    if lang not in _catalogs:
         path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
-        _state["catalog"] = read_po(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    return _state["catalog"]
+        _catalogs[lang] = read_po(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return _catalogs[lang]
 
 
 def _plural_rule() -> Callable[[int], int]:
