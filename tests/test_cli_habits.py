@@ -126,3 +126,71 @@ def test_python_dash_m_and_the_command_share_the_habits(tmp_path):
                           capture_output=True, text=True, encoding="utf-8", timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("maorders ")
     assert os.path.basename(MAORDERS).startswith("maorders") and Path(MAORDERS).exists()
+
+
+# -- help: examples that run, unbroken; --only naming who takes part; paths that exist -------------
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import re  # noqa: E402
+import shlex  # noqa: E402
+
+import maorders.cli  # noqa: E402
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+EXAMPLE = re.compile(r"(?:Example|Пример): (maorders[^\n]*)")
+
+
+def command_tree() -> list[tuple[tuple[str, ...], object]]:
+    found = []
+
+    def walk(path, command):
+        found.append((path, command))
+        for name, sub in getattr(command, "commands", {}).items():
+            walk((*path, name), sub)
+
+    walk((), typer.main.get_command(maorders.cli.app))
+    return found
+
+
+def rendered_help(*path: str) -> tuple[object, str]:
+    """`maorders PATH --help` as the command prints it (in this process's language), 80 columns."""
+    root = typer.main.get_command(maorders.cli.app)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        try:
+            code = root(args=[*path, "--help"], prog_name="maorders", standalone_mode=False, terminal_width=80)
+        except typer.Exit as exc:
+            code = exc.exit_code
+    return code, printed.getvalue()
+
+
+def test_every_example_in_the_help_is_a_command_that_parses_and_is_printed_unbroken():
+    for path, command in command_tree():
+        example = EXAMPLE.search(command.help or "")
+        assert example, f"maorders {' '.join(path)} has no example"
+        words = shlex.split(example.group(1).replace("\\", "/"))[1:]
+        code, printed = rendered_help(*maorders.cli.global_options_first(words))
+        assert code in (0, None), (path, example.group(1), printed)  # --help after it: every option exists
+        assert f"maorders {' '.join(path)}".strip() in printed.splitlines()[0], (path, example.group(1))
+        shown = rendered_help(*path)[1].split()
+        for word in example.group(1).split():
+            assert word in shown, f"maorders {' '.join(path)}: {word!r} of the example is broken in the help"
+
+
+def test_only_names_just_the_connectors_that_take_part_in_the_pass():
+    from maorders import connectors
+
+    for command in connectors.commands():
+        taking_part = connectors.taking_part(command)
+        text = next(p for p in typer.main.get_command(maorders.cli.app).commands[command].params if p.name == "only").help
+        named = re.search(r"\(([^)]*)\)", text).group(1).split(", ")
+        assert named == taking_part, (command, text)
+
+
+def test_file_paths_named_in_the_clis_own_help_exist():
+    own = {(), *((c,) for c in ("status", "doctor", "serve", "demo", "sandbox"))}
+    own |= {(c,) for c in __import__("maorders.connectors").connectors.commands()}
+    for path, command in command_tree():
+        if path in own:
+            for named in re.findall(r"(?:scripts|docs)/[\w./-]*\w", command.help or ""):
+                assert (ROOT_DIR / named).exists(), (path, named)
