@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Iterator, Sequence
 
 from maorders.i18n import _
 from maorders.redact import redact
+
+# a journal time (ISO 8601 with its offset): shown to people in their zone, `06.12.2026 11:41`
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)")
 
 
 class Output:
@@ -110,12 +115,12 @@ class Output:
             for column in columns:
                 table.add_column(Text(column))
             for row in rows:
-                table.add_row(*(Text(redact("" if v is None else str(v))) for v in row))
+                table.add_row(*(Text(redact(cell(v))) for v in row))
             console = self.console if stream is sys.stderr else self.stdout_console
             self._quietly_closed(lambda: console.print(table), stream)
             return
         lines = [title.strip(), "\t".join(columns)]
-        lines += ["\t".join(redact("" if v is None else str(v)) for v in row) for row in rows]
+        lines += ["\t".join(redact(cell(v)) for v in row) for row in rows]
         self._write(stream, "\n".join(lines) + "\n")
 
     # -- progress -----------------------------------------------------------
@@ -150,6 +155,18 @@ class LineProgress:
         self.done += n
         if self.done // self.every > before and self.output.verbose:
             self.output.info(_("{what}: {count}").format(what=self.description, count=self.done))
+
+
+def cell(value: Any) -> str:
+    """A table cell as people read it: a journal time (ISO UTC, or a datetime) in their zone and
+    form (maorders.i18n.local_time); anything else as it is."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and ISO_TIME.fullmatch(value) or isinstance(value, datetime):
+        from maorders.i18n import local_time
+
+        return local_time(value)
+    return str(value)
 
 
 def reader_gone(stream: Any) -> None:

@@ -203,3 +203,18 @@ def test_no_text_for_people_bypasses_the_catalog(path):
 def test_the_check_sees_a_bare_text():
     tree = ast.parse('out.info(f"Journal at {x}")\nout.table(_("T"), [_("a")], rows)\nout.warn(_("ok {x}").format(x=1))')
     assert [ast.unparse(t) for arg in human_arguments(tree) for t in bare_texts(arg)] == ["f'Journal at {x}'"]
+
+
+def test_status_shows_the_last_run_in_the_machines_local_time(cli):
+    """A time shown in `status` under TZ=Europe/Moscow reads as Moscow's clock; --json stays UTC."""
+    from datetime import datetime, timedelta
+
+    code, result, _ = cli.json("expire-bookings")
+    started = datetime.fromisoformat(result["started_at"])
+    assert code == 0 and started.utcoffset() == timedelta(0)
+    moscow = (started + timedelta(hours=3)).strftime("%d.%m.%Y %H:%M")
+    done = cli.run("status", TZ="Europe/Moscow", MAORDERS_LANG="ru")
+    assert done.returncode == 0 and moscow in done.stdout, (moscow, done.stdout)
+    assert result["started_at"] not in done.stdout
+    done = cli.run("status", TZ="UTC", MAORDERS_TZ="Asia/Vladivostok")
+    assert (started + timedelta(hours=10)).strftime("%d.%m.%Y %H:%M") in done.stdout
