@@ -125,6 +125,10 @@ def merged(language: str, pot: object) -> object:
             catalog = read_po(handle, locale=language, domain="maorders")
     else:
         catalog = Catalog(locale=language, domain="maorders", project="maorders", charset="utf-8", fuzzy=False)
+    for key, message in list(catalog.obsolete.items()):  # a text that is back keeps its translation
+        if pot.get(message.id) is not None:
+            del catalog.obsolete[key]
+            catalog[message.id] = message
     catalog.update(pot, no_fuzzy_matching=True)
     return catalog
 

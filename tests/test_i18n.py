@@ -218,3 +218,19 @@ def test_status_shows_the_last_run_in_the_machines_local_time(cli):
     assert result["started_at"] not in done.stdout
     done = cli.run("status", TZ="UTC", MAORDERS_TZ="Asia/Vladivostok")
     assert (started + timedelta(hours=10)).strftime("%d.%m.%Y %H:%M") in done.stdout
+
+
+def test_a_translation_made_ahead_comes_back_when_its_text_is_used():
+    """Texts of other branches are translated ahead as obsolete (#~) entries: once the merged source
+    uses them, the tool makes them active with their translation, not empty."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import read_po
+
+    with PO.open("rb") as handle:
+        ahead = [m for m in read_po(handle, locale="ru").obsolete.values() if isinstance(m.id, str)]
+    assert ahead, "no translation waits in the catalog"
+    pot = Catalog(domain="maorders", fuzzy=False)
+    pot.add(ahead[0].id)
+    merged = catalog.merged("ru", pot)
+    assert merged.get(ahead[0].id).string == ahead[0].string
+    assert not catalog.problems(merged)
