@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Optional
 import typer
 from typer import _click
 from typer._click import _textwrap
+from typer._click.exceptions import NoArgsIsHelpError
 
 from maorders import connectors
 from maorders.connector import Option, load
@@ -366,6 +367,9 @@ def _readable_streams() -> None:
 
 def _show_usage_error(exc: Any) -> None:
     """click's usage error, its words through the catalog: the usage, the hint, the error."""
+    if isinstance(exc, NoArgsIsHelpError):  # `maorders` alone: the help is the answer
+        exc.show()
+        return
     lines = []
     ctx = getattr(exc, "ctx", None)
     if ctx is not None:

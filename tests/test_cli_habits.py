@@ -194,3 +194,10 @@ def test_file_paths_named_in_the_clis_own_help_exist():
         if path in own:
             for named in re.findall(r"(?:scripts|docs)/[\w./-]*\w", command.help or ""):
                 assert (ROOT_DIR / named).exists(), (path, named)
+
+
+def test_maorders_alone_prints_its_help(tmp_path):
+    done = subprocess.run([MAORDERS], env=base_env(tmp_path), capture_output=True, text=True, encoding="utf-8",
+                          timeout=60)
+    assert done.returncode == 2 and done.stderr.startswith("Использование: maorders")
+    assert "Ошибка" not in done.stderr and "export-stock" in done.stderr
