@@ -83,7 +83,7 @@ def test_help_through_head_exits_0_with_nothing_on_stderr(tmp_path):
 
 
 def test_cyrillic_prints_right_under_lc_all_c(tmp_path):
-    env = {k: v for k, v in base_env(tmp_path).items() if k not in ("PYTHONIOENCODING", "LANG")}
+    env = {k: v for k, v in base_env(tmp_path).items() if k not in ("PYTHONIOENCODING", "LANG", "MAORDERS_LANG")}
     for extra in ({"LC_ALL": "C"}, {"LC_ALL": "C", "PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "PYTHONUTF8": "0"}):
         done = subprocess.run([MAORDERS, "--help"], env={**env, **extra}, capture_output=True, timeout=60)
         assert done.returncode == 0, (extra, done.stderr)
@@ -92,7 +92,8 @@ def test_cyrillic_prints_right_under_lc_all_c(tmp_path):
 
 def test_a_stream_that_cannot_hold_the_rouble_sign_does_not_fail_the_command(tmp_path):
     """A Windows log redirected in its code page (cp1251 has Cyrillic but no ₽)."""
-    done = subprocess.run([MAORDERS, "--help"], env={**base_env(tmp_path), "PYTHONIOENCODING": "cp1251"},
+    done = subprocess.run([MAORDERS, "--help"], env={**base_env(tmp_path), "PYTHONIOENCODING": "cp1251",
+                                                     "MAORDERS_LANG": "ru"},
                           capture_output=True, timeout=60)
     assert done.returncode == 0 and "Использование" in done.stdout.decode("cp1251")
 
@@ -197,7 +198,7 @@ def test_file_paths_named_in_the_clis_own_help_exist():
 
 
 def test_maorders_alone_prints_its_help(tmp_path):
-    done = subprocess.run([MAORDERS], env=base_env(tmp_path), capture_output=True, text=True, encoding="utf-8",
-                          timeout=60)
+    done = subprocess.run([MAORDERS], env={**base_env(tmp_path), "MAORDERS_LANG": "ru"}, capture_output=True,
+                          text=True, encoding="utf-8", timeout=60)
     assert done.returncode == 2 and done.stderr.startswith("Использование: maorders")
     assert "Ошибка" not in done.stderr and "export-stock" in done.stderr

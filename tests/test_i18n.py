@@ -99,8 +99,13 @@ def test_russian_plurals_take_three_forms(language):
     assert i18n.ngettext("{n} step", "{n} steps", 1) == "{n} step"
 
 
+def people_env(**env: str) -> dict[str, str]:
+    """The tests' clean environment with no language chosen (the default is the point), plus `env`."""
+    return {**{k: v for k, v in base_env(Path("/nonexistent")).items() if k != "MAORDERS_LANG"}, **env}
+
+
 def run_help(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([MAORDERS, *args], env={**base_env(Path("/nonexistent")), **env}, capture_output=True,
+    return subprocess.run([MAORDERS, *args], env=people_env(**env), capture_output=True,
                           text=True, encoding="utf-8", timeout=60, stdin=subprocess.DEVNULL)
 
 
