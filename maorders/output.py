@@ -22,6 +22,8 @@ from typing import Any, Iterator, Sequence
 from maorders.i18n import _
 from maorders.redact import redact
 
+YES = {"y", "yes", "д", "да"}  # a cashier's keyboard may be in either layout
+NO = {"n", "no", "н", "нет"}
 # a journal time (ISO 8601 with its offset): shown to people in their zone, `06.12.2026 11:41`
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)")
 
@@ -98,6 +100,28 @@ class Output:
             write()
         except BrokenPipeError:
             reader_gone(stream or sys.stdout)
+
+    # -- questions at a terminal (a till's cashier) --------------------------------
+    def confirm(self, question: str, default: bool = False) -> bool:
+        """A yes/no question on the terminal in the people's language: «[д/н]» in Russian; д, да,
+        y and yes are yes, н, нет, n and no are no, in any case. `question` is a catalog text."""
+        from rich.prompt import Confirm, InvalidResponse
+
+        yes, no = _("y"), _("n")
+
+        class Answer(Confirm):
+            choices = [yes, no]
+            validate_error_message = _("Please answer {yes} or {no}").format(yes=yes, no=no)
+
+            def process_response(self, value: str) -> bool:
+                answer = value.strip().casefold()
+                if answer in YES | {yes.casefold()}:
+                    return True
+                if answer in NO | {no.casefold()}:
+                    return False
+                raise InvalidResponse(self.validate_error_message)
+
+        return Answer.ask(question, console=self.console, default=default)
 
     # -- tables: results, on stdout -------------------------------------------
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

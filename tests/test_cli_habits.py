@@ -202,3 +202,26 @@ def test_maorders_alone_prints_its_help(tmp_path):
                           text=True, encoding="utf-8", timeout=60)
     assert done.returncode == 2 and done.stderr.startswith("Использование: maorders")
     assert "Ошибка" not in done.stderr and "export-stock" in done.stderr
+
+
+def test_a_yes_no_question_is_asked_and_answered_in_the_peoples_language(monkeypatch):
+    import io as stdio
+
+    from rich.console import Console
+
+    from maorders import i18n
+    from maorders.output import Output
+
+    try:
+        i18n.set_language("ru")
+        for typed, expected in (("д\n", True), ("Да\n", True), ("y\n", True), ("н\n", False), ("\n", False),
+                                ("может быть\nнет\n", False)):
+            out = Output()
+            shown = stdio.StringIO()
+            out._console = Console(file=shown, force_terminal=False, width=100)
+            monkeypatch.setattr("sys.stdin", stdio.StringIO(typed))
+            assert out.confirm("К оплате 1 816,00 ₽?") is expected, typed
+            assert "[д/н]" in shown.getvalue()
+        assert "Ответьте д или н" in shown.getvalue()  # the answer that was neither, asked again
+    finally:
+        i18n.set_language(None)
