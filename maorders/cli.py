@@ -25,6 +25,7 @@ from maorders import connectors
 from maorders.connector import Option, load
 from maorders.i18n import N_, _
 from maorders.output import Output, reader_gone
+from maorders.resident import GLOBAL_FLAGS, GLOBAL_VALUES  # the entry point's own lists of them
 from maorders.operator import app_state as state, with_journal
 from maorders.runner import AppState, guarded, run_pass
 
@@ -62,8 +63,6 @@ class _WholeWords(_textwrap.TextWrapper):
 
 
 _textwrap.TextWrapper = _WholeWords  # type: ignore[misc]
-GLOBAL_FLAGS = ("--json", "-v", "--verbose", "-q", "--quiet")  # maorders.resident reads the same lists
-GLOBAL_VALUES = ("--env-file", "--journal")
 
 
 def _example(command: str) -> str:
