@@ -61,20 +61,21 @@ class Output:
     # -- lines ------------------------------------------------------------
     def info(self, message: str) -> None:
         if not self.quiet:
-            self._line(redact(message))
+            self._line(local_times(redact(message)))
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            self._line(redact(message), style="yellow")
+            self._line(local_times(redact(message)), style="yellow")
 
     def error(self, message: str) -> None:
         """One line on stderr, always shown, even with --quiet. `error:` stays as it is in every
         language: scripts and log readers look for it, as for git's."""
-        self._line("error: " + redact(message).splitlines()[0] if message else "error", style="bold red")
+        text = local_times(redact(message).splitlines()[0]) if message else ""
+        self._line("error: " + text if message else "error", style="bold red")
 
     def result(self, message: str) -> None:
         """A line of the command's result, on stdout (even with --quiet: it is what was asked for)."""
-        self._write(self._results(), redact(message) + "\n")
+        self._write(self._results(), local_times(redact(message)) + "\n")
 
     def _results(self) -> Any:
         """stdout, unless it is kept for the one JSON object."""
@@ -191,6 +192,15 @@ def cell(value: Any) -> str:
 
         return local_time(value)
     return str(value)
+
+
+def local_times(text: str) -> str:
+    """The journal's ISO UTC times in a line for people, in their zone and form."""
+    if "T" not in text or not ISO_TIME.search(text):
+        return text
+    from maorders.i18n import local_time
+
+    return ISO_TIME.sub(lambda found: local_time(found.group(0)), text)
 
 
 def reader_gone(stream: Any) -> None:

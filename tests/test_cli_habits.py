@@ -225,3 +225,23 @@ def test_a_yes_no_question_is_asked_and_answered_in_the_peoples_language(monkeyp
         assert "Ответьте д или н" in shown.getvalue()  # the answer that was neither, asked again
     finally:
         i18n.set_language(None)
+
+
+def test_a_journal_time_in_a_line_for_people_reads_local(monkeypatch, capsys):
+    from maorders import i18n
+    from maorders.output import Output
+
+    monkeypatch.setenv("MAORDERS_TZ", "Europe/Moscow")
+    try:
+        i18n.set_language("ru")
+        out = Output()
+        out.terminal = False
+        out.warn("failing since 2026-12-06T08:41:06+00:00 (exit 75)")
+        out.error("the site refused at 2026-12-06T08:41:06.5Z")
+        out.emit_json({"since": "2026-12-06T08:41:06+00:00"})
+    finally:
+        i18n.set_language(None)
+    printed = capsys.readouterr()
+    assert printed.err.splitlines() == ["failing since 06.12.2026 11:41 (exit 75)",
+                                        "error: the site refused at 06.12.2026 11:41"]
+    assert json.loads(printed.out) == {"since": "2026-12-06T08:41:06+00:00"}  # machine forms stay ISO UTC
