@@ -12,7 +12,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from maorders.errors import InputError
 from maorders.i18n import _, ngettext
@@ -51,6 +51,9 @@ class SandboxPart:
     servers: list[Any]
     env: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    # test data a person adds by typing its name while the sandbox runs: name -> (what it adds,
+    # a catalog text; a function that adds it to the running emulators and says what it added)
+    actions: dict[str, tuple[str, Callable[[], str]]] = field(default_factory=dict)
 
 
 def general_environment(workdir: Path) -> dict[str, str]:
@@ -205,13 +208,38 @@ def sandbox(parent: AppState, port: int) -> int:
             root = f"http://127.0.0.1:{server.port}"
             out.info(_("Fault knobs: POST {faults}  counters: GET {counters}").format(
                 faults=f"{root}/_emulator/faults", counters=f"{root}/_emulator/counters"))
-        while True:
+        actions = {name: action for part in parts for name, action in part.actions.items()}
+        if actions:
+            out.info(_("Type a name and Enter to add test data: {actions}").format(
+                actions="; ".join(f"{name} ({_(text)})" for name, (text, _add) in actions.items())))
+        for line in _typed_lines():
+            out.result(run_action(actions, line))
+        while True:  # no one types (stdin closed or not given): serve until Ctrl+C
             time.sleep(3600)
     except KeyboardInterrupt:
         return 0
     finally:
         for server in (s for part in parts for s in part.servers):
             server.stop()
+
+
+def _typed_lines() -> Iterator[str]:
+    import sys
+
+    if sys.stdin is None:
+        return
+    for line in sys.stdin:
+        if line.strip():
+            yield line.strip()
+
+
+def run_action(actions: dict[str, tuple[str, Callable[[], str]]], name: str) -> str:
+    """What the action `name` added, or which actions there are."""
+    if name in actions:
+        return actions[name][1]()
+    if not actions:
+        return _("No test data can be added to these emulators by hand.")
+    return _("No action {name!r}; the actions: {actions}").format(name=name, actions=", ".join(actions))
 
 
 def _print_unmasked(text: str) -> None:

@@ -80,3 +80,14 @@ def test_sandbox_prints_settings_that_work_as_printed(tmp_path):
         sandbox.send_signal(signal.SIGINT)
         out, _ = sandbox.communicate(timeout=60)
     assert sandbox.returncode == 0 and out == printed
+
+
+def test_sandbox_test_data_is_added_by_typing_an_actions_name():
+    """A connector's sandbox part may offer actions (add a test order, an invoice): typed by name."""
+    from maorders.demo import run_action
+
+    added = []
+    actions = {"order": ("a new site order", lambda: added.append(1) or "order MA-2001 is waiting on the site")}
+    assert run_action(actions, "order") == "order MA-2001 is waiting on the site" and added == [1]
+    assert "order" in run_action(actions, "invoice") and added == [1]
+    assert run_action({}, "order")
