@@ -61,7 +61,7 @@ def _normal(value: str | None) -> str:
     return code if code in LANGUAGES else DEFAULT_LANGUAGE
 
 
-_LANG_LINE = re.compile(rb"^[ \t]*(?:export[ \t]+)?MAORDERS_LANG[ \t]*=[ \t]*[\"']?([A-Za-z_.\-@]*)", re.M)
+_LANG_LINE = re.compile(rb"^(?:\xef\xbb\xbf)?[ \t]*(?:export[ \t]+)?MAORDERS_LANG[ \t]*=[ \t]*[\"']?([A-Za-z_.\-@]*)", re.M)
 
 
 def _from_settings_file() -> str | None:

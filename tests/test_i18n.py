@@ -120,7 +120,7 @@ def test_help_and_scan_qr_help_read_in_russian_by_default():
 
 def test_the_language_in_the_env_file_is_chosen_before_the_help_is_built(tmp_path):
     settings = tmp_path / "maorders.env"
-    settings.write_text("MAORDERS_LANG=en\n", encoding="utf-8")
+    settings.write_text("MAORDERS_LANG=en\n#MAORDERS_LANG=ru\n", encoding="utf-8-sig")  # Notepad's UTF-8 has a BOM
     done = run_help("--env-file", str(settings), "--help")
     assert done.returncode == 0 and "Usage: maorders" in done.stdout and "Example: maorders" in done.stdout
     done = run_help("--help", MAORDERS_ENV_FILE=str(settings))
