@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import inspect
 import os
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -364,6 +365,28 @@ def _readable_streams() -> None:
             pass
 
 
+# click's usage errors, as its code writes them in English -> the catalog's words; the values stay
+CLICK_MESSAGES = [(re.compile(pattern), text) for pattern, text in (
+    (r"^No such command '(?P<name>[^']*)'\.", N_("No such command '{name}'.")),
+    (r"Did you mean (?P<names>.+)\?$", N_("Did you mean {names}?")),
+    (r"^No such option: (?P<name>\S+)", N_("No such option: {name}")),
+    (r"\(Possible options: (?P<names>[^)]*)\)", N_("(Possible options: {names})")),
+    (r"^Missing argument (?P<name>.+)\.$", N_("Missing argument {name}.")),
+    (r"^Missing option (?P<name>.+)\.$", N_("Missing option {name}.")),
+    (r"^Got unexpected extra argument\(s\) \((?P<args>.*)\)$", N_("Got unexpected extra arguments ({args})")),
+    (r"^Invalid value for (?P<name>.+?): ", N_("Invalid value for {name}: ")),
+    (r"(?P<value>'.*') is not a valid (?P<kind>[\w ]+)\.$", N_("{value} is not a valid {kind}.")),
+    (r"(?P<value>'.*') is not one of (?P<choices>.+)\.$", N_("{value} is not one of {choices}.")),
+)]
+
+
+def click_message(text: str) -> str:
+    """A usage error's words through the catalog (typer's click writes them in English)."""
+    for pattern, message in CLICK_MESSAGES:
+        text = pattern.sub(lambda found: _(message).format(**found.groupdict()), text)
+    return text
+
+
 def _show_usage_error(exc: Any) -> None:
     """click's usage error, its words through the catalog: the usage, the hint, the error."""
     if isinstance(exc, NoArgsIsHelpError):  # `maorders` alone: the help is the answer
@@ -377,7 +400,7 @@ def _show_usage_error(exc: Any) -> None:
             lines.append(_("Try '{command} {option}' for help.").format(command=ctx.command_path,
                                                                         option=ctx.help_option_names[-1]))
         lines.append("")
-    lines.append(_("Error: {message}").format(message=exc.format_message()))
+    lines.append(_("Error: {message}").format(message=click_message(exc.format_message())))
     try:
         sys.stderr.write("\n".join(lines) + "\n")
     except BrokenPipeError:

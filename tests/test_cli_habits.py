@@ -245,3 +245,15 @@ def test_a_journal_time_in_a_line_for_people_reads_local(monkeypatch, capsys):
     assert printed.err.splitlines() == ["failing since 06.12.2026 11:41 (exit 75)",
                                         "error: the site refused at 06.12.2026 11:41"]
     assert json.loads(printed.out) == {"since": "2026-12-06T08:41:06+00:00"}  # machine forms stay ISO UTC
+
+
+def test_a_usage_error_reads_in_the_peoples_language_and_json_keeps_clicks_words(tmp_path):
+    env = {**base_env(tmp_path), "MAORDERS_LANG": "ru"}
+    done = subprocess.run([MAORDERS, "statis"], env=env, capture_output=True, text=True, encoding="utf-8", timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == "Ошибка: Нет команды 'statis'. Может быть, 'status'?", done.stderr
+    assert "Справка: 'maorders --help'." in done.stderr
+    done = subprocess.run([MAORDERS, "sandbox", "--port", "eighty", "--json"], env=env, capture_output=True,
+                          text=True, encoding="utf-8", timeout=60)
+    assert done.returncode == 2 and "Неверное значение '--port': 'eighty'" in done.stderr
+    assert json.loads(done.stdout)["error"].startswith("Invalid value for '--port'")
