@@ -184,9 +184,11 @@ class LineProgress:
 
 def cell(value: Any) -> str:
     """A table cell as people read it: a journal time (ISO UTC, or a datetime) in their zone and
-    form (maorders.i18n.local_time); anything else as it is."""
+    form (maorders.i18n.local_time), yes or no in their language; anything else as it is."""
     if value is None:
         return ""
+    if isinstance(value, bool):  # doctor's "ok" and the like
+        return _("yes") if value else _("no")
     if isinstance(value, str) and ISO_TIME.fullmatch(value) or isinstance(value, datetime):
         from maorders.i18n import local_time
 

@@ -257,3 +257,18 @@ def test_a_usage_error_reads_in_the_peoples_language_and_json_keeps_clicks_words
                           text=True, encoding="utf-8", timeout=60)
     assert done.returncode == 2 and "Неверное значение '--port': 'eighty'" in done.stderr
     assert json.loads(done.stdout)["error"].startswith("Invalid value for '--port'")
+
+
+def test_a_table_cell_reads_yes_or_no_and_local_time_in_the_peoples_language(monkeypatch):
+    from maorders import i18n
+    from maorders.output import cell
+
+    monkeypatch.setenv("MAORDERS_TZ", "Europe/Moscow")
+    try:
+        i18n.set_language("ru")
+        assert [cell(True), cell(False), cell(None), cell(7), cell("2026-12-06T08:41:06+00:00")] == \
+            ["да", "нет", "", "7", "06.12.2026 11:41"]
+        i18n.set_language("en")
+        assert [cell(True), cell("2026-12-06T08:41:06+00:00")] == ["yes", "06/12/2026 11:41"]
+    finally:
+        i18n.set_language(None)
