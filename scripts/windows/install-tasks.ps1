@@ -8,7 +8,13 @@
   (journal, WAL, logs, locks) is made owner-only: SYSTEM and Administrators, plus read
   access for -WatchGroup (the counter staff whose `maorders watch` reads the journal) and, with
   -Till, modify access for -TillUser (the account the till program and `maorders serve` run as:
-  scan-qr writes the journal).
+  scan-qr writes the journal). With no settings file yet, the example (maorders.env.example) is
+  copied there and the script stops: fill it in, then run the script again.
+.PARAMETER MaordersExe
+  The installed command the tasks run, e.g. "C:\Program Files\maorders\Scripts\maorders.exe" (a venv
+  made as the README says) or pipx's "C:\Users\admin\.local\bin\maorders.exe"; default: `maorders` on PATH.
+.EXAMPLE
+  powershell -ExecutionPolicy Bypass -File install-tasks.ps1 -MaordersExe "C:\Program Files\maorders\Scripts\maorders.exe"
 .EXAMPLE
   powershell -ExecutionPolicy Bypass -File install-tasks.ps1
 .EXAMPLE
@@ -32,7 +38,14 @@ $AtLogon = @("watch")
 $TillOnly = @("serve")
 foreach ($pass in $Passes) { if ($Known -notcontains $pass) { throw "Unknown pass $pass (known: $($Known -join ', '))" } }
 New-Item -ItemType Directory -Force -Path $WorkDir | Out-Null
-if (-not (Test-Path $EnvFile)) { throw "Settings file $EnvFile not found: write it first (see README, Settings)." }
+if (-not (Test-Path $MaordersExe)) { throw "No maorders at $MaordersExe: install it first (README, Windows) or pass -MaordersExe." }
+if (-not (Test-Path $EnvFile)) {
+  $example = Join-Path $PSScriptRoot "..\..\maorders.env.example"
+  if (-not (Test-Path $example)) { throw "Settings file $EnvFile not found: write it first (README, Settings)." }
+  Copy-Item $example $EnvFile
+  icacls $EnvFile /inheritance:r /grant:r "*S-1-5-18:(R)" "*S-1-5-32-544:(F)" | Out-Null
+  throw "Wrote $EnvFile from the example: fill in the connectors you use, then run this script again."
+}
 # Orders and customers' data: the folder for SYSTEM and Administrators, read for the watchers.
 $grants = @("*S-1-5-18:(OI)(CI)(F)", "*S-1-5-32-544:(OI)(CI)(F)")
 if (-not $NoWatch -and $WatchGroup) { $grants += "$($WatchGroup):(OI)(CI)(RX)" }
