@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -144,6 +145,10 @@ class MegainsightEmulator(EmulatorApp):
         self.calculations: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, Operation] = {}
         self.by_request: dict[str, Operation] = {}
+        self.in_flight: dict[str, str] = {}  # request id -> fingerprint of a confirm being applied
+        self.settled = threading.Condition(self.lock)
+        self.confirm_delay = 0.0  # a slow confirm: applied this long after it arrived
+        self.ascii_json = False  # replies with \uXXXX escapes, as many serialisers write by default
         self.clock = time.time  # tests move time by replacing this
 
     # -- test and demo helpers ------------------------------------------------------------
@@ -176,10 +181,12 @@ class MegainsightEmulator(EmulatorApp):
 
     def route(self, request: Request) -> Response:
         try:
-            payload = self._dispatch(request)
+            response = self._dispatch(request)
         except ApiError as exc:
-            return Response.json(exc.status, {"error": exc.error, "message": exc.message})
-        return payload
+            response = Response.json(exc.status, {"error": exc.error, "message": exc.message})
+        if self.ascii_json and response.body:  # the same JSON, escaped (Python's and .NET's default)
+            response.body = json.dumps(json.loads(response.body)).encode("ascii")
+        return response
 
     def _dispatch(self, request: Request) -> Response:
         path = request.path[len(BASE_PATH):] if request.path.startswith(BASE_PATH + "/") else None
@@ -331,6 +338,10 @@ class MegainsightEmulator(EmulatorApp):
             raise ApiError(422, "calculation_expired", "the calculation has expired; calculate again")
         if total != calc["total"]:
             raise ApiError(422, "total_mismatch", f"receipt.total {total} is not the calculated {calc['total']}")
+        if self.confirm_delay:
+            self._in_flight(request_id, fingerprint)
+            if request_id in self.by_request:  # settled meanwhile by a twin of this very request
+                return Response.json(200, self.by_request[request_id].body)
         client = self.clients[calc["client_id"]]
         if calc["redeem"] > client.balance:
             raise ApiError(422, "insufficient_points", "the balance no longer covers the points")
@@ -352,8 +363,24 @@ class MegainsightEmulator(EmulatorApp):
             pass
         raise _bad("receipt.datetime must be an ISO 8601 time with its offset")
 
+    def _in_flight(self, request_id: str, fingerprint: str) -> None:
+        """A slow confirm: its request id is taken when it arrives, the effect comes later
+        (meanwhile GET /operations finds nothing: "not applied yet, not never")."""
+        self.in_flight[request_id] = fingerprint
+        try:
+            self.settled.wait(self.confirm_delay)  # the lock is free meanwhile: other requests go on
+        finally:
+            del self.in_flight[request_id]
+            self.settled.notify_all()
+
     def _replay(self, request_id: str, fingerprint: str) -> Response | None:
-        """The contract: the same request_id again → 200 with the same body, no second effect."""
+        """The contract: the same request_id again → 200 with the same body, no second effect;
+        with another body → 409 request_id_reused, also while the first is still being applied
+        ("the first request was applied or is still being applied")."""
+        if request_id in self.in_flight:
+            if self.in_flight[request_id] != fingerprint:
+                raise ApiError(409, "request_id_reused", "this request_id is being used for another request")
+            self.settled.wait_for(lambda: request_id not in self.in_flight)  # the same request: its answer
         done = self.by_request.get(request_id)
         if done is None:
             return None
