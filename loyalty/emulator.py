@@ -129,6 +129,13 @@ def _parse(body: bytes) -> dict[str, Any]:
         raise _bad(f"body is not valid JSON: {exc}", "bad_json") from None
 
 
+def _receipt_number(body: bytes) -> str:
+    try:
+        return str(json.loads(body)["receipt"]["number"])
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return ""
+
+
 def _j(value: Decimal) -> float:
     return float(value)
 
@@ -149,6 +156,7 @@ class MegainsightEmulator(EmulatorApp):
         self.settled = threading.Condition(self.lock)
         self.confirm_delay = 0.0  # a slow confirm: applied this long after it arrived
         self.ascii_json = False  # replies with \uXXXX escapes, as many serialisers write by default
+        self.arrivals: list[tuple[float, str]] = []  # (monotonic time, receipt number) of each confirm
         self.clock = time.time  # tests move time by replacing this
 
     # -- test and demo helpers ------------------------------------------------------------
@@ -177,6 +185,8 @@ class MegainsightEmulator(EmulatorApp):
     def handle(self, request: Request) -> Response:
         if request.path.startswith(BASE_PATH + "/_emulator/"):
             request.path = request.path[len(BASE_PATH):]
+        elif request.path.endswith("/purchases/confirm"):  # when each confirm arrived (crash tests)
+            self.arrivals.append((time.monotonic(), _receipt_number(request.body)))
         return super().handle(request)
 
     def route(self, request: Request) -> Response:

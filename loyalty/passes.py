@@ -234,8 +234,7 @@ def finish_sent(ctx, mi: MegainsightClient, sale_row: dict[str, Any]) -> None:
     """An earlier run sent confirm and died or timed out: ask the service by request id; if it is
     not applied (yet), send the very same request again (same id, same body)."""
     journal, number = ctx.journal, sale_row["receipt_number"]
-    if journal.value("SELECT COUNT(*) FROM loyalty_refunds WHERE sale_id = ? AND reason = 'orphan'",
-                     (sale_row["id"],)) or not store.take(journal, "sales", sale_row["id"], ctx.config.budget):
+    if not store.take(journal, "sales", sale_row["id"], ctx.config.budget):
         raise TransientError(f"receipt {number} is being refunded as never finished (scan-qr --reconcile): "
                              "sell without loyalty")
     with exchange.cashier_words(ctx.config, f"look up receipt {number}"):

@@ -114,7 +114,7 @@ def mark_sent(journal: Journal, table: str, row_id: int, item: OutboxItem, lease
 
 
 def _lease(seconds: float) -> str:
-    return stamp(now() + timedelta(seconds=seconds))
+    return stamp(now() + timedelta(seconds=seconds + 1))  # stamps have whole seconds: never shorter
 
 
 def take(journal: Journal, table: str, row_id: int, lease_s: float) -> bool:
@@ -139,7 +139,7 @@ def _table(name: str) -> str:
 def sale_confirmed(journal: Journal, sale_id: int, item: OutboxItem | None, operation_id: str,
                    redeemed: Decimal, accrued: Decimal, balance: Decimal, http_code: int | None = 201) -> bool:
     """Claim the sale for the till (compare-and-set): False when `--reconcile` claimed it first
-    (its orphan refund is written), so the till must not hand out the discount. The send itself
+    (state `settling`), so the till must not hand out the discount. The send itself
     is recorded either way: the service did apply it."""
     with recording(journal) as db:
         # the service did apply it: a sale `--reconcile` holds learns its operation (it refunds it)
@@ -147,9 +147,8 @@ def sale_confirmed(journal: Journal, sale_id: int, item: OutboxItem | None, oper
                       AND operation_id IS NULL""", (operation_id, sale_id))
         claimed = db.execute("""UPDATE loyalty_sales SET state = 'confirmed', operation_id = ?, points_redeemed = ?,
                       points_accrued = ?, balance = ?, error = NULL, confirmed_at = ?, updated_at = ?
-                      WHERE id = ? AND state IN ('intent', 'sent') AND NOT EXISTS
-                      (SELECT 1 FROM loyalty_refunds WHERE sale_id = ? AND reason = 'orphan')""",
-                             (operation_id, str(redeemed), str(accrued), str(balance), stamp(), stamp(), sale_id,
+                      WHERE id = ? AND state IN ('intent', 'sent')""",
+                             (operation_id, str(redeemed), str(accrued), str(balance), stamp(), stamp(),
                               sale_id)).rowcount == 1
         if item is not None:
             journal.finish_send(item, "sent", http_code, f"operation {operation_id}", db=db)
