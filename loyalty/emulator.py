@@ -155,6 +155,8 @@ class MegainsightEmulator(EmulatorApp):
         self.in_flight: dict[str, str] = {}  # request id -> fingerprint of a confirm being applied
         self.settled = threading.Condition(self.lock)
         self.confirm_delay = 0.0  # a slow confirm: applied this long after it arrived
+        self.token_length = 0  # client_token this long (the contract allows up to 512: a JWT), else short
+        self.null_offers = False  # `"offers": null` for a client without offers
         self.ascii_json = False  # replies with \uXXXX escapes, as many serialisers write by default
         self.arrivals: list[tuple[float, str]] = []  # (monotonic time, receipt number) of each confirm
         self.clock = time.time  # tests move time by replacing this
@@ -236,10 +238,13 @@ class MegainsightEmulator(EmulatorApp):
             raise _bad("code must be a QR text of 1-128 printable ASCII characters or a card of 8-20 digits")
         client = self._client_of(code)
         token = f"ct_{uuid.uuid4().hex}"
+        if self.token_length:
+            token = (token + "." + uuid.uuid4().hex * 20)[:self.token_length]
         self.client_tokens[token] = (client.id, self.clock() + CODE_TTL_S)
+        offers = client.offers if client.offers or not self.null_offers else None
         return {"client_token": token, "expires_in": CODE_TTL_S,
                 "client": {"id": client.id, "name": client.name, "card": client.card},
-                "balance": _j(client.balance), "offers": client.offers}
+                "balance": _j(client.balance), "offers": offers}
 
     def _client_of(self, code: str) -> Client:
         if CARD.fullmatch(code):
