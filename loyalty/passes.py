@@ -304,7 +304,7 @@ def status_view(journal) -> dict[str, Any]:
     """Counts for `status`, and what needs a person: sales left unfinished, orphans refunded."""
     counts = store.counts(journal)
     attention = []
-    stale = journal.value("""SELECT COUNT(*) FROM loyalty_sales WHERE state IN ('intent', 'sent')
+    stale = journal.value("""SELECT COUNT(*) FROM loyalty_sales WHERE state IN ('intent', 'sent', 'settling')
                              AND updated_at <= ?""", (stamp(now() - timedelta(minutes=30)),))
     if stale:
         attention.append(f"{stale} loyalty sale(s) unfinished for over 30 min: is `scan-qr --reconcile` scheduled?")
