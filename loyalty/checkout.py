@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 from loyalty.money import MAX_MONEY, BadNumber, as_json, line_amount, money, quantity
 from maorders.errors import InputError, UsageError
+from maorders.i18n import _
 
 KINDS = ("fuel", "shop")
 PAYMENT_TYPES = ("cash", "card")
@@ -117,7 +118,8 @@ def _within_money(amount: Decimal, what: str) -> None:
     """A sum our own reply parser would refuse is the till's mistake now (65), not 15 s of
     retries of a reply we cannot read."""
     if amount > MAX_MONEY:
-        raise InputError(f"{what} is {amount}, more than {MAX_MONEY} (the most a receipt may hold)")
+        raise InputError(_("{what} is {amount}, more than {most} (the most a receipt may hold)").format(
+            what=what, amount=amount, most=MAX_MONEY))
 
 
 def amount_line(amount: str) -> Line:

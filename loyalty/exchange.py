@@ -18,6 +18,7 @@ from loyalty.megainsight import MegainsightClient
 from loyalty.settings import LoyaltySettings
 from maorders.errors import InputError, PermanentError, RefusedError, TransientError
 from maorders.http import Budget
+from maorders.i18n import _
 from maorders.redact import register_secret
 
 REMOTE = "megainsight"
@@ -95,8 +96,8 @@ def keyed_effect(journal, config: LoyaltySettings, table: str, row_id: int, item
                 yield
             except PermanentError as exc:
                 if exc.code in IN_FLIGHT or (resent and exc.code in IN_FLIGHT_ON_RESEND):
-                    raise TransientError(f"the service holds an earlier request under this request id "
-                                         f"({exc.code}); it may be applied") from None
+                    raise TransientError(_("the service holds an earlier request under this request id "
+                                           "({code}); it may be applied").format(code=exc.code)) from None
                 raise
     except TransientError as exc:
         store.outcome_unknown(journal, item, str(exc))

@@ -30,6 +30,7 @@ from loyalty.money import as_json
 from maorders.clock import now, stamp
 from maorders.errors import ConfigError, InputError, PermanentError, RefusedError, TransientError, UsageError
 from maorders.http import Budget
+from maorders.i18n import _
 from maorders.tillservice import caller_present
 
 log = logging.getLogger("loyalty")
@@ -152,26 +153,34 @@ def same_sale(ctx, sale_row: dict[str, Any], fingerprint: str) -> None:
     number, state = sale_row["receipt_number"], sale_row["state"]
     if state == "intent":
         return
-    what = f"receipt {number} is already {state}" + (f" as operation {sale_row['operation_id']}"
-                                                    if sale_row["operation_id"] else "")
+    what = _("receipt {number} is already {state}").format(number=number, state=state) + (
+        _(" as operation {operation}").format(operation=sale_row["operation_id"]) if sale_row["operation_id"] else "")
     if sale_row["fingerprint"] != fingerprint:
-        raise InputError(f"{what} with other lines, offers, points or payment type; a new sale needs a new "
-                         "--receipt-number (pass the shift with the number, e.g. 0117/0042)")
+        raise InputError(_("{what} with other lines, offers, points or payment type; a new sale needs a new "
+                           "--receipt-number (pass the shift with the number, e.g. 0117/0042)").format(what=what))
     if state == store.SETTLING:
-        raise TransientError(f"receipt {number} is being settled by scan-qr --reconcile (the till did not finish "
-                             "it in time): sell without loyalty")
+        raise settling(number)
     window = timedelta(minutes=ctx.config.orphan_minutes)
     since = sale_row["confirmed_at"] or sale_row["created_at"]
     if state == "confirmed" and since < stamp(now() - window):
-        raise InputError(f"{what} at {since}, longer ago than a rerun (MEGAINSIGHT_ORPHAN_MINUTES "
-                         f"{ctx.config.orphan_minutes:g}): receipt numbers repeat (each shift, each day); pass the "
-                         "shift with the number (e.g. 0117/0042) or the fiscal document number")
+        raise InputError(_("{what} at {since}, longer ago than a rerun (MEGAINSIGHT_ORPHAN_MINUTES {minutes:g}): "
+                           "receipt numbers repeat (each shift, each day); pass the shift with the number "
+                           "(e.g. 0117/0042) or the fiscal document number").format(
+                               what=what, since=since, minutes=ctx.config.orphan_minutes))
 
 
 def same_customer(sale_row: dict[str, Any], identity: Identity) -> None:
     if sale_row["state"] != "intent" and sale_row["client_id"] != identity.client_id:
-        raise InputError(f"receipt {sale_row['receipt_number']} is already {sale_row['state']} for another "
-                         "customer; a new sale needs a new --receipt-number (e.g. the shift with the number)")
+        raise InputError(_("receipt {number} is already {state} for another customer; a new sale needs a new "
+                           "--receipt-number (e.g. the shift with the number)").format(
+                               number=sale_row["receipt_number"], state=sale_row["state"]))
+
+
+def settling(number: str) -> TransientError:
+    """`--reconcile` has the sale (the till did not finish it in time): the till sells without."""
+    return TransientError(_("receipt {number} is being settled by scan-qr --reconcile (the till did not finish "
+                            "it in time): sell without loyalty").format(number=number))
+
 
 def calculate(ctx, mi: MegainsightClient, request: checkout.SaleRequest, identity: Identity,
               interactive: bool) -> Calculation:
@@ -217,15 +226,16 @@ def send_confirm(ctx, mi: MegainsightClient, sale_row: dict[str, Any], item, pay
     with another body: the service would answer 409 and keep the first)."""
     journal, config, receipt = ctx.journal, ctx.config, sale_row["receipt_number"]
     if not caller_present():
-        raise TransientError(f"receipt {receipt}: the till program went away; nothing was sent")
+        raise TransientError(_("receipt {number}: the till program went away; nothing was sent").format(
+            number=receipt))
     if not store.mark_sent(journal, "sales", sale_row["id"], item, config.budget):
-        raise TransientError(f"receipt {receipt} is being settled by scan-qr --reconcile: sell without loyalty")
+        raise settling(receipt)
     with exchange.keyed_effect(journal, config, "sales", sale_row["id"], item, f"confirm receipt {receipt}",
                                "confirm"):
         operation = mi.confirm(sale_row["request_id"], payload["calculation_id"], payload["receipt"])
     if not store.sale_confirmed(journal, sale_row["id"], item, operation.operation_id, operation.points_redeemed,
                                 operation.points_accrued, operation.balance):
-        raise TransientError(f"receipt {receipt} is being settled by scan-qr --reconcile: sell without loyalty")
+        raise settling(receipt)
     ctx.counts["sales_confirmed"] += 1
     finish(ctx, store.sale_by_receipt(journal, receipt), already=False)
 
@@ -235,13 +245,12 @@ def finish_sent(ctx, mi: MegainsightClient, sale_row: dict[str, Any]) -> None:
     not applied (yet), send the very same request again (same id, same body)."""
     journal, number = ctx.journal, sale_row["receipt_number"]
     if not store.take(journal, "sales", sale_row["id"], ctx.config.budget):
-        raise TransientError(f"receipt {number} is being refunded as never finished (scan-qr --reconcile): "
-                             "sell without loyalty")
+        raise settling(number)
     with exchange.cashier_words(ctx.config, f"look up receipt {number}"):
         found = mi.operations(sale_row["request_id"])
     if found:
         if not record_found(journal, sale_row, found[0]):
-            raise TransientError(f"receipt {number} is being settled by scan-qr --reconcile: sell without loyalty")
+            raise settling(number)
         ctx.counts["sales_found_applied"] += 1
         return finish(ctx, store.sale_by_receipt(journal, number), already=True)
     log.info("receipt %s: request %s not applied (yet); sending the same request again", number,

@@ -27,6 +27,7 @@ from loyalty import checkout, exchange, store, till
 from loyalty.megainsight import MegainsightClient, Refund
 from maorders.clock import now, stamp
 from maorders.errors import InputError, TransientError
+from maorders.i18n import _
 from maorders.tillservice import caller_present
 
 log = logging.getLogger("loyalty")
@@ -76,9 +77,10 @@ def _one_without_receipt(journal, operation: str) -> None:
     earlier = store.refunds_without_receipt(journal, operation)
     if earlier:
         row = earlier[0]
-        raise InputError(f"operation {operation} already has a refund without a return receipt "
-                         f"({_money(row['amount'])}, {row['refund_operation_id'] or row['state']}); "
-                         "a further refund needs its own --receipt-number (the return receipt)")
+        raise InputError(_("operation {operation} already has a refund without a return receipt ({amount}, "
+                           "{refund}); a further refund needs its own --receipt-number (the return receipt)").format(
+                               operation=operation, amount=_money(row["amount"]),
+                               refund=row["refund_operation_id"] or row["state"]))
 
 
 def send_refund(ctx, mi: MegainsightClient, row: dict[str, Any], amount: Decimal | None,
@@ -86,9 +88,11 @@ def send_refund(ctx, mi: MegainsightClient, row: dict[str, Any], amount: Decimal
     journal = ctx.journal
     item = store.outbox_item(journal, "refund", f"refund/{row['refund_key']}")
     if not caller_present():
-        raise TransientError(f"refund of {row['operation_id']}: the till program went away; nothing was sent")
+        raise TransientError(_("refund of {operation}: the till program went away; nothing was sent").format(
+            operation=row["operation_id"]))
     if not store.mark_sent(journal, "refunds", row["id"], item, ctx.config.budget):
-        raise TransientError(f"the refund of {row['operation_id']} was closed meanwhile: run the command again")
+        raise TransientError(_("the refund of {operation} was closed meanwhile: run the command again").format(
+            operation=row["operation_id"]))
     with exchange.keyed_effect(journal, ctx.config, "refunds", row["id"], item,
                                f"refund operation {row['operation_id']}", "refund"):
         done = mi.refund(row["operation_id"], row["request_id"], amount)

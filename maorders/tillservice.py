@@ -272,10 +272,12 @@ def _serve_one(conn: socket.socket, token: str, pool: "WarmPool", out: Any, slot
         slots.release()
     if worker:
         pool.replace()
+    from maorders.i18n import _
+
     # never the arguments: they may hold a customer's card or code
     command = command_of(request.get("argv", [])) or "?"
     outcome = f"exit {reply['exit_code']}" if reply else \
-        "the caller went away: worker stopped" if worker and worker.abandoned else "run by the command itself"
+        _("the caller went away: worker stopped") if worker and worker.abandoned else "run by the command itself"
     out.info(f"{command}: {outcome} in {time.perf_counter() - started:.3f} s")
 
 
