@@ -123,8 +123,8 @@ def test_point4_reconcile_and_a_till_rerun_together_one_outcome(loyalty_cli, meg
         [(lease,)] = journal_rows(loyalty_cli, "SELECT updated_at FROM loyalty_sales WHERE receipt_number = ?",
                                   (receipt,))
         wait_until(lambda: datetime.now(timezone.utc) > datetime.fromisoformat(lease), "the lease never ended")
-        app.faults.delay = 0.05  # each call takes a little: the two runs overlap
-        first, gap = rng.choice(["till", "reconcile"]), rng.uniform(0, 0.3)
+        app.faults.delay = 0.3  # each call takes a while: the two runs' calls overlap
+        first, gap = rng.choice(["till", "reconcile"]), rng.uniform(0, 0.2)
         runs = {}
         for who in (first, "reconcile" if first == "till" else "till"):
             runs[who] = loyalty_cli.popen("--json", "scan-qr", *sale, "--yes") if who == "till" else \
@@ -224,7 +224,7 @@ def test_point1_caller_killed_at_random_instants_one_operation_and_none_after(lo
         before = app.counters["requests"]
         proc = loyalty_cli.popen("--json", "scan-qr", *sale, "--yes")
         wait_until(lambda: app.counters["requests"] > before or proc.poll() is not None, "no call")
-        time.sleep(rng.uniform(0, 0.7))
+        time.sleep(0.1 * (number % 7) + rng.uniform(0, 0.05))  # from the first call to past the confirm
         killed_at = time.monotonic()
         with suppress(psutil.NoSuchProcess):
             psutil.Process(proc.pid).kill()
