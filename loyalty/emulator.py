@@ -11,6 +11,8 @@ UDS partner API v2 (uds-lib-test `uds_lib_test/__init__.py`: 2-decimal amounts, 
     client = app.add_client("Алексей", card="79093184923", balance="1520.00")
     code = app.issue_qr(client)            # the app's dynamic QR text, valid for 300 s
     app.faults.error_rate = 0.3            # the kernel's fault knobs, and app.on_effect
+    app.confirm_delay = 4.0                # a slow confirm: held in flight (another body: 409)
+    app.ascii_json = True                  # replies \uXXXX-escaped, as many serialisers write them
 
 Effects counted: `confirm`, `refund` (GET /_emulator/counters).
 """
