@@ -12,7 +12,7 @@ UDS partner API v2 (uds-lib-test `uds_lib_test/__init__.py`: 2-decimal amounts, 
     code = app.issue_qr(client)            # the app's dynamic QR text, valid for 300 s
     app.faults.error_rate = 0.3            # the kernel's fault knobs, and app.on_effect
     app.confirm_delay = 4.0                # a slow confirm: held in flight (another body: 409)
-    app.ascii_json = True                  # replies \uXXXX-escaped, as many serialisers write them
+    app.ascii_json = True                  # replies ensure_ascii-escaped, as many serialisers write them
 
 Effects counted: `confirm`, `refund` (GET /_emulator/counters).
 """
