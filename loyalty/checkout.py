@@ -6,10 +6,11 @@
 - `--redeem 0` is «Не списывать» (accrue only); `--redeem max` is the lower of the
   service's `max_redeem` and the balance; a number must not exceed the balance.
 - Offers: `--offer ID` must be one the client has; `--all-offers` applies every one.
-- A sale is known by its receipt number; a rerun with the same inputs is the same sale
-  (the fingerprint leaves the code out: the app's QR changes every time it is shown).
-- A refund is keyed by its return receipt when the till has one, else by the operation
-  and what of it was not yet refunded, so a rerun after a kill asks for the same refund.
+- A sale is known by its receipt number as the till passes it (docs/loyalty.md: the shift
+  and the number, or the fiscal document number); a rerun with the same inputs is the same
+  sale (the fingerprint leaves the code out: the app's QR changes every time it is shown).
+- A refund is keyed by its return receipt when the till has one; without one, an operation
+  has one refund (the same command again is that refund, never a second).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable
 
-from loyalty.money import BadNumber, as_json, line_amount, money, quantity
-from maorders.errors import InputError
+from loyalty.money import MAX_MONEY, BadNumber, as_json, line_amount, money, quantity
+from maorders.errors import InputError, UsageError
+from maorders.i18n import _
 
 KINDS = ("fuel", "shop")
 PAYMENT_TYPES = ("cash", "card")
@@ -107,7 +109,17 @@ def parse_line(spec: str) -> Line:
         price_value = money(price, positive=True)
     except BadNumber as exc:
         raise InputError(f"--line {spec[:80]!r}: PRICE {exc}") from None
-    return Line(code, qty_value, price_value, kind, name or code)
+    line = Line(code, qty_value, price_value, kind, name or code)
+    _within_money(line.amount, f"--line {spec[:80]!r}: QTY × PRICE")
+    return line
+
+
+def _within_money(amount: Decimal, what: str) -> None:
+    """A sum our own reply parser would refuse is the till's mistake now (65), not 15 s of
+    retries of a reply we cannot read."""
+    if amount > MAX_MONEY:
+        raise InputError(_("{what} is {amount}, more than {most} (the most a receipt may hold)").format(
+            what=what, amount=amount, most=MAX_MONEY))
 
 
 def amount_line(amount: str) -> Line:
@@ -150,20 +162,21 @@ def sale_request(lines: Iterable[str] | None, amount: str | None, offers: Iterab
                  receipt: str | None) -> SaleRequest:
     specs = list(lines or [])
     if specs and amount is not None:
-        raise InputError("give --line or --amount, not both")
+        raise UsageError("give --line or --amount, not both")
     if not specs and amount is None:
-        raise InputError("a sale needs --line CODE:QTY:PRICE (repeatable) or --amount SUM")
+        raise UsageError("a sale needs --line CODE:QTY:PRICE (repeatable) or --amount SUM")
     if len(specs) > MAX_LINES:
-        raise InputError(f"at most {MAX_LINES} --line options")
+        raise UsageError(f"at most {MAX_LINES} --line options")
     parsed = tuple(parse_line(s) for s in specs) if specs else (amount_line(amount),)
-    payment = (payment_type or "cash").strip().lower()
+    payment = str(getattr(payment_type, "value", payment_type) or "cash").strip().lower()
     if payment not in PAYMENT_TYPES:
-        raise InputError(f"--payment-type {payment_type!r}: cash or card (one payment type per sale)")
+        raise UsageError(f"--payment-type {payment_type!r}: cash or card (one payment type per sale)")
     offer_ids = tuple(dict.fromkeys(o.strip() for o in (offers or []) if o.strip()))
     if all_offers and offer_ids:
-        raise InputError("give --offer ID or --all-offers, not both")
-    return SaleRequest(parsed, offer_ids, all_offers, parse_redeem(redeem), payment,
-                       receipt_number(receipt))
+        raise UsageError("give --offer ID or --all-offers, not both")
+    request = SaleRequest(parsed, offer_ids, all_offers, parse_redeem(redeem), payment, receipt_number(receipt))
+    _within_money(request.total, "the receipt's total")
+    return request
 
 
 def refund_amount(value: str | None) -> Decimal | None:
@@ -197,12 +210,12 @@ def points_to_redeem(redeem: Redeem, balance: Decimal, max_redeem: Decimal | Non
     return redeem.points
 
 
-def refund_key(operation: str, return_receipt: str | None, refunded_so_far: Decimal,
-               amount: Decimal | None) -> str:
-    """What makes a refund the same refund when the till runs it again."""
+def refund_key(operation: str, return_receipt: str | None, amount: Decimal | None) -> str:
+    """What makes a refund the same refund when the till runs it again: its return receipt;
+    without one, the operation and the amount asked (an operation's one such refund)."""
     if return_receipt:
         return f"{operation}/receipt/{return_receipt}"
-    return f"{operation}/after/{refunded_so_far}/{'all' if amount is None else amount}"
+    return f"{operation}/no-receipt/{'all' if amount is None else amount}"
 
 
 def refundable(paid: Decimal, refunded: Decimal, amount: Decimal | None) -> Decimal:

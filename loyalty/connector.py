@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Optional
 
+from enum import Enum
+
 import typer
 
 from maorders.connector import Connector, Option, Pass
+
+class PaymentType(str, Enum):
+    """One payment type per sale, as the seed's till allows (a choice: anything else is usage, 2)."""
+
+    cash = "cash"
+    card = "card"
+
 
 SCAN_QR_OPTIONS = (
     Option("code", Optional[str], typer.Option(
@@ -29,8 +38,8 @@ SCAN_QR_OPTIONS = (
     Option("receipt_number", Optional[str], typer.Option(
         None, "--receipt-number", metavar="N", help="The till's receipt number: a rerun of the same receipt "
         "never confirms twice (with --refund: the return receipt). Example: --receipt-number 0042")),
-    Option("payment_type", Optional[str], typer.Option(
-        None, "--payment-type", metavar="cash|card", help="How the receipt is paid, one type per sale "
+    Option("payment_type", Optional[PaymentType], typer.Option(
+        None, "--payment-type", case_sensitive=False, help="How the receipt is paid, one type per sale "
         "(default cash). Example: --payment-type card")),
     Option("yes", bool, typer.Option(
         False, "--yes", help="Confirm without asking (for till programs). Example: --yes")),

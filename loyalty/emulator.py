@@ -11,6 +11,8 @@ UDS partner API v2 (uds-lib-test `uds_lib_test/__init__.py`: 2-decimal amounts, 
     client = app.add_client("Алексей", card="79093184923", balance="1520.00")
     code = app.issue_qr(client)            # the app's dynamic QR text, valid for 300 s
     app.faults.error_rate = 0.3            # the kernel's fault knobs, and app.on_effect
+    app.confirm_delay = 4.0                # a slow confirm: held in flight (another body: 409)
+    app.ascii_json = True                  # replies ensure_ascii-escaped, as many serialisers write them
 
 Effects counted: `confirm`, `refund` (GET /_emulator/counters).
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -128,6 +131,13 @@ def _parse(body: bytes) -> dict[str, Any]:
         raise _bad(f"body is not valid JSON: {exc}", "bad_json") from None
 
 
+def _receipt_number(body: bytes) -> str:
+    try:
+        return str(json.loads(body)["receipt"]["number"])
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return ""
+
+
 def _j(value: Decimal) -> float:
     return float(value)
 
@@ -144,6 +154,13 @@ class MegainsightEmulator(EmulatorApp):
         self.calculations: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, Operation] = {}
         self.by_request: dict[str, Operation] = {}
+        self.in_flight: dict[str, str] = {}  # request id -> fingerprint of a confirm being applied
+        self.settled = threading.Condition(self.lock)
+        self.confirm_delay = 0.0  # a slow confirm: applied this long after it arrived
+        self.token_length = 0  # client_token this long (the contract allows up to 512: a JWT), else short
+        self.null_offers = False  # `"offers": null` for a client without offers
+        self.ascii_json = False  # replies with \uXXXX escapes, as many serialisers write by default
+        self.arrivals: list[tuple[float, str]] = []  # (monotonic time, receipt number) of each confirm
         self.clock = time.time  # tests move time by replacing this
 
     # -- test and demo helpers ------------------------------------------------------------
@@ -172,14 +189,18 @@ class MegainsightEmulator(EmulatorApp):
     def handle(self, request: Request) -> Response:
         if request.path.startswith(BASE_PATH + "/_emulator/"):
             request.path = request.path[len(BASE_PATH):]
+        elif request.path.endswith("/purchases/confirm"):  # when each confirm arrived (crash tests)
+            self.arrivals.append((time.monotonic(), _receipt_number(request.body)))
         return super().handle(request)
 
     def route(self, request: Request) -> Response:
         try:
-            payload = self._dispatch(request)
+            response = self._dispatch(request)
         except ApiError as exc:
-            return Response.json(exc.status, {"error": exc.error, "message": exc.message})
-        return payload
+            response = Response.json(exc.status, {"error": exc.error, "message": exc.message})
+        if self.ascii_json and response.body:  # the same JSON, escaped (Python's and .NET's default)
+            response.body = json.dumps(json.loads(response.body)).encode("ascii")
+        return response
 
     def _dispatch(self, request: Request) -> Response:
         path = request.path[len(BASE_PATH):] if request.path.startswith(BASE_PATH + "/") else None
@@ -219,10 +240,13 @@ class MegainsightEmulator(EmulatorApp):
             raise _bad("code must be a QR text of 1-128 printable ASCII characters or a card of 8-20 digits")
         client = self._client_of(code)
         token = f"ct_{uuid.uuid4().hex}"
+        if self.token_length:
+            token = (token + "." + uuid.uuid4().hex * 20)[:self.token_length]
         self.client_tokens[token] = (client.id, self.clock() + CODE_TTL_S)
+        offers = client.offers if client.offers or not self.null_offers else None
         return {"client_token": token, "expires_in": CODE_TTL_S,
                 "client": {"id": client.id, "name": client.name, "card": client.card},
-                "balance": _j(client.balance), "offers": client.offers}
+                "balance": _j(client.balance), "offers": offers}
 
     def _client_of(self, code: str) -> Client:
         if CARD.fullmatch(code):
@@ -331,6 +355,10 @@ class MegainsightEmulator(EmulatorApp):
             raise ApiError(422, "calculation_expired", "the calculation has expired; calculate again")
         if total != calc["total"]:
             raise ApiError(422, "total_mismatch", f"receipt.total {total} is not the calculated {calc['total']}")
+        if self.confirm_delay:
+            self._in_flight(request_id, fingerprint)
+            if request_id in self.by_request:  # settled meanwhile by a twin of this very request
+                return Response.json(200, self.by_request[request_id].body)
         client = self.clients[calc["client_id"]]
         if calc["redeem"] > client.balance:
             raise ApiError(422, "insufficient_points", "the balance no longer covers the points")
@@ -352,8 +380,24 @@ class MegainsightEmulator(EmulatorApp):
             pass
         raise _bad("receipt.datetime must be an ISO 8601 time with its offset")
 
+    def _in_flight(self, request_id: str, fingerprint: str) -> None:
+        """A slow confirm: its request id is taken when it arrives, the effect comes later
+        (meanwhile GET /operations finds nothing: "not applied yet, not never")."""
+        self.in_flight[request_id] = fingerprint
+        try:
+            self.settled.wait(self.confirm_delay)  # the lock is free meanwhile: other requests go on
+        finally:
+            del self.in_flight[request_id]
+            self.settled.notify_all()
+
     def _replay(self, request_id: str, fingerprint: str) -> Response | None:
-        """The contract: the same request_id again → 200 with the same body, no second effect."""
+        """The contract: the same request_id again → 200 with the same body, no second effect;
+        with another body → 409 request_id_reused, also while the first is still being applied
+        ("the first request was applied or is still being applied")."""
+        if request_id in self.in_flight:
+            if self.in_flight[request_id] != fingerprint:
+                raise ApiError(409, "request_id_reused", "this request_id is being used for another request")
+            self.settled.wait_for(lambda: request_id not in self.in_flight)  # the same request: its answer
         done = self.by_request.get(request_id)
         if done is None:
             return None

@@ -18,6 +18,7 @@ from loyalty.megainsight import MegainsightClient
 from loyalty.settings import LoyaltySettings
 from maorders.errors import InputError, PermanentError, RefusedError, TransientError
 from maorders.http import Budget
+from maorders.i18n import _
 from maorders.redact import register_secret
 
 REMOTE = "megainsight"
@@ -73,16 +74,31 @@ def cashier_words(config: LoyaltySettings, doing: str) -> Iterator[None]:
                              f"{config.budget:g} s): sell without loyalty or run again ({exc})") from None
 
 
+# The service keeps the first request under a request id (409 for another body: "the first
+# request was applied or is still being applied"); after a resend of the same body, an expired
+# calculation says nothing of the first either (shared/protocols/megainsight.md, Confirm).
+IN_FLIGHT = ("request_id_reused",)
+IN_FLIGHT_ON_RESEND = ("calculation_expired",)
+
+
 @contextmanager
 def keyed_effect(journal, config: LoyaltySettings, table: str, row_id: int, item, doing: str,
                  again: str) -> Iterator[None]:
-    """One confirm or refund sent under its request id: a silence leaves its outcome unknown (the
-    rerun asks the service by the request id), a refusal closes it as not applied."""
+    """One confirm or refund sent under its request id: a silence, or the service saying the
+    request id is taken, leaves its outcome unknown (the rerun asks the service by the request
+    id); a refusal closes it as not applied."""
     from loyalty import store
 
+    resent = item.attempts > 0
     try:
         with cashier_words(config, doing):
-            yield
+            try:
+                yield
+            except PermanentError as exc:
+                if exc.code in IN_FLIGHT or (resent and exc.code in IN_FLIGHT_ON_RESEND):
+                    raise TransientError(_("the service holds an earlier request under this request id "
+                                           "({code}); it may be applied").format(code=exc.code)) from None
+                raise
     except TransientError as exc:
         store.outcome_unknown(journal, item, str(exc))
         raise TransientError(f"{exc}; the outcome is not known: run the same command again, "

@@ -15,6 +15,7 @@ range, or an id that is not a short printable string is a malformed reply (retri
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,10 +25,12 @@ import requests
 
 from loyalty.money import BadNumber, as_json, money
 from maorders.errors import PermanentError
-from maorders.http import Remote, Retryable, json_body
+from maorders.http import Remote, Retryable
 
-# ids the service gives us (client_token, calculation_id, operation_id, client id)
+# ids the service gives us (calculation_id, operation_id, client id)
 SERVICE_ID = re.compile(r"[\x21-\x7e]{1,128}")
+# the client's session token: the contract allows up to 512 characters (a JWT is longer than 128)
+CLIENT_TOKEN = re.compile(r"[\x21-\x7e]{1,512}")
 OFFER_KINDS = ("fuel", "shop")
 MAX_OFFERS = 200
 MAX_LINES = 200
@@ -108,7 +111,7 @@ def _object(body: Any, what: str) -> dict[str, Any]:
 def _text(body: dict[str, Any], name: str, what: str, pattern: re.Pattern[str] | None = SERVICE_ID,
           limit: int = 256, required: bool = True) -> str:
     value = body.get(name)
-    if value is None and not required:
+    if not required and (value is None or value == ""):  # the contract allows an empty name or card
         return ""
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise Malformed(f"malformed reply to {what}: {name} is not a text of 1-{limit} characters")
@@ -126,8 +129,10 @@ def _money(body: dict[str, Any], name: str, what: str, required: bool = True) ->
         raise Malformed(f"malformed reply to {what}: {name} {exc}") from None
 
 
-def _list(body: dict[str, Any], name: str, what: str, limit: int) -> list[Any]:
+def _list(body: dict[str, Any], name: str, what: str, limit: int, null_empty: bool = False) -> list[Any]:
     value = body.get(name)
+    if value is None and null_empty:  # `"offers": null` is no offers
+        return []
     if not isinstance(value, list) or len(value) > limit:
         raise Malformed(f"malformed reply to {what}: {name} is not a list of at most {limit}")
     return value
@@ -137,9 +142,9 @@ def _parser(what: str, reader):
     """A `parse` for Remote.call: JSON with Decimal money, then the strict reader."""
     def parse(response: requests.Response):
         try:
-            body = response.json(parse_float=Decimal, parse_constant=_no_constant)
-        except ValueError:
-            return json_body(response)  # raises the kernel's "malformed reply: not JSON"
+            body = json.loads(response.content, parse_float=Decimal, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:  # NaN, Infinity, cut, nested past the decoder, not UTF-8
+            raise Malformed(f"malformed reply to {what}: not JSON ({type(exc).__name__})") from None
         return reader(_object(body, what))
     return parse
 
@@ -162,8 +167,8 @@ def read_offer(raw: Any) -> Offer:
 def read_identity(body: dict[str, Any]) -> Identity:
     what = "identify"
     client = _object(body.get("client"), what)
-    offers = tuple(read_offer(o) for o in _list(body, "offers", what, MAX_OFFERS))
-    return Identity(_text(body, "client_token", what, limit=512), _text(client, "id", what),
+    offers = tuple(read_offer(o) for o in _list(body, "offers", what, MAX_OFFERS, null_empty=True))
+    return Identity(_text(body, "client_token", what, CLIENT_TOKEN, 512), _text(client, "id", what),
                     _text(client, "name", what, None, 200, required=False),
                     _text(client, "card", what, required=False), _money(body, "balance", what), offers)
 

@@ -2,12 +2,16 @@
 
 A sale, in the order that makes it safe to kill at any instant and run again:
 1. the options are checked (65 before anything is scanned or sent);
-2. the journal is asked about this receipt: confirmed → report the one operation, exit 0;
-   sent but unanswered (a timeout, a kill) → ask the service by request id first;
+2. the journal is asked about this receipt (its identity: receipt number, inputs, customer,
+   the rerun window; else 65 naming the conflict);
 3. the code is read (scanner or --code), then the exchange runs on its own budget:
-   identify, calculate (twice for `--redeem max`: the first gives max_redeem);
+   identify (a known receipt must be the same customer); confirmed → report the one operation,
+   exit 0; sent but unanswered (a timeout, a kill) → ask the service by request id, and send
+   the very same request again only if it was not applied; else calculate (twice for
+   `--redeem max`: the first gives max_redeem);
 4. the request id (made once per receipt) and the calculation are written to the journal
-   with the outbox row, in one transaction, and marked sent in another;
+   with the outbox row, in one transaction, and marked sent in another (unless the till
+   program went away meanwhile: then nothing is sent);
 5. confirm; the result is written; the answer is printed (`--json`: connectors.loyalty.result).
 Refunds and `--reconcile` live in `loyalty.settle`.
 """
@@ -24,8 +28,10 @@ from loyalty import checkout, exchange, store, till
 from loyalty.megainsight import Calculation, Identity, MegainsightClient, Operation
 from loyalty.money import as_json
 from maorders.clock import now, stamp
-from maorders.errors import ConfigError, InputError, PermanentError, RefusedError, TransientError
+from maorders.errors import ConfigError, InputError, PermanentError, RefusedError, TransientError, UsageError
 from maorders.http import Budget
+from maorders.i18n import _
+from maorders.tillservice import caller_present
 
 log = logging.getLogger("loyalty")
 SALE_OPTIONS = ("line", "amount", "offer", "all_offers", "redeem", "payment_type")
@@ -52,15 +58,15 @@ def scan_qr(ctx) -> None:
     options = ctx.options
     mode = [name for name in ("reconcile", "refund", "info") if options.get(name)]
     if len(mode) > 1:
-        raise InputError(f"--{mode[0]} and --{mode[1]} cannot go together")
+        raise UsageError(f"--{mode[0]} and --{mode[1]} cannot go together")
     given = [name for name in SALE_OPTIONS if options.get(name) not in (None, False, [], ())]
     if mode and mode[0] != "refund" and (given or options.get("receipt_number")):
-        raise InputError(f"--{mode[0]} takes no sale options (--{given[0].replace('_', '-')})"
+        raise UsageError(f"--{mode[0]} takes no sale options (--{given[0].replace('_', '-')})"
                          if given else f"--{mode[0]} takes no --receipt-number")
     if mode == ["refund"] and [g for g in given if g != "amount"]:
-        raise InputError("--refund takes only --amount and --receipt-number")
+        raise UsageError("--refund takes only --amount and --receipt-number")
     if mode in (["refund"], ["reconcile"]) and options.get("code") is not None:
-        raise InputError(f"--{mode[0]} takes no --code: no customer's code is needed")
+        raise UsageError(f"--{mode[0]} takes no --code: no customer's code is needed")
     if mode == ["reconcile"]:
         settle.reconcile(ctx)
     elif mode == ["refund"]:
@@ -117,16 +123,18 @@ def sale(ctx) -> None:
     receipt = request.receipt_number or f"auto-{uuid.uuid4().hex[:12]}"
     existing = store.sale_by_receipt(ctx.journal, receipt)
     request_id = str(uuid.uuid4())
-    if existing is not None:
-        if existing["state"] == "confirmed":
-            return report_confirmed(ctx, existing, request.fingerprint())
-        if existing["state"] in store.UNFINISHED:
-            if settled_earlier(ctx, existing, request.fingerprint()):
-                return
-            request_id = existing["request_id"]  # never applied: the same id is safe to send again
+    if existing is not None and existing["state"] not in store.RETRYABLE:
+        same_sale(ctx, existing, request.fingerprint())
     code = read_code(ctx)
     mi = exchange.client(ctx)  # the budget starts now that the code is read
     identity = identify(ctx, mi, code)
+    if existing is not None and existing["state"] not in store.RETRYABLE:
+        same_customer(existing, identity)
+        if existing["state"] == "confirmed":
+            return report_confirmed(ctx, existing)
+        if existing["state"] == "sent":
+            return finish_sent(ctx, mi, existing)
+        request_id = existing["request_id"]  # written, never sent: the same id is safe with a new body
     till.show_client(ctx, identity)
     calc = calculate(ctx, mi, request, identity, interactive)
     if interactive and not till.ask_confirm(ctx, f"Confirm: to pay {calc.total_to_pay:.2f}?"):
@@ -135,6 +143,43 @@ def sale(ctx) -> None:
         ctx.out.info("not confirmed: nothing was sent")
         return
     confirm(ctx, mi, request, receipt, existing, request_id, identity, calc)
+
+
+def same_sale(ctx, sale_row: dict[str, Any], fingerprint: str) -> None:
+    """The identity of a sale (docs/loyalty.md): the receipt number the till passes, the same
+    inputs, the same customer, and a rerun within the till's time (MEGAINSIGHT_ORPHAN_MINUTES);
+    anything else with a known receipt number is 65 naming the conflict, never the old answer.
+    A sale only written (`intent`, never sent) is simply made again with what is asked now."""
+    number, state = sale_row["receipt_number"], sale_row["state"]
+    if state == "intent":
+        return
+    what = _("receipt {number} is already {state}").format(number=number, state=state) + (
+        _(" as operation {operation}").format(operation=sale_row["operation_id"]) if sale_row["operation_id"] else "")
+    if sale_row["fingerprint"] != fingerprint:
+        raise InputError(_("{what} with other lines, offers, points or payment type; a new sale needs a new "
+                           "--receipt-number (pass the shift with the number, e.g. 0117/0042)").format(what=what))
+    if state == store.SETTLING:
+        raise settling(number)
+    window = timedelta(minutes=ctx.config.orphan_minutes)
+    since = sale_row["confirmed_at"] or sale_row["created_at"]
+    if state == "confirmed" and since < stamp(now() - window):
+        raise InputError(_("{what} at {since}, longer ago than a rerun (MEGAINSIGHT_ORPHAN_MINUTES {minutes:g}): "
+                           "receipt numbers repeat (each shift, each day); pass the shift with the number "
+                           "(e.g. 0117/0042) or the fiscal document number").format(
+                               what=what, since=since, minutes=ctx.config.orphan_minutes))
+
+
+def same_customer(sale_row: dict[str, Any], identity: Identity) -> None:
+    if sale_row["state"] != "intent" and sale_row["client_id"] != identity.client_id:
+        raise InputError(_("receipt {number} is already {state} for another customer; a new sale needs a new "
+                           "--receipt-number (e.g. the shift with the number)").format(
+                               number=sale_row["receipt_number"], state=sale_row["state"]))
+
+
+def settling(number: str) -> TransientError:
+    """`--reconcile` has the sale (the till did not finish it in time): the till sells without."""
+    return TransientError(_("receipt {number} is being settled by scan-qr --reconcile (the till did not finish "
+                            "it in time): sell without loyalty").format(number=number))
 
 
 def calculate(ctx, mi: MegainsightClient, request: checkout.SaleRequest, identity: Identity,
@@ -162,7 +207,7 @@ def calculate(ctx, mi: MegainsightClient, request: checkout.SaleRequest, identit
 
 def confirm(ctx, mi: MegainsightClient, request: checkout.SaleRequest, receipt: str,
             existing: dict[str, Any] | None, request_id: str, identity: Identity, calc: Calculation) -> None:
-    journal, config = ctx.journal, ctx.config
+    journal = ctx.journal
     calculation = {"client": till.public_client(identity), "balance_before": str(identity.balance),
                    "lines": [{"code": l.code, "price": str(l.price), "amount": str(l.amount),
                               "discount": str(l.discount)} for l in calc.lines],
@@ -173,36 +218,49 @@ def confirm(ctx, mi: MegainsightClient, request: checkout.SaleRequest, receipt: 
                            "total": as_json(calc.total_to_pay)}}
     sale_row, item = store.write_sale_intent(journal, receipt, existing, request_id, request.fingerprint(),
                                              request.payment_type, identity.client_id, calculation, payload)
-    store.mark_sent(journal, "sales", sale_row["id"], item)
+    send_confirm(ctx, mi, sale_row, item, payload)
+
+
+def send_confirm(ctx, mi: MegainsightClient, sale_row: dict[str, Any], item, payload: dict[str, Any]) -> None:
+    """Confirm under the sale's request id, with exactly this body (a request id never goes out
+    with another body: the service would answer 409 and keep the first)."""
+    journal, config, receipt = ctx.journal, ctx.config, sale_row["receipt_number"]
+    if not caller_present():
+        raise TransientError(_("receipt {number}: the till program went away; nothing was sent").format(
+            number=receipt))
+    if not store.mark_sent(journal, "sales", sale_row["id"], item, config.budget):
+        raise settling(receipt)
     with exchange.keyed_effect(journal, config, "sales", sale_row["id"], item, f"confirm receipt {receipt}",
                                "confirm"):
-        operation = mi.confirm(request_id, calc.calculation_id, payload["receipt"])
-    store.sale_confirmed(journal, sale_row["id"], item, operation.operation_id, operation.points_redeemed,
-                         operation.points_accrued, operation.balance)
+        operation = mi.confirm(sale_row["request_id"], payload["calculation_id"], payload["receipt"])
+    if not store.sale_confirmed(journal, sale_row["id"], item, operation.operation_id, operation.points_redeemed,
+                                operation.points_accrued, operation.balance):
+        raise settling(receipt)
     ctx.counts["sales_confirmed"] += 1
     finish(ctx, store.sale_by_receipt(journal, receipt), already=False)
 
 
-def settled_earlier(ctx, sale_row: dict[str, Any], fingerprint: str) -> bool:
-    """An earlier run sent confirm and died or timed out: ask the service by request id first."""
-    if ctx.journal.value("SELECT COUNT(*) FROM loyalty_refunds WHERE sale_id = ? AND reason = 'orphan'",
-                         (sale_row["id"],)):
-        raise TransientError(f"receipt {sale_row['receipt_number']} is being refunded as never finished "
-                             "(scan-qr --reconcile); run again in a minute")
-    mi = exchange.client(ctx)
-    with exchange.cashier_words(ctx.config, f"look up receipt {sale_row['receipt_number']}"):
+def finish_sent(ctx, mi: MegainsightClient, sale_row: dict[str, Any]) -> None:
+    """An earlier run sent confirm and died or timed out: ask the service by request id; if it is
+    not applied (yet), send the very same request again (same id, same body)."""
+    journal, number = ctx.journal, sale_row["receipt_number"]
+    if not store.take(journal, "sales", sale_row["id"], ctx.config.budget):
+        raise settling(number)
+    with exchange.cashier_words(ctx.config, f"look up receipt {number}"):
         found = mi.operations(sale_row["request_id"])
-    if not found:
-        log.info("receipt %s: request %s was never applied; sending it again", sale_row["receipt_number"],
-                 sale_row["request_id"])
-        return False
-    record_found(ctx.journal, sale_row, found[0])
-    ctx.counts["sales_found_applied"] += 1
-    report_confirmed(ctx, store.sale_by_receipt(ctx.journal, sale_row["receipt_number"]), fingerprint, count=False)
-    return True
+    if found:
+        if not record_found(journal, sale_row, found[0]):
+            raise settling(number)
+        ctx.counts["sales_found_applied"] += 1
+        return finish(ctx, store.sale_by_receipt(journal, number), already=True)
+    log.info("receipt %s: request %s not applied (yet); sending the same request again", number,
+             sale_row["request_id"])
+    item = store.outbox_item(journal, "confirm", store.sale_key(sale_row))
+    assert item is not None
+    send_confirm(ctx, mi, sale_row, item, item.payload)
 
 
-def record_found(journal, sale_row: dict[str, Any], operation: Operation) -> None:
+def record_found(journal, sale_row: dict[str, Any], operation: Operation) -> bool:
     """The service applied an earlier run's confirm: record it as that run would have."""
     calculation = _json(sale_row["calculation"])
     redeemed = operation.points_redeemed if operation.points_redeemed is not None else \
@@ -212,17 +270,13 @@ def record_found(journal, sale_row: dict[str, Any], operation: Operation) -> Non
     balance = operation.balance if operation.balance is not None else \
         Decimal(calculation["balance_before"]) - redeemed + accrued
     item = store.outbox_item(journal, "confirm", store.sale_key(sale_row))
-    store.sale_confirmed(journal, sale_row["id"], item, operation.operation_id, redeemed, accrued, balance, 200)
+    return store.sale_confirmed(journal, sale_row["id"], item, operation.operation_id, redeemed, accrued, balance,
+                                200)
 
 
-def report_confirmed(ctx, sale_row: dict[str, Any], fingerprint: str, count: bool = True) -> None:
-    """The receipt is already confirmed: the one operation, exit 0 (65 if the inputs differ)."""
-    if sale_row["fingerprint"] != fingerprint:
-        raise InputError(f"receipt {sale_row['receipt_number']} is already confirmed as operation "
-                         f"{sale_row['operation_id']} with other lines, offers, points or payment type; "
-                         "give a new --receipt-number")
-    if count:
-        ctx.counts["sales_already_confirmed"] += 1
+def report_confirmed(ctx, sale_row: dict[str, Any]) -> None:
+    """The receipt is already confirmed (same sale, same customer): the one operation, exit 0."""
+    ctx.counts["sales_already_confirmed"] += 1
     finish(ctx, sale_row, already=True)
 
 
@@ -259,7 +313,7 @@ def status_view(journal) -> dict[str, Any]:
     """Counts for `status`, and what needs a person: sales left unfinished, orphans refunded."""
     counts = store.counts(journal)
     attention = []
-    stale = journal.value("""SELECT COUNT(*) FROM loyalty_sales WHERE state IN ('intent', 'sent')
+    stale = journal.value("""SELECT COUNT(*) FROM loyalty_sales WHERE state IN ('intent', 'sent', 'settling')
                              AND updated_at <= ?""", (stamp(now() - timedelta(minutes=30)),))
     if stale:
         attention.append(f"{stale} loyalty sale(s) unfinished for over 30 min: is `scan-qr --reconcile` scheduled?")

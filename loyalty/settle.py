@@ -1,15 +1,17 @@
 """Refunds of an unfinished fuelling (`scan-qr --refund`) and the scheduled `scan-qr --reconcile`.
 
 A refund is keyed by its own request id, made once for its key (checkout.refund_key): the
-return receipt when the till has one, else the operation and what of it the journal had
-not yet seen refunded. A rerun after a kill finds the same key, asks the service by that
-request id first and sends the same request again only if it never arrived.
+return receipt when the till has one, else the operation and the amount asked (one refund
+without a return receipt per operation). A rerun finds the same key: done → the first refund
+back (`already_refunded`); unfinished → it asks the service by that request id first and
+sends the very same request again only if it was not applied.
 
 `--reconcile` settles what a killed or timed-out run left behind, once it is older than
 MEGAINSIGHT_ORPHAN_MINUTES (the till had that long to run the same receipt again):
 - a sale whose confirm the service never applied: abandoned (the till sold without loyalty);
-- a sale the service applied but the till never completed: refunded in full (an orphan),
-  and a notification tells a person (`status`);
+- a sale the service applied but the till never completed: claimed (compare-and-set on its
+  state, so a till rerun at the same moment either finishes it first or finds it claimed),
+  refunded in full (an orphan), and a notification tells a person (`status`);
 - a refund left unanswered: recorded if the service applied it, else abandoned.
 """
 
@@ -24,7 +26,9 @@ from typing import Any
 from loyalty import checkout, exchange, store, till
 from loyalty.megainsight import MegainsightClient, Refund
 from maorders.clock import now, stamp
-from maorders.errors import InputError
+from maorders.errors import InputError, TransientError
+from maorders.i18n import _
+from maorders.tillservice import caller_present
 
 log = logging.getLogger("loyalty")
 
@@ -41,10 +45,12 @@ def refund(ctx) -> None:
     journal = ctx.journal
     sale = store.sale_by_operation(journal, operation)
     so_far = store.refunded_so_far(journal, operation)
-    key = checkout.refund_key(operation, return_receipt, so_far, amount)
-    existing = store.refund_by_key(journal, key)
+    key = checkout.refund_key(operation, return_receipt, amount)
+    existing = store.latest_refund(journal, key)
     if existing is not None and existing["state"] == "done":
         return _already_done(ctx, existing, amount)
+    if existing is None and return_receipt is None:
+        _one_without_receipt(journal, operation)
     if existing is not None and existing["state"] in store.UNFINISHED:
         mi = exchange.client(ctx)
         if _found_applied(ctx, mi, existing):
@@ -65,11 +71,28 @@ def refund(ctx) -> None:
     send_refund(ctx, mi, existing, to_send)
 
 
+def _one_without_receipt(journal, operation: str) -> None:
+    """Without a return receipt an operation has one refund: the same command again gets it
+    back; another amount is another refund, which needs its own --receipt-number."""
+    earlier = store.refunds_without_receipt(journal, operation)
+    if earlier:
+        row = earlier[0]
+        raise InputError(_("operation {operation} already has a refund without a return receipt ({amount}, "
+                           "{refund}); a further refund needs its own --receipt-number (the return receipt)").format(
+                               operation=operation, amount=_money(row["amount"]),
+                               refund=row["refund_operation_id"] or row["state"]))
+
+
 def send_refund(ctx, mi: MegainsightClient, row: dict[str, Any], amount: Decimal | None,
                 orphan_sale: dict[str, Any] | None = None) -> Refund:
     journal = ctx.journal
     item = store.outbox_item(journal, "refund", f"refund/{row['refund_key']}")
-    store.mark_sent(journal, "refunds", row["id"], item)
+    if not caller_present():
+        raise TransientError(_("refund of {operation}: the till program went away; nothing was sent").format(
+            operation=row["operation_id"]))
+    if not store.mark_sent(journal, "refunds", row["id"], item, ctx.config.budget):
+        raise TransientError(_("the refund of {operation} was closed meanwhile: run the command again").format(
+            operation=row["operation_id"]))
     with exchange.keyed_effect(journal, ctx.config, "refunds", row["id"], item,
                                f"refund operation {row['operation_id']}", "refund"):
         done = mi.refund(row["operation_id"], row["request_id"], amount)
@@ -148,19 +171,20 @@ def reconcile(ctx) -> None:
 
 
 def settle_sale(ctx, mi: MegainsightClient, sale: dict[str, Any]) -> None:
+    """Claim the sale first (a till rerun at the same moment then leaves it alone, or has
+    finished it and we leave it), then ask the service and settle it."""
     journal = ctx.journal
+    if not store.claim_for_reconcile(journal, sale, stamp(now() - timedelta(minutes=ctx.config.orphan_minutes))):
+        log.info("receipt %s: taken by the till meanwhile; left to it", sale["receipt_number"])
+        ctx.counts["sales_left_to_the_till"] += 1
+        return
     orphan_refund = journal.one("SELECT * FROM loyalty_refunds WHERE sale_id = ? AND reason = 'orphan'",
                                 (sale["id"],))
     if orphan_refund is None:
-        with exchange.cashier_words(ctx.config, f"look up receipt {sale['receipt_number']}"):
-            found = mi.operations(sale["request_id"])
-        if not found:
-            item = store.outbox_item(journal, "confirm", store.sale_key(sale))
-            store.close_unapplied(journal, "sales", sale["id"], item, "abandoned",
-                                  "never applied; the till sold without loyalty")
+        operation = _applied_operation(ctx, mi, sale)
+        if operation is None:
             ctx.counts["sales_abandoned"] += 1
             return
-        operation = found[0].operation_id
         log.warning("receipt %s: operation %s applied but never finished at the till; refunding it",
                     sale["receipt_number"], operation)
         orphan_refund, _ = store.write_refund_intent(journal, f"{operation}/orphan", str(uuid.uuid4()), operation,
@@ -171,6 +195,21 @@ def settle_sale(ctx, mi: MegainsightClient, sale: dict[str, Any]) -> None:
         send_refund(ctx, mi, orphan_refund, None, orphan_sale=sale)
     except InputError as exc:  # e.g. the till refunded it already in full: nothing of it is left
         ctx.problem(f"receipt {sale['receipt_number']}: the unfinished operation could not be refunded: {exc}")
+
+
+def _applied_operation(ctx, mi: MegainsightClient, sale: dict[str, Any]) -> str | None:
+    """The operation the service applied for a claimed sale; None once it is closed as never
+    applied (unless a late till run recorded an operation meanwhile)."""
+    journal = ctx.journal
+    with exchange.cashier_words(ctx.config, f"look up receipt {sale['receipt_number']}"):
+        found = mi.operations(sale["request_id"])
+    if found:
+        return found[0].operation_id
+    item = store.outbox_item(journal, "confirm", store.sale_key(sale))
+    if store.close_unapplied(journal, "sales", sale["id"], item, "abandoned",
+                             "never applied; the till sold without loyalty"):
+        return None
+    return journal.value("SELECT operation_id FROM loyalty_sales WHERE id = ?", (sale["id"],))
 
 
 def _orphan_notice(sale: dict[str, Any], row: dict[str, Any], done: Any) -> tuple[str, str]:

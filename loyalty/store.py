@@ -5,8 +5,13 @@ A sale's state (one row per receipt number):
 - sent             confirm was sent (or is in flight); the outcome is not known yet
 - confirmed        the service applied it: operation id, points and balance recorded
 - failed           the service refused it (nothing applied); the receipt may be run again
+- settling         claimed by `--reconcile` (its till's time is over): the till no longer touches it
 - abandoned        found never applied by `--reconcile` (the till sold without loyalty)
 - orphan_refunded  applied, but the till never finished it: `--reconcile` refunded it
+
+Who may finish an unfinished sale is decided by compare-and-set in one transaction: a till
+run takes it with a lease (`updated_at` set to the end of its budget) before it asks or sends;
+`--reconcile` claims only a sale whose lease is over. Whichever commits first wins.
 A rerun of a failed, abandoned or orphan-refunded receipt starts a new generation with a
 new request id. A refund's state: intent, sent, done, failed, abandoned.
 
@@ -18,16 +23,17 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from datetime import timedelta
 from decimal import Decimal
+from sqlite3 import Connection
 from typing import Any, Iterator
 
-from sqlite3 import Connection
-
-from maorders.clock import stamp
+from maorders.clock import now, stamp
 from maorders.journal import Journal, OutboxItem
 
 CONNECTOR = "loyalty"
 UNFINISHED = ("intent", "sent")
+SETTLING = "settling"
 RETRYABLE = ("failed", "abandoned", "orphan_refunded")
 
 
@@ -96,11 +102,34 @@ def write_sale_intent(journal: Journal, receipt: str, existing: dict[str, Any] |
     return sale, item
 
 
-def mark_sent(journal: Journal, table: str, row_id: int, item: OutboxItem) -> None:
-    """Confirm (or refund) is about to go out: a kill from here on leaves it to be asked about."""
-    journal.begin_send(item)
+def mark_sent(journal: Journal, table: str, row_id: int, item: OutboxItem, lease_s: float = 0) -> bool:
+    """Confirm (or refund) is about to go out: a kill from here on leaves it to be asked about.
+    False (nothing marked) when `--reconcile` has claimed the row meanwhile."""
     with journal.write() as db:
-        db.execute(f"UPDATE {_table(table)} SET state = 'sent', updated_at = ? WHERE id = ?", (stamp(), row_id))
+        if db.execute(f"""UPDATE {_table(table)} SET state = 'sent', updated_at = ? WHERE id = ?
+                          AND state IN ('intent', 'sent')""", (_lease(lease_s), row_id)).rowcount != 1:
+            return False
+    journal.begin_send(item)
+    return True
+
+
+def _lease(seconds: float) -> str:
+    return stamp(now() + timedelta(seconds=seconds + 1))  # stamps have whole seconds: never shorter
+
+
+def take(journal: Journal, table: str, row_id: int, lease_s: float) -> bool:
+    """A till run takes an unfinished row for its budget; False when `--reconcile` has it."""
+    with journal.write() as db:
+        return db.execute(f"""UPDATE {_table(table)} SET updated_at = ? WHERE id = ?
+                              AND state IN ('intent', 'sent')""", (_lease(lease_s), row_id)).rowcount == 1
+
+
+def claim_for_reconcile(journal: Journal, sale: dict[str, Any], cutoff: str) -> bool:
+    """`--reconcile` takes a sale whose till's time is over (or that it took before)."""
+    with journal.write() as db:
+        return db.execute("""UPDATE loyalty_sales SET state = 'settling' WHERE id = ? AND request_id = ?
+                             AND (state = 'settling' OR (state IN ('intent', 'sent') AND updated_at <= ?))""",
+                          (sale["id"], sale["request_id"], cutoff)).rowcount == 1
 
 
 def _table(name: str) -> str:
@@ -108,29 +137,43 @@ def _table(name: str) -> str:
 
 
 def sale_confirmed(journal: Journal, sale_id: int, item: OutboxItem | None, operation_id: str,
-                   redeemed: Decimal, accrued: Decimal, balance: Decimal, http_code: int | None = 201) -> None:
+                   redeemed: Decimal, accrued: Decimal, balance: Decimal, http_code: int | None = 201) -> bool:
+    """Claim the sale for the till (compare-and-set): False when `--reconcile` claimed it first
+    (state `settling`), so the till must not hand out the discount. The send itself
+    is recorded either way: the service did apply it."""
     with recording(journal) as db:
-        db.execute("""UPDATE loyalty_sales SET state = 'confirmed', operation_id = ?, points_redeemed = ?,
-                      points_accrued = ?, balance = ?, error = NULL, confirmed_at = ?, updated_at = ? WHERE id = ?""",
-                   (operation_id, str(redeemed), str(accrued), str(balance), stamp(), stamp(), sale_id))
+        # the service did apply it: a sale `--reconcile` holds learns its operation (it refunds it)
+        db.execute("""UPDATE loyalty_sales SET operation_id = ? WHERE id = ? AND state = 'settling'
+                      AND operation_id IS NULL""", (operation_id, sale_id))
+        claimed = db.execute("""UPDATE loyalty_sales SET state = 'confirmed', operation_id = ?, points_redeemed = ?,
+                      points_accrued = ?, balance = ?, error = NULL, confirmed_at = ?, updated_at = ?
+                      WHERE id = ? AND state IN ('intent', 'sent')""",
+                             (operation_id, str(redeemed), str(accrued), str(balance), stamp(), stamp(),
+                              sale_id)).rowcount == 1
         if item is not None:
             journal.finish_send(item, "sent", http_code, f"operation {operation_id}", db=db)
+    return claimed
 
 
 def close_unapplied(journal: Journal, table: str, row_id: int, item: OutboxItem | None, state: str,
-                    message: str, http_code: int | None = None) -> None:
+                    message: str, http_code: int | None = None) -> bool:
     """Nothing was applied (refused, or found never applied): recorded, and closed in the outbox.
 
     The cashier saw the refusal at the till, so it is not left as a failed send for a person.
     """
     with recording(journal) as db:
-        db.execute(f"UPDATE {_table(table)} SET state = ?, error = ?, updated_at = ? WHERE id = ?",
-                   (state, message[:500], stamp(), row_id))
+        # a sale is closed as not applied only while no operation of it is known
+        if db.execute(f"""UPDATE {_table(table)} SET state = ?, error = ?, updated_at = ? WHERE id = ?
+                          AND state IN ('intent', 'sent', 'settling')
+                          AND (? = 'loyalty_refunds' OR operation_id IS NULL)""",
+                      (state, message[:500], stamp(), row_id, _table(table))).rowcount != 1:
+            return False
         if item is not None:
             if item.attempts == 0:
                 item.attempts = 1
             journal.finish_send(item, "failed", http_code, message[:500], db=db)
             db.execute("UPDATE outbox SET state = 'cancelled' WHERE id = ?", (item.id,))
+    return True
 
 
 def outcome_unknown(journal: Journal, item: OutboxItem, message: str) -> None:
@@ -141,8 +184,8 @@ def outcome_unknown(journal: Journal, item: OutboxItem, message: str) -> None:
 
 
 def unfinished_sales(journal: Journal, older_than: str) -> list[dict[str, Any]]:
-    return journal.rows("""SELECT * FROM loyalty_sales WHERE state IN ('intent', 'sent') AND updated_at <= ?
-                           ORDER BY id""", (older_than,))
+    return journal.rows("""SELECT * FROM loyalty_sales WHERE state = 'settling'
+                           OR (state IN ('intent', 'sent') AND updated_at <= ?) ORDER BY id""", (older_than,))
 
 
 def sale_orphan_refunded(db: Connection, sale_id: int) -> None:
@@ -161,21 +204,40 @@ def refund_by_key(journal: Journal, key: str) -> dict[str, Any] | None:
     return journal.one("SELECT * FROM loyalty_refunds WHERE refund_key = ?", (key,))
 
 
+def latest_refund(journal: Journal, key: str) -> dict[str, Any] | None:
+    """The newest refund of this key: the key itself or a later try of it (`KEY/again-…`)."""
+    return journal.one("""SELECT * FROM loyalty_refunds WHERE refund_key = ? OR refund_key LIKE ? ESCAPE '\\'
+                          ORDER BY id DESC LIMIT 1""", (key, _like(key) + "/again-%"))
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def refunds_without_receipt(journal: Journal, operation_id: str) -> list[dict[str, Any]]:
+    """The till's refunds of an operation given without a return receipt, done or in flight."""
+    return journal.rows("""SELECT * FROM loyalty_refunds WHERE operation_id = ? AND reason = 'till'
+                           AND return_receipt IS NULL AND state IN ('intent', 'sent', 'done') ORDER BY id""",
+                        (operation_id,))
+
+
 def write_refund_intent(journal: Journal, key: str, request_id: str, operation_id: str, sale_id: int | None,
                         amount: Decimal | None, return_receipt: str | None, reason: str,
-                        orphan_of: int | None = None) -> tuple[dict[str, Any], OutboxItem]:
+                        orphan_of: int | None = None) -> tuple[dict[str, Any], OutboxItem] | None:
     """The refund's request id, made once for its key, written before the refund is sent.
 
-    `orphan_of`: the sale the service applied but the till never finished; its operation id
-    is recorded in the same transaction (the sale stays unfinished until the refund is done).
+    `orphan_of`: the sale the service applied but the till never finished. It is claimed here
+    (compare-and-set on its state, one transaction with the refund row): None when the till
+    finished it first. Its operation id is recorded; it stays unfinished until the refund is done.
     """
     now = stamp()
     payload = {"operation_id": operation_id, "amount": _text(amount), "return_receipt": return_receipt,
                "reason": reason}
     with journal.write() as db:
-        if orphan_of is not None:
-            db.execute("UPDATE loyalty_sales SET operation_id = ?, updated_at = ? WHERE id = ?",
-                       (operation_id, now, orphan_of))
+        if orphan_of is not None:  # the claim: only a sale still unfinished, in this same transaction
+            if db.execute("""UPDATE loyalty_sales SET operation_id = ?, updated_at = ?
+                             WHERE id = ? AND state = 'settling'""", (operation_id, now, orphan_of)).rowcount != 1:
+                return None
             _confirm_found_applied(journal, db, orphan_of, operation_id)
         if refund_by_key(journal, key) is None:
             db.execute("""INSERT INTO loyalty_refunds (refund_key, request_id, operation_id, sale_id, amount,
@@ -224,7 +286,7 @@ def refunds_of(journal: Journal, operation_id: str) -> list[dict[str, Any]]:
 
 # -- views -----------------------------------------------------------------------------------------
 def list_sales(journal: Journal, unfinished: bool = False, limit: int = 200) -> list[dict[str, Any]]:
-    where = "WHERE state IN ('intent', 'sent')" if unfinished else ""
+    where = "WHERE state IN ('intent', 'sent', 'settling')" if unfinished else ""
     return journal.rows(f"SELECT * FROM loyalty_sales {where} ORDER BY id DESC LIMIT ?", (limit,))
 
 

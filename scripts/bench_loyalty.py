@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from loyalty.emulator import PLACE_ID, TOKEN, sample_client, serve  # noqa: E402
-from maorders.resident import service_file  # noqa: E402
+from maorders.tillservice import service_file  # noqa: E402
 
 LIMIT_S = 0.3
 MAORDERS = shutil.which("maorders", path=str(Path(sys.executable).parent)) or shutil.which("maorders")

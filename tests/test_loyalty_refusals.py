@@ -17,8 +17,7 @@ def test_bad_expired_and_unknown_codes_and_too_many_points(in_process, megainsig
              (("--code", CARD, "--redeem", "1520.01"), "insufficient points"),
              (("--code", CARD, "--redeem", "1000"), "insufficient points"),  # over max_redeem (half of 280)
              (("--code", CARD, "--offer", "of-7"), "no such offer"),
-             (("--code", CARD, "--line", "AI95:40:56.001"), "PRICE more than 2 decimals"),
-             (("--code", CARD, "--payment-type", "bonus"), "cash or card")]
+             (("--code", CARD, "--line", "AI95:40:56.001"), "PRICE more than 2 decimals")]
     for args, words in cases:
         amount = () if "--line" in args else ("--amount", "280.00")
         code, loyalty = in_process.sale(*args, *amount, "--receipt-number", "0060")
@@ -47,7 +46,7 @@ def test_options_that_do_not_go_together_and_a_till_without_yes(in_process, mega
                         (("--refund", "op-1", "--line", "A:1:1"), "--refund takes only"),
                         (("--reconcile", "--code", CARD), "takes no --code")]:
         code, summary = in_process.json("scan-qr", *args)
-        assert code == 65 and words in summary["connectors"]["loyalty"]["errors"][0]
+        assert code == 2 and words in summary["connectors"]["loyalty"]["errors"][0]  # usage (issue 15 point 8)
     code, summary = in_process.json("scan-qr", "--code", CARD, "--amount", "5")
     assert code == 65 and "--yes" in summary["connectors"]["loyalty"]["errors"][0]
     assert megainsight.app.counters["requests"] == 0

@@ -19,7 +19,7 @@ from loyalty.emulator import PLACE_ID, TOKEN
 from loyalty.megainsight import MegainsightClient
 from loyalty.money import BadNumber, line_amount, money
 from loyalty.settings import read
-from maorders.errors import ConfigError, InputError, PermanentError, RefusedError, TransientError
+from maorders.errors import ConfigError, InputError, PermanentError, RefusedError, TransientError, UsageError
 from maorders.http import Budget, Remote
 from maorders.settings import Env
 
@@ -51,11 +51,11 @@ def test_sale_request_checks_and_fingerprint_leaves_the_code_out():
     assert other.fingerprint() != request.fingerprint()
     amount = checkout.sale_request(None, "280.00", None, False, None, None, None)
     assert amount.lines[0].code == "AMOUNT" and amount.lines[0].kind == "shop" and amount.redeem.points == 0
-    with pytest.raises(InputError, match="a sale needs --line"):
+    with pytest.raises(UsageError, match="a sale needs --line"):
         checkout.sale_request(None, None, None, False, None, None, None)
-    with pytest.raises(InputError, match="not both"):
+    with pytest.raises(UsageError, match="not both"):
         checkout.sale_request(["A:1:1"], "5", None, False, None, None, None)
-    with pytest.raises(InputError, match="cash or card"):
+    with pytest.raises(UsageError, match="cash or card"):
         checkout.sale_request(["A:1:1"], None, None, False, None, "cash+card", None)
     with pytest.raises(InputError, match="--redeem"):
         checkout.parse_redeem("-5")
@@ -79,8 +79,8 @@ def test_offers_points_and_refund_decisions():
         checkout.refundable(Decimal("2016"), Decimal("280"), Decimal("1736.01"))
     with pytest.raises(InputError, match="in full"):
         checkout.refundable(Decimal("100"), Decimal("100"), None)
-    assert checkout.refund_key("op-1", "R-1", Decimal(0), None) == "op-1/receipt/R-1"
-    assert checkout.refund_key("op-1", None, Decimal("280.00"), Decimal("5.00")) == "op-1/after/280.00/5.00"
+    assert checkout.refund_key("op-1", "R-1", None) == "op-1/receipt/R-1"
+    assert checkout.refund_key("op-1", None, Decimal("5.00")) == "op-1/no-receipt/5.00"
 
 
 def test_money_is_strict():

@@ -171,8 +171,9 @@ def test_doctor_says_whether_the_till_service_answers(loyalty_cli, megainsight, 
 
 
 def test_killed_at_random_instants_with_the_service_one_operation_per_receipt(loyalty_cli, megainsight, service):
-    """The till's command killed (its worker goes on), or the worker killed mid-sale (the command
-    goes on by itself): either way, the receipt run again gives the one operation."""
+    """The till's command killed (the service stops its worker with it), or the worker killed
+    mid-sale (the command goes on by itself): either way, the receipt run again gives the one
+    operation."""
     import random
 
     for number in range(4):
