@@ -26,7 +26,7 @@ from maorders import connectors
 from maorders.connector import Option, load
 from maorders.i18n import N_, _
 from maorders.output import Output, reader_gone
-from maorders.resident import GLOBAL_FLAGS, GLOBAL_VALUES  # the entry point's own lists of them
+from maorders.tillservice import GLOBAL_FLAGS, GLOBAL_VALUES  # the entry point's own lists of them
 from maorders.operator import app_state as state, with_journal
 from maorders.runner import AppState, guarded, run_pass
 
@@ -206,7 +206,7 @@ def doctor(ctx: typer.Context) -> None:
 
 
 def _serve_help() -> str:
-    from maorders.resident import resident_commands
+    from maorders.tillservice import resident_commands
 
     waited_for = ", ".join(resident_commands()) or _("none yet")
     return _("Keep warm workers for the passes a person waits for at a till ({commands}): the command hands "
@@ -218,12 +218,12 @@ def _serve_help() -> str:
 
 @app.command("serve", help=_serve_help())
 def serve(ctx: typer.Context) -> None:
-    from maorders import resident
+    from maorders import tillservice
     from maorders.errors import MaordersError
 
     out = state(ctx).output
     try:
-        resident.serve(out)
+        tillservice.serve(out)
     except MaordersError as exc:
         out.error(str(exc))
         _exit(exc.exit_code)

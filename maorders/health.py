@@ -95,10 +95,10 @@ def doctor(app: AppState) -> int:
     settings = app.settings()
     checks: list[dict[str, Any]] = [{"check": "settings", "ok": True,
                                      "detail": "configured: " + (", ".join(settings.configured()) or "none")}]
-    from maorders import operations, resident
+    from maorders import operations, tillservice
 
     checks += operations.doctor_checks(settings, app.env_file)
-    checks += resident.doctor_checks(settings.configured())
+    checks += tillservice.doctor_checks(settings.configured())
     journal = app.open_journal()
     try:
         checks.append({"check": "journal", "ok": journal.value("PRAGMA integrity_check") == "ok",

@@ -21,9 +21,7 @@ import os
 import sys
 from typing import Any
 
-from maorders.tillservice import (  # noqa: F401  (names kept here for callers of the old module)
-    GLOBAL_FLAGS, GLOBAL_VALUES, PACKAGE, READY, command_of, doctor_checks, published, receive,
-    resident_commands, send, serve, service_file, set_gate)
+from maorders.tillservice import READY, command_of, published, receive, send, set_gate
 from maorders.tillservice import ask as _ask
 
 
@@ -41,7 +39,7 @@ def main() -> None:
 def forwarded(argv: list[str]) -> int | None:
     """The exit code of the run a warm worker made of `argv`, or None: run it here."""
     command = command_of(argv)
-    if command is None or "--help" in argv or _on_a_terminal():
+    if command is None or "--help" in argv or "-h" in argv or _on_a_terminal():
         return None
     service = published()
     if service is None or command not in service.get("commands", ()):

@@ -43,7 +43,8 @@ MAX_CONNECTIONS = 16  # a till makes one call at a time; a few more for doctor a
 
 # The CLI's global options (maorders.cli.main_options), read here without importing typer;
 # tests/test_resident.py checks that the two lists agree.
-GLOBAL_FLAGS = ("--json", "-v", "--verbose", "-q", "--quiet")
+GLOBAL_FLAGS = ("--json", "-v", "--verbose", "-q", "--quiet", "--version", "--install-completion",
+                "--show-completion")
 GLOBAL_VALUES = ("--env-file", "--journal")
 
 

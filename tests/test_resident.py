@@ -22,7 +22,7 @@ import pytest
 
 from conftest import MAORDERS, base_env, wait_dead
 from loyalty_fixtures import CARD, TOKEN, loyalty_cli, megainsight  # noqa: F401
-from maorders.resident import GLOBAL_FLAGS, GLOBAL_VALUES, service_file
+from maorders.tillservice import GLOBAL_FLAGS, GLOBAL_VALUES, service_file
 
 SALE = ("--code", CARD, "--line", "AI95:40:56.00")
 
@@ -106,7 +106,7 @@ def test_a_worker_killed_right_after_the_confirm_was_applied_loses_nothing(loyal
 
 
 def test_a_stale_address_or_a_false_service_never_gets_the_environment(loyalty_cli, megainsight, user):
-    from maorders.resident import PACKAGE
+    from maorders.tillservice import PACKAGE
 
     place = service_file()
     place.parent.mkdir(parents=True, exist_ok=True)
