@@ -208,14 +208,17 @@ def _deliver_one(journal: "Journal", item: "OutboxItem", chans: list[Channel]) -
         _written_down(journal, item, delivered, finish=last)
         if last:
             return "sent"
-    journal.finish_send(item, "retry", message="; ".join(failures)[:500], retry_in=retry_delay(item.attempts))
+    with journal.recording() as db:  # the try happened: its outcome is written even past the budget
+        journal.finish_send(item, "retry", message="; ".join(failures)[:500], retry_in=retry_delay(item.attempts),
+                            db=db)
     return "retry"
 
 
 def _written_down(journal: "Journal", item: "OutboxItem", delivered: set[str], finish: bool) -> None:
-    """The channel took it: write that down at once (with the item's end when it was the last)."""
+    """The channel took it: write that down at once (with the item's end when it was the last), even
+    when the pass's budget is spent meanwhile, else the next pass sends it again (issue 16)."""
     item.payload["delivered"] = sorted(delivered)
-    with journal.write() as db:
+    with journal.recording() as db:
         db.execute("UPDATE outbox SET payload = ? WHERE id = ?", (json.dumps(item.payload), item.id))
         if finish:
             journal.finish_send(item, "sent", db=db)
@@ -250,9 +253,14 @@ def listing(journal: "Journal", failed_only: bool = False, limit: int = 100) -> 
 
 def send_test(urls: tuple[str, ...]) -> list[dict[str, Any]]:
     """One test message through every channel, now; the journal is not touched."""
+    return send_now(urls, TEST_TITLE, f"maorders on {socket.gethostname()} can reach you. "
+                    "Nothing needs to be done.", problem=False)
+
+
+def send_now(urls: tuple[str, ...], title: str, body: str, problem: bool = True) -> list[dict[str, Any]]:
+    """One message through every channel now, outside the outbox (a test; a failure with no journal)."""
     results = []
     for channel in channels(urls):
-        accepted, why = channel.send(TEST_TITLE, f"maorders on {socket.gethostname()} can reach you. "
-                                     "Nothing needs to be done.", problem=False)
+        accepted, why = channel.send(redact(title), redact(body), problem=problem)
         results.append({"channel": channel.label, "ok": accepted, "detail": why or "accepted"})
     return results

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from maorders import failures
 from maorders.clock import stamp
+from maorders.i18n import _
 from maorders.journal import Journal
 from maorders.output import Output
 from maorders.runner import AppState
@@ -28,6 +30,8 @@ def snapshot(journal: Journal) -> dict[str, Any]:
         "last_runs": last_runs,
         "cursors": journal.rows("SELECT connector, feed, value, updated_at FROM cursors ORDER BY connector, feed"),
         "connectors": _connector_views(journal),
+        "failing": [{k: f[k] for k in ("scope", "command", "exit_code", "reason", "since", "last_at",
+                                       "acknowledged_at")} for f in failures.open_failures(journal)],
     }
 
 
@@ -41,9 +45,12 @@ def _connector_views(journal: Journal) -> dict[str, Any]:
 
 def needs_person(snap: dict[str, Any]) -> list[str]:
     reasons = [f"{len(snap['failed'])} send(s) refused for good"] if snap["failed"] else []
-    bad_runs = [r for r in snap["last_runs"] if r and r["exit_code"] not in (0, 75, None)
-                and not (r["attended"] and r["exit_code"] == 65)]  # a cashier's own mistake, seen at once
-    reasons += [f"last {r['command']} exited {r['exit_code']}" for r in bad_runs]
+    # a pass whose last run failed, whatever its code, until it succeeds or a person acknowledges it
+    # (a cashier's own 65 at the till is not recorded as a failure: it was seen at once)
+    reasons += [_("{command} failing since {since} (exit {code}{scope}): {reason}").format(
+        command=f["command"], since=f["since"], code=f["exit_code"], reason=f["reason"],
+        scope="" if f["scope"] == failures.WHOLE_PASS else f", {f['scope']}")
+        for f in snap["failing"] if not f["acknowledged_at"]]
     for view in snap["connectors"].values():
         reasons += view.get("attention", [])
     return reasons
@@ -54,6 +61,7 @@ def acknowledge(journal: Journal) -> int:
     with journal.write() as db:
         dismissed = db.execute("UPDATE outbox SET state = 'dismissed' WHERE state = 'failed'").rowcount
         db.execute("UPDATE notifications SET seen_at = ? WHERE seen_at IS NULL", (stamp(),))
+        failures.acknowledge(db)
     return dismissed
 
 

@@ -107,13 +107,10 @@ def ping(base: str, command: str, suffix: str, run_id: str | None = None, body: 
 
 
 def _one_line(command: str, code: int, summary: dict[str, Any]) -> str:
-    parts = [f"{command} exit {code}"]
-    for name, result in summary.get("connectors", {}).items():
-        counts = " ".join(f"{k}={v}" for k, v in sorted(result.get("counts", {}).items()))
-        parts.append(f"{name}: {counts or 'nothing to do'}")
-    if summary.get("error"):
-        parts.append(f"error: {summary['error']}")
-    return redact("; ".join(parts))[:PING_BODY_LIMIT]
+    """The run's line, the reason first when it failed (the check's page shows the body)."""
+    from maorders.runner import last_line
+
+    return redact(last_line(command, code, summary))[:PING_BODY_LIMIT]
 
 
 # -- metrics ------------------------------------------------------------------------------------------
