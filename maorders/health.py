@@ -30,9 +30,22 @@ def snapshot(journal: Journal) -> dict[str, Any]:
         "last_runs": last_runs,
         "cursors": journal.rows("SELECT connector, feed, value, updated_at FROM cursors ORDER BY connector, feed"),
         "connectors": _connector_views(journal),
+        "activity": recent_activity(journal),
         "failing": [{k: f[k] for k in ("scope", "command", "exit_code", "reason", "since", "last_at",
                                        "acknowledged_at")} for f in failures.open_failures(journal)],
     }
+
+
+def recent_activity(journal: Journal, limit: int = 15) -> list[dict[str, Any]]:
+    """Passes run and what people did by hand (the audit), newest first."""
+    runs = journal.rows("""SELECT started_at AS at, 'scheduled' AS user, command AS action, '' AS arguments,
+                                  exit_code FROM runs ORDER BY id DESC LIMIT ?""", (limit,))
+    try:
+        done = journal.rows("SELECT at, user, action, arguments, exit_code FROM audit ORDER BY id DESC LIMIT ?",
+                            (limit,))
+    except Exception:  # noqa: BLE001 - a journal without the audit table yet
+        done = []
+    return sorted(runs + done, key=lambda row: row["at"] or "", reverse=True)[:limit]
 
 
 def _connector_views(journal: Journal) -> dict[str, Any]:
@@ -80,6 +93,13 @@ def show_status(journal: Journal, out: Output, check: bool, ack: bool = False) -
               [(r["command"], r["started_at"], r["finished_at"], r["exit_code"]) for r in snap["last_runs"] if r])
     for name, view in snap["connectors"].items():
         out.table(name, ["what", "count"], sorted(view["counts"].items()))
+    if snap["failing"]:
+        out.table(_("Failing passes"), ["pass", "where", "exit", "since", "reason", "acknowledged"],
+                  [(f["command"], f["scope"], f["exit_code"], f["since"], f["reason"], f["acknowledged_at"] or "")
+                   for f in snap["failing"]])
+    out.table(_("Recent activity"), ["when", "who", "what", "arguments", "exit"],
+              [(a["at"], a["user"], a["action"], a["arguments"], "" if a["exit_code"] is None else a["exit_code"])
+               for a in snap["activity"]])
     if snap["failed"]:
         out.table("Refused for good", ["connector", "kind", "key", "error"],
                   [(f["connector"], f["kind"], f["business_key"], f["last_error"]) for f in snap["failed"]])
