@@ -7,6 +7,7 @@ fails like a pass: one line, the exit code, the traceback only in the log.
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any, Callable
 
 import typer
@@ -16,6 +17,10 @@ from maorders.runner import AppState, guarded
 if TYPE_CHECKING:
     from maorders.journal import Journal
     from maorders.output import Output
+
+
+# arguments whose value is personal data or a secret whatever it looks like: masked in the audit
+PERSONAL = re.compile(r"(?i)mail|phone|name|secret|password|token|key|card")
 
 
 def app_state(ctx: typer.Context) -> AppState:
@@ -53,15 +58,15 @@ def audit(journal: "Journal", ctx: typer.Context, code: int) -> dict[str, Any]:
     import logging
 
     from maorders.clock import stamp
-    from maorders.redact import redact
+    from maorders.redact import MASK, redact
 
     try:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no login name (a service without USER): its uid
         user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
     action = " ".join(ctx.command_path.split()[1:]) or ctx.command_path
-    arguments = redact(json.dumps({k: _plain(v) for k, v in ctx.params.items() if v not in (None, False, [], ())},
-                                  ensure_ascii=False, sort_keys=True))
+    arguments = redact(json.dumps({k: MASK if PERSONAL.search(k) else _plain(v) for k, v in ctx.params.items()
+                                   if v not in (None, False, [], ())}, ensure_ascii=False, sort_keys=True))
     entry = {"at": stamp(), "user": user, "action": action, "arguments": arguments, "exit_code": code}
     logging.getLogger("maorders.audit").info("operator %s: %s %s (exit %s)", user, action, arguments, code)
     with journal.recording() as db:  # what a person did is written whatever happens next
