@@ -108,7 +108,7 @@ def channels(urls: tuple[str, ...] | list[str]) -> list[Channel]:
     found = []
     for number, url in enumerate(urls, 1):
         scheme = urlsplit(url).scheme or "?"
-        with apprise.LogCapture(level=logging.ERROR):
+        with apprise.LogCapture(level=logging.ERROR) as captured:
             try:
                 server = apprise.Apprise.instantiate(url)
             except Exception:  # noqa: BLE001 - an unparseable URL is reported, not raised
@@ -119,8 +119,21 @@ def channels(urls: tuple[str, ...] | list[str]) -> list[Channel]:
                 if isinstance(getattr(server, name, None), (int, float)) and getattr(server, name) > cap:
                     setattr(server, name, cap)
         found.append(Channel(number, channel_key(url), scheme, server,
-                             None if server else "Apprise cannot use this URL (see `maorders doctor`)"))
+                             None if server else refusal(url, captured.getvalue())))
     return found
+
+
+def refusal(url: str, said: str) -> str:
+    """Why Apprise cannot use a URL, in its own words (redacted): "Unparseable URL", "… is disabled
+    on this system" (with the package it needs), an unknown scheme."""
+    from maorders.watch import NEEDS
+
+    scheme = (urlsplit(url).scheme or "").lower()
+    words = "; ".join(line.split(" - ", 2)[-1].replace(url, f"the {scheme or '?'} URL")
+                      for line in said.splitlines() if line.strip())
+    if scheme in NEEDS:
+        words += f" (needs {NEEDS[scheme]})"
+    return redact("Apprise cannot use this URL: " + (words or "unknown scheme or missing parts"))[:300]
 
 
 def alert_text(note: dict[str, Any]) -> tuple[str, str]:

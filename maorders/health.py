@@ -9,7 +9,9 @@ from maorders.clock import stamp
 from maorders.i18n import _
 from maorders.journal import Journal
 from maorders.output import Output
+from maorders.errors import ConfigError
 from maorders.runner import AppState
+from maorders.settings import Env
 
 
 def snapshot(journal: Journal) -> dict[str, Any]:
@@ -114,36 +116,137 @@ def show_status(journal: Journal, out: Output, check: bool, ack: bool = False) -
 
 
 def doctor(app: AppState) -> int:
-    """Settings, journal, and a real call to every configured service."""
-    from maorders import connectors
-    from maorders.connector import load
-    from maorders.http import Budget
-
-    out = app.output
-    settings = app.settings()
-    checks: list[dict[str, Any]] = [{"check": "settings", "ok": True,
-                                     "detail": "configured: " + (", ".join(settings.configured()) or "none")}]
+    """Settings, journal, log folder, alerts, pop-ups, and a real call to every configured service:
+    every check in one table, even when settings are missing (one row per variable)."""
     from maorders import operations, resident
 
-    checks += operations.doctor_checks(settings, app.env_file)
-    checks += resident.doctor_checks(settings.configured())
-    journal = app.open_journal()
-    try:
-        checks.append({"check": "journal", "ok": journal.value("PRAGMA integrity_check") == "ok",
-                       "detail": f"{settings.general.journal} ({journal.value('PRAGMA journal_mode')})"})
-        for name in settings.configured():
-            probe = connectors.get(name).doctor
-            if probe:
-                checks += load(probe)(settings, Budget(min(60.0, settings.general.pass_budget)))
-    finally:
-        journal.close()
+    out = app.output
+    settings, checks = settings_checks(app)
+    basics = app.basics() if settings is not None else _basics(app)
+    checks += operations.doctor_checks(settings, app.env_file, basics)
+    if settings is not None:
+        checks += resident.doctor_checks(settings.configured())
+    checks += _journal_checks(app, basics)
+    checks += _probes(settings)
     # a check marked "warning" (who may read a file) is shown, but does not fail the doctor
     failed = [c.get("exit_code", 69) for c in checks if not c["ok"] and not c.get("warning")]
     code = max(failed) if failed else 0
     if out.json_mode:
-        out.emit_json({"command": "doctor", "exit_code": code, "checks": checks})
+        out.emit_json({"command": "doctor", "exit_code": code, "checks": [_shown(c) for c in checks],
+                       **({"reason": next(c["detail"] for c in checks if not c["ok"] and not c.get("warning")
+                                          and c.get("exit_code", 69) == code)} if code else {})})
     else:
         out.table("Doctor", ["check", "ok", "detail"],
                   [(c["check"], "yes" if c["ok"] else ("WARN" if c.get("warning") else "NO"), c["detail"])
                    for c in checks])
     return code
+
+
+def _shown(check: dict[str, Any]) -> dict[str, Any]:
+    """A passing check carries no exit code (it would read as the code it exits with)."""
+    return {k: v for k, v in check.items() if k != "variable" and not (k == "exit_code" and check["ok"])}
+
+
+def settings_checks(app: AppState) -> tuple[Any, list[dict[str, Any]]]:
+    """(the settings or None, their rows): each missing or wrong variable its own row."""
+    try:
+        settings = app.settings()
+    except ConfigError as exc:
+        rows = variable_rows(app)
+        if not any(row["variable"] in str(exc) for row in rows):
+            rows.insert(0, {"check": "settings", "ok": False, "exit_code": 78, "detail": str(exc), "variable": ""})
+        return None, rows
+    return settings, [{"check": "settings", "ok": True,
+                       "detail": "configured: " + (", ".join(settings.configured()) or "none")}]
+
+
+def variable_rows(app: AppState) -> list[dict[str, Any]]:
+    """Every connector's settings read with an Env that notes each error and goes on."""
+    from maorders import connectors
+    from maorders.settings import read_values
+
+    try:
+        values = read_values(app.env_file)
+    except ConfigError as exc:
+        return [{"check": "settings file", "ok": False, "exit_code": 78, "detail": str(exc), "variable": ""}]
+    rows: list[dict[str, Any]] = []
+    for name, connector in connectors.registered().items():
+        env = NotingEnv(values)
+        try:
+            connector.read_settings(env)
+        except ConfigError as exc:  # a rule across settings, after each one was read
+            env.noted.setdefault(str(exc).split()[0], str(exc))
+        rows += [{"check": f"setting {variable}", "ok": False, "exit_code": 78, "detail": f"{name}: {message}",
+                  "variable": variable} for variable, message in env.noted.items()]
+    return rows
+
+
+def _noting(method: Any, fallback: Any) -> Any:
+    def read(self: "NotingEnv", name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, name, *args, **kwargs)
+        except ConfigError as exc:
+            self.noted.setdefault(name, str(exc))
+            return fallback(args, kwargs)
+    return read
+
+
+def _default(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return kwargs.get("default", args[0] if args else None)
+
+
+class NotingEnv(Env):
+    """An Env that notes each missing or wrong variable and answers with a stand-in, so that one
+    doctor run names them all."""
+
+    def __init__(self, values: Any):
+        super().__init__(values)
+        self.noted: dict[str, str] = {}
+
+    text = _noting(Env.text, lambda a, k: _default(a, k) or "missing")
+    url = _noting(Env.url, lambda a, k: "http://missing.invalid")
+    number = _noting(Env.number, _default)
+    integer = _noting(Env.integer, _default)
+    choice = _noting(Env.choice, _default)
+    flag = _noting(Env.flag, _default)
+    mapping = _noting(Env.mapping, lambda a, k: {})
+
+
+def _basics(app: AppState) -> Any:
+    from maorders.runner import Basics
+
+    return Basics.of(app.raw_values(), app.journal_path)
+
+
+def _journal_checks(app: AppState, basics: Any) -> list[dict[str, Any]]:
+    from maorders.errors import MaordersError
+
+    if not basics.journal.is_file() and not basics.configured:
+        return [{"check": "journal", "ok": False, "exit_code": 78,
+                 "detail": f"{basics.journal}: none yet, and nothing is configured"}]
+    try:
+        journal = app.open_journal()
+    except MaordersError as exc:
+        return [{"check": "journal", "ok": False, "exit_code": exc.exit_code, "detail": str(exc)}]
+    try:
+        return [{"check": "journal", "ok": journal.value("PRAGMA integrity_check") == "ok",
+                 "exit_code": 73, "detail": f"{basics.journal} ({journal.value('PRAGMA journal_mode')})"}]
+    finally:
+        journal.close()
+
+
+def _probes(settings: Any) -> list[dict[str, Any]]:
+    """A real call to every configured service (only with the settings whole)."""
+    from maorders import connectors
+    from maorders.connector import load
+    from maorders.http import Budget
+
+    if settings is None:
+        return [{"check": "services", "ok": False, "exit_code": 78,
+                 "detail": _("not called: the settings above are incomplete")}]
+    checks: list[dict[str, Any]] = []
+    for name in settings.configured():
+        probe = connectors.get(name).doctor
+        if probe:
+            checks += load(probe)(settings, Budget(min(60.0, settings.general.pass_budget)))
+    return checks

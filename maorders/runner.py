@@ -14,7 +14,7 @@ import os
 import socket
 import tempfile
 from collections import Counter
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -480,7 +480,8 @@ def pass_log(log_dir: Path, command: str, quiet: bool = False) -> Iterator[dict[
 def guarded(app: AppState, action: Callable[[], int]) -> int:
     """Run an operator command with the same error handling as a pass (one line, exit code)."""
     try:
-        with pass_log(app.basics().log_dir, "operator") as ending:
+        with ExitStack() as stack:
+            ending = _operator_log(app, stack)
             try:
                 code = action()
             except MaordersError:
@@ -498,3 +499,14 @@ def guarded(app: AppState, action: Callable[[], int]) -> int:
     if app.output.json_mode:
         app.output.emit_json({"exit_code": code, "error": message, "reason": message})
     return code
+
+
+def _operator_log(app: AppState, stack: ExitStack) -> dict[str, Any]:
+    """The operator log; a log folder that cannot be written does not stop a person's command
+    (the journal keeps its audit row; `doctor` shows the folder as a row)."""
+    folder = app.basics().log_dir
+    try:
+        return stack.enter_context(pass_log(folder, "operator"))
+    except JournalError as exc:
+        app.output.warn(_("{problem}: going on without the operator log").format(problem=exc))
+        return {}
