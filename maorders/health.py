@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from maorders import failures
@@ -20,8 +21,8 @@ def snapshot(journal: Journal) -> dict[str, Any]:
                              WHERE state IN ('pending', 'retry', 'unknown', 'failed')
                              GROUP BY connector, kind, state ORDER BY connector, kind, state""")
     runs = journal.rows("""SELECT command, MAX(id) AS id FROM runs GROUP BY command""")
-    last_runs = [journal.one("SELECT command, started_at, finished_at, exit_code, attended FROM runs WHERE id = ?",
-                             (r["id"],)) for r in runs]
+    last_runs = [_running(journal, journal.one("""SELECT command, started_at, finished_at, exit_code, attended
+                                                  FROM runs WHERE id = ?""", (r["id"],))) for r in runs]
     failed = journal.rows("""SELECT connector, kind, business_key, last_error FROM outbox
                              WHERE state = 'failed' ORDER BY id DESC LIMIT 20""")
     return {
@@ -36,6 +37,36 @@ def snapshot(journal: Journal) -> dict[str, Any]:
         "failing": [{k: f[k] for k in ("scope", "command", "exit_code", "reason", "since", "last_at",
                                        "acknowledged_at")} for f in failures.open_failures(journal)],
     }
+
+
+def _running(journal: Journal, run: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An unfinished run: running now (its lock's owner file is there) or stopped half-way (killed)."""
+    if run is None or run["finished_at"] is not None:
+        return run
+    owner = journal.path.parent / "locks" / f"{journal.path.stem}.{run['command']}.owner"
+    return {**run, "running": _alive(owner)}
+
+
+def _alive(owner: Path) -> bool:
+    """The pass holding the lock (its owner file: pid and host) still runs. A SIGKILL leaves the file."""
+    import json
+    import os
+    import socket
+    import sys
+
+    try:
+        held = json.loads(owner.read_text())
+    except (OSError, ValueError):
+        return False
+    if sys.platform == "win32" or held.get("host") != socket.gethostname():
+        return True  # no cheap safe probe there: the file says it runs
+    try:
+        os.kill(int(held["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, KeyError, TypeError, ValueError):
+        return True
+    return True
 
 
 def recent_activity(journal: Journal, limit: int = 15) -> list[dict[str, Any]]:
@@ -54,8 +85,9 @@ def _connector_views(journal: Journal) -> dict[str, Any]:
     from maorders import connectors
     from maorders.connector import load
 
-    return {name: load(connector.status)(journal)
-            for name, connector in connectors.registered().items() if connector.status}
+    shown = getattr(journal, "configured", None)  # set by AppState.open_journal; None: every connector
+    return {name: load(connector.status)(journal) for name, connector in connectors.registered().items()
+            if connector.status and (shown is None or name in shown)}
 
 
 def needs_person(snap: dict[str, Any]) -> list[str]:
@@ -92,7 +124,9 @@ def show_status(journal: Journal, out: Output, check: bool, ack: bool = False) -
     out.table("Outbox", ["connector", "kind", "state", "count"],
               [(r["connector"], r["kind"], r["state"], r["n"]) for r in snap["outbox"]])
     out.table("Last runs", ["command", "started", "finished", "exit"],
-              [(r["command"], r["started_at"], r["finished_at"], r["exit_code"]) for r in snap["last_runs"] if r])
+              [(r["command"], r["started_at"], r["finished_at"] or (_("running") if r.get("running") else
+                                                                    _("stopped half-way")),
+                r["exit_code"]) for r in snap["last_runs"] if r])
     for name, view in snap["connectors"].items():
         out.table(name, ["what", "count"], sorted(view["counts"].items()))
     if snap["failing"]:

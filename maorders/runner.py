@@ -89,6 +89,7 @@ class AppState:
         journal = Journal.open(basics.journal, [failures.MIGRATIONS, *connectors.migrations(connector_names)],
                                basics.busy_timeout)
         journal.alert_level = basics.alert_level if basics.alert_urls else None
+        journal.configured = basics.connectors  # type: ignore[attr-defined] - status shows only these
         return journal
 
 
@@ -101,13 +102,17 @@ class Basics:
     alert_urls: tuple[str, ...]
     alert_level: str
     busy_timeout: float
-    configured: bool  # the settings were read whole, or some MAORDERS_/connector setting is there
+    connectors: tuple[str, ...]  # the connectors configured (switched on, whole or not)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.connectors)
 
     @classmethod
     def of_settings(cls, settings: Settings) -> "Basics":
         general = settings.general
         return cls(general.journal, general.log_dir, general.alert_urls, general.alert_level,
-                   general.busy_timeout, bool(settings.configured()))
+                   general.busy_timeout, tuple(settings.configured()))
 
     @classmethod
     def of(cls, values: dict[str, str], journal: Path | None = None) -> "Basics":
@@ -116,11 +121,11 @@ class Basics:
 
         path = journal or Path((values.get("MAORDERS_JOURNAL") or "").strip() or site_data_dir() / "journal.db")
         urls = tuple((values.get("MAORDERS_ALERT_URLS") or "").replace(",", " ").split())
-        switches = [name for c in connectors.registered().values() for name in c.switched_on_by]
         level = (values.get("MAORDERS_ALERT_LEVEL") or "all").strip().lower()
         return cls(path, Path((values.get("MAORDERS_LOG_DIR") or "").strip() or default_log_dir(path)), urls,
                    level if level in ("all", "problems") else "all", 10.0,
-                   any((values.get(name) or "").strip() for name in switches))
+                   tuple(name for name, c in connectors.registered().items()
+                         if any((values.get(switch) or "").strip() for switch in c.switched_on_by)))
 
 
 @dataclass
@@ -504,7 +509,10 @@ def guarded(app: AppState, action: Callable[[], int]) -> int:
 def _operator_log(app: AppState, stack: ExitStack) -> dict[str, Any]:
     """The operator log; a log folder that cannot be written does not stop a person's command
     (the journal keeps its audit row; `doctor` shows the folder as a row)."""
-    folder = app.basics().log_dir
+    basics = app.basics()
+    if not basics.configured and not basics.journal.is_file():
+        return {}  # nothing is configured: no folder is made just to say so
+    folder = basics.log_dir
     try:
         return stack.enter_context(pass_log(folder, "operator"))
     except JournalError as exc:
