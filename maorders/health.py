@@ -119,7 +119,8 @@ def show_status(journal: Journal, out: Output, check: bool, ack: bool = False) -
     reasons = needs_person(snap)
     code = 1 if check and reasons else 0
     if out.json_mode:
-        out.emit_json({"command": "status", "exit_code": code, "needs_attention": reasons, **snap})
+        out.emit_json({"command": "status", "exit_code": code, "needs_attention": reasons, **snap,
+                       **({"reason": "; ".join(reasons)} if code else {})})
         return code
     out.table("Outbox", ["connector", "kind", "state", "count"],
               [(r["connector"], r["kind"], r["state"], r["n"]) for r in snap["outbox"]])

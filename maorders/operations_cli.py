@@ -40,7 +40,9 @@ def alerts_test(ctx: typer.Context) -> None:
         code = 0 if all(r["ok"] for r in results) else (78 if unusable else 69)
         out = state.output
         if out.json_mode:
-            out.emit_json({"command": "alerts test", "exit_code": code, "channels": results})
+            failed = [f"{r['channel']}: {r['detail']}" for r in results if not r["ok"]]
+            out.emit_json({"command": "alerts test", "exit_code": code, "channels": results,
+                           **({"reason": "; ".join(failed)} if code else {})})
         else:
             out.table("Alert channels", ["channel", "ok", "detail"],
                       [(r["channel"], "yes" if r["ok"] else "NO", r["detail"]) for r in results])
