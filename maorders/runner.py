@@ -242,7 +242,8 @@ def _run(app: AppState, command: str, only: list[str] | None, options: dict[str,
         journal.budget = budget
         try:
             run_id = journal.start_run(run_name, attended := any(_says(names, command, "attended", options)))
-            codes = [_run_connector(app, journal, command, name, options, summary, budget) for name in names]
+            codes = [_run_connector(app, journal, command, name, options, summary, budget,
+                                    general.log_dir / f"{run_name}.log") for name in names]
             code = min(codes, key=SEVERITY.index) if codes else 0
             journal.finish_run(run_id, code, summary["connectors"])
             summary["_recorded"] = _record_failures(app, journal, run_name, code, summary, attended)
@@ -360,7 +361,7 @@ def _lock_name(command: str, names: list[str], options: dict[str, Any]) -> str:
 
 
 def _run_connector(app: AppState, journal: "Journal", command: str, name: str,
-                   options: dict[str, Any], summary: dict[str, Any], budget: Any) -> int:
+                   options: dict[str, Any], summary: dict[str, Any], budget: Any, log_file: Path) -> int:
     from maorders import connectors
 
     ctx = PassContext(command, name, app.settings(), journal, app.output, options, budget)
@@ -389,7 +390,8 @@ def _run_connector(app: AppState, journal: "Journal", command: str, name: str,
     for problem in ctx.problems[:20]:
         app.output.warn(f"  {name}: {problem}")
     if len(ctx.problems) > 20:
-        app.output.warn(f"  … and {len(ctx.problems) - 20} more (see the log)")
+        app.output.warn("  " + _("… and {count} more (see the log {file})").format(count=len(ctx.problems) - 20,
+                                                                                   file=log_file))
     return code
 
 

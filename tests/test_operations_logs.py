@@ -70,3 +70,13 @@ def test_point3_an_operator_action_leaves_an_audit_line_in_log_journal_and_statu
     assert (user, "bookings ready") in actions and (user, "status") in actions
     shown = cli.run("status").stderr
     assert "Recent activity" in shown and "bookings ready" in shown
+
+
+def test_point3_and_n_more_names_the_log_file(cli):
+    header = "sku;name;manufacturer;department;quantity;price;barcode;protek_code;katren_code;egk_code;expires_at"
+    rows = [f"B-{i};n;m;Основной;lots;1,00;;;;;" for i in range(25)]
+    Path(cli.env["MEGAPTEKA_STOCK_FILE"]).write_text("\n".join([header, *rows]) + "\n", encoding="cp1251")
+    done = cli.run("export-stock")
+    log_file = Path(cli.env["MAORDERS_LOG_DIR"]) / "export-stock.log"
+    assert f"… and 5 more (see the log {log_file})" in done.stderr
+    assert "B-24" in log_file.read_text(encoding="utf-8")
