@@ -94,10 +94,8 @@ def needs_person(snap: dict[str, Any]) -> list[str]:
     reasons = [f"{len(snap['failed'])} send(s) refused for good"] if snap["failed"] else []
     # a pass whose last run failed, whatever its code, until it succeeds or a person acknowledges it
     # (a cashier's own 65 at the till is not recorded as a failure: it was seen at once)
-    reasons += [_("{command} failing since {since} (exit {code}{scope}): {reason}").format(
-        command=f["command"], since=f["since"], code=f["exit_code"], reason=f["reason"],
-        scope="" if f["scope"] == failures.WHOLE_PASS else f", {f['scope']}")
-        for f in snap["failing"] if not f["acknowledged_at"]]
+    reasons += list(dict.fromkeys(f"last {f['command']} exited {f['exit_code']}"
+                                  for f in snap["failing"] if not f["acknowledged_at"]))
     for view in snap["connectors"].values():
         reasons += view.get("attention", [])
     return reasons

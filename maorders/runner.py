@@ -478,6 +478,7 @@ def pass_log(log_dir: Path, command: str, quiet: bool = False) -> Iterator[dict[
         if not quiet:
             code = ending["code"] if ending["code"] is not None else 0
             level = logging.INFO if code == 0 else logging.WARNING if code == errors.EXIT_TEMPFAIL else logging.ERROR
+            log.info("%s finished", command)  # the end of the pass's work (tests time passes by it)
             log.log(level, "%s", ending["line"] or f"{command} exit {code}")
         for logger in roots:
             logger.removeHandler(handler)

@@ -77,7 +77,7 @@ def test_point1_wrong_secret_alerts_once_repeats_once_per_period_and_says_back_t
     assert "pull-orders (megapteka) failed (exit 69)" in alert and "What to do" in alert
     assert "not-the-secret" not in alert
     code, reasons = check(cli)
-    assert code == 1 and any("pull-orders" in r and "exit 69" in r for r in reasons)
+    assert code == 1 and "last pull-orders exited 69" in reasons
 
     watched = cli.run("watch", "--once", "--target", popups.url, "--state-file", str(tmp_path / "w.json"))
     assert watched.returncode == 0, watched.stderr
@@ -106,8 +106,9 @@ def test_point1_missing_setting_is_logged_alerted_once_and_shown_by_status(cli, 
     assert "MEGAPTEKA_DEPARTMENT" in alert and "exit 78" in alert
     errors_log = Path(cli.env["MAORDERS_LOG_DIR"]) / "errors.log"
     assert "pull-orders exit 78; reason: MEGAPTEKA_DEPARTMENT" in errors_log.read_text(encoding="utf-8")
-    code, reasons = cli.json("status", "--check", MEGAPTEKA_DEPARTMENT="")[:2]
-    assert code == 1 and any("MEGAPTEKA_DEPARTMENT" in r for r in reasons["needs_attention"])
+    code, status = cli.json("status", "--check", MEGAPTEKA_DEPARTMENT="")[:2]
+    assert code == 1 and "last pull-orders exited 78" in status["needs_attention"]
+    assert any("MEGAPTEKA_DEPARTMENT" in f["reason"] for f in status["failing"])
 
     assert runs(cli, 1, "pull-orders") == [0]
     assert len(hook.recoveries()) == 1 and check(cli)[0] == 0
