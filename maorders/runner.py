@@ -306,9 +306,9 @@ def write_errors_log(app: AppState, message: str, *args: Any, exc_info: bool = F
 
     try:
         basics = app.basics()
-        folders = [basics.log_dir, default_log_dir(basics.journal)]
-    except MaordersError:
-        folders = []
+    except MaordersError:  # the settings file itself is unusable: the real environment says
+        basics = Basics.of(app.raw_values(), app.journal_path)
+    folders = [basics.log_dir, default_log_dir(basics.journal)]
     for folder in [*folders, site_data_dir() / "logs", Path(tempfile.gettempdir())]:
         try:
             with pass_log(folder, "errors", quiet=True):

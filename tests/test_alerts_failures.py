@@ -178,3 +178,14 @@ def test_point1_the_health_ping_carries_the_reason(cli, httpserver):
     assert runs(cli, 1, "pull-orders", MEGAPTEKA_SECRET="not-the-secret", MAORDERS_HEALTHCHECK_URL=url) == [69]
     [body] = bodies
     assert body.startswith("pull-orders exit 69; reason: megapteka:") and "nothing to do" not in body
+
+
+def test_point1_an_unreadable_settings_file_still_reaches_errors_log_and_the_alert_urls(cli, hook):
+    folder = cli.workdir / "settings-folder"
+    folder.mkdir()
+    cli.env["MAORDERS_ALERT_URLS"] = hook.url  # in the real environment: readable without the file
+    done = cli.run("--env-file", str(folder), "pull-orders")
+    assert done.returncode == 78, done.stderr
+    assert len(hook.failures()) == 1
+    text = (Path(cli.env["MAORDERS_LOG_DIR"]) / "errors.log").read_text(encoding="utf-8")
+    assert "pull-orders exit 78; reason: env file" in text
