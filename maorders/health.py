@@ -71,7 +71,7 @@ def _alive(owner: Path) -> bool:
 
 def recent_activity(journal: Journal, limit: int = 15) -> list[dict[str, Any]]:
     """Passes run and what people did by hand (the audit), newest first."""
-    runs = journal.rows("""SELECT started_at AS at, 'scheduled' AS user, command AS action, '' AS arguments,
+    runs = journal.rows("""SELECT started_at AS at, '(pass)' AS user, command AS action, '' AS arguments,
                                   exit_code FROM runs ORDER BY id DESC LIMIT ?""", (limit,))
     try:
         done = journal.rows("SELECT at, user, action, arguments, exit_code FROM audit ORDER BY id DESC LIMIT ?",

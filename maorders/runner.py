@@ -222,7 +222,8 @@ def reason_of(summary: dict[str, Any], code: int) -> str:
         return str(summary["error"])
     for name, result in summary.get("connectors", {}).items():
         if result.get("exit_code") == code and result.get("errors"):
-            return f"{name}: {result['errors'][0]}"
+            first = str(result["errors"][0])  # wire messages already start with the remote's name
+            return first if first.startswith(f"{name}") else f"{name}: {first}"
     return f"exit {code}"
 
 
