@@ -256,5 +256,8 @@ def _straight(urls: tuple[str, ...], state: Any, command: str, code: int, reason
     if mark in sent and moment - _time(sent[mark], moment) < rules.repeat:
         return
     text = failure_text(WHOLE_PASS, command, code, redact(reason), stamp(moment))
-    if any(r["ok"] for r in alerts.send_now(urls, f"{WHOLE_PASS}: {_('needs a person')}", text)):
+    import socket
+
+    title = f"[{socket.gethostname()}] {WHOLE_PASS}: {_('needs a person')}"
+    if any(r["ok"] for r in alerts.send_now(urls, title, text)):
         state.write_text(json.dumps({**sent, mark: stamp(moment)}), encoding="utf-8")

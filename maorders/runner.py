@@ -2,7 +2,9 @@
 
 The CLI names a pass; this module runs it for every configured connector that
 takes part, and turns whatever happens into one exit code (CONTRACT.md) and one
-summary (a table for people, one JSON object with --json).
+summary (a table for people, one JSON object with --json, its `reason` when it failed), and
+one last log line with both. A failure, even one before the journal, becomes a notification that
+needs a person (`maorders.failures`).
 """
 
 from __future__ import annotations
