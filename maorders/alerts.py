@@ -50,6 +50,17 @@ PER_PASS = 200  # alerts looked at per pass: a backlog drains over a few passes
 GIVE_UP_AFTER = timedelta(hours=48)  # an alert older than this is news no more: recorded as failed
 TEST_TITLE = "maorders: test alert"
 
+# what each desktop target needs in maorders' own Python (docs/operations.md)
+NEEDS = {
+    "dbus": "dbus-python (apt install python3-dbus, or pip install dbus-python)",
+    "kde": "dbus-python (apt install python3-dbus, or pip install dbus-python)",
+    "qt": "dbus-python (apt install python3-dbus, or pip install dbus-python)",
+    "glib": "PyGObject and dbus-python (apt install python3-gi python3-dbus)",
+    "gnome": "PyGObject (apt install python3-gi gir1.2-notify-0.7)",
+    "windows": "pywin32 (pip install pywin32) on Windows",
+    "macosx": "terminal-notifier on macOS (brew install terminal-notifier)",
+}
+
 
 @dataclass
 class Channel:
@@ -126,8 +137,6 @@ def channels(urls: tuple[str, ...] | list[str]) -> list[Channel]:
 def refusal(url: str, said: str) -> str:
     """Why Apprise cannot use a URL, in its own words (redacted): "Unparseable URL", "… is disabled
     on this system" (with the package it needs), an unknown scheme."""
-    from maorders.watch import NEEDS
-
     scheme = (urlsplit(url).scheme or "").lower()
     words = "; ".join(line.split(" - ", 2)[-1].replace(url, f"the {scheme or '?'} URL")
                       for line in said.splitlines() if line.strip())

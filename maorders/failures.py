@@ -199,40 +199,24 @@ def acknowledge(db: Connection) -> int:
 
 
 # -- a pass stopped before its journal ------------------------------------------------------------
-def record_early(app: Any, command: str, code: int, summary: dict[str, Any]) -> None:
+def record_early(basics: Any, rules: Policy, command: str, code: int, reason: str, errors_log: Any) -> None:
     """A pass stopped before or outside its journal (a setting missing or wrong, the log folder
-    unwritable): always an ERROR line in errors.log; a notification, and its alerts, when the
-    journal and MAORDERS_ALERT_URLS can be read; straight to the alert URLs when only they can."""
-    if code == TEMPFAIL:
-        return  # the same pass already running, the journal busy: the next run goes on by itself
-    from maorders.runner import Basics, write_errors_log
-
-    reason = str(summary.get("error") or f"exit {code}")
-    try:
-        written = write_errors_log(app, "%s exit %d; reason: %s", command, code, reason)
-        values = app.raw_values()
-        try:
-            basics = app.basics()
-        except Exception:  # noqa: BLE001 - the settings file itself is unusable: the environment alone
-            basics = Basics.of(values, app.journal_path)
-        rules = policy(values)
-        if basics.journal.is_file():
-            _into_journal(basics, command, code, summary, rules)
-        elif basics.alert_urls and written is not None:
-            _straight(basics.alert_urls, written.with_name("early-alerts.json"), command, code, reason, rules)
-    except Exception:  # noqa: BLE001 - the pass's own exit code and line stand
-        import logging
-
-        logging.getLogger("maorders").debug("early failure not recorded", exc_info=True)
+    unwritable; the runner wrote its errors.log line): a notification, and its alerts, when the
+    journal and MAORDERS_ALERT_URLS can be read; straight to the alert URLs when only they can.
+    `basics`: the runner's `Basics` (journal, alert URLs as written)."""
+    if basics.journal.is_file():
+        _into_journal(basics, command, code, reason, rules)
+    elif basics.alert_urls and errors_log is not None:
+        _straight(basics.alert_urls, errors_log.with_name("early-alerts.json"), command, code, reason, rules)
 
 
-def _into_journal(basics: Any, command: str, code: int, summary: dict[str, Any], rules: Policy) -> None:
+def _into_journal(basics: Any, command: str, code: int, reason: str, rules: Policy) -> None:
     from maorders.journal import Journal
 
     journal = Journal.open(basics.journal, [MIGRATIONS], basics.busy_timeout)
     journal.alert_level = basics.alert_level if basics.alert_urls else None
     try:
-        record(journal, command, code, {"error": summary.get("error") or f"exit {code}", "connectors": {}}, rules)
+        record(journal, command, code, {"error": reason, "connectors": {}}, rules)
         if basics.alert_urls:
             from maorders import alerts
 

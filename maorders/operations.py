@@ -109,9 +109,28 @@ def ping(base: str, command: str, suffix: str, run_id: str | None = None, body: 
 
 def _one_line(command: str, code: int, summary: dict[str, Any]) -> str:
     """The run's line, the reason first when it failed (the check's page shows the body)."""
-    from maorders.runner import last_line
-
     return redact(last_line(command, code, summary))[:PING_BODY_LIMIT]
+
+
+def last_line(command: str, code: int, summary: dict[str, Any]) -> str:
+    """The run's last log line and the health ping's body: exit code, reason, counts."""
+    parts = [f"{command} exit {code}"] + ([f"reason: {reason_of(summary, code)}"] if code else [])
+    for name, result in summary.get("connectors", {}).items():
+        counts = " ".join(f"{k}={v}" for k, v in sorted(result.get("counts", {}).items()))
+        parts.append(f"{name}: " + (counts or ("nothing to do" if not result.get("exit_code")
+                                               else f"exit {result['exit_code']}")))
+    return "; ".join(parts)
+
+
+def reason_of(summary: dict[str, Any], code: int) -> str:
+    """One line for scripts and orchestrators: why this run exited `code`."""
+    if summary.get("error"):
+        return str(summary["error"])
+    for name, result in summary.get("connectors", {}).items():
+        if result.get("exit_code") == code and result.get("errors"):
+            first = str(result["errors"][0])  # wire messages already start with the remote's name
+            return first if first.startswith(f"{name}") else f"{name}: {first}"
+    return f"exit {code}"
 
 
 # -- metrics ------------------------------------------------------------------------------------------

@@ -190,15 +190,15 @@ def run_pass(app: AppState, command: str, only: list[str] | None = None,
     summary["exit_code"] = code
     summary["finished_at"] = stamp()
     if code and not summary.pop("_recorded", False):  # stopped before or outside its journal
-        from maorders import failures
-
-        failures.record_early(app, command, code, summary)
+        _record_early(app, command, code, summary)
     summary.pop("_recorded", None)
     if not summary.pop("_ended", False) and app._settings is not None:
         from maorders import operations  # a pass that never reached its lock still pings its exit
 
         operations.pass_ended(app._settings, None, command, code, summary)
     if code:
+        from maorders.operations import reason_of
+
         summary["reason"] = reason_of(summary, code)
     if app.output.json_mode:
         app.output.emit_json(summary)
@@ -216,17 +216,6 @@ def _stray_message(exc: Exception) -> str:
     if _stray_code(exc) == errors.EXIT_TEMPFAIL:
         return _("temporary failure: {detail}; the next run tries again").format(detail=exc)
     return f"internal error: {type(exc).__name__}: {exc} (traceback in the log)"
-
-
-def reason_of(summary: dict[str, Any], code: int) -> str:
-    """One line for scripts and orchestrators: why this run exited `code`."""
-    if summary.get("error"):
-        return str(summary["error"])
-    for name, result in summary.get("connectors", {}).items():
-        if result.get("exit_code") == code and result.get("errors"):
-            first = str(result["errors"][0])  # wire messages already start with the remote's name
-            return first if first.startswith(f"{name}") else f"{name}: {first}"
-    return f"exit {code}"
 
 
 def _run(app: AppState, command: str, only: list[str] | None, options: dict[str, Any],
@@ -254,11 +243,31 @@ def _run(app: AppState, command: str, only: list[str] | None, options: dict[str,
                 operations.deliver_alerts(settings, journal, summary)
             summary["exit_code"], summary["finished_at"] = code, stamp()
             _pass_ended(app, journal, command, code, summary)
-            ending.update(code=code, line=last_line(command, code, summary))
+            ending.update(code=code, line=operations.last_line(command, code, summary))
         finally:
             journal.close()
     _print_summary(app.output, command, summary)
     return code
+
+
+def _record_early(app: AppState, command: str, code: int, summary: dict[str, Any]) -> None:
+    """A pass stopped before or outside its journal: an ERROR line in errors.log (always, unless
+    it is a 75: the same pass running, the journal busy), and a notification (`maorders.failures`)."""
+    if code == errors.EXIT_TEMPFAIL:
+        return
+    from maorders import failures
+
+    reason = str(summary.get("error") or f"exit {code}")
+    try:
+        written = write_errors_log(app, "%s exit %d; reason: %s", command, code, reason)
+        values = app.raw_values()
+        try:
+            basics = app.basics()
+        except MaordersError:  # the settings file itself is unusable: the environment alone
+            basics = Basics.of(values, app.journal_path)
+        failures.record_early(basics, failures.policy(values), command, code, reason, written)
+    except Exception:  # noqa: BLE001 - the pass's own exit code and line stand
+        log.debug("early failure not recorded", exc_info=True)
 
 
 def _record_failures(app: AppState, journal: "Journal", command: str, code: int, summary: dict[str, Any],
@@ -273,16 +282,6 @@ def _record_failures(app: AppState, journal: "Journal", command: str, code: int,
     except Exception:  # noqa: BLE001 - the run's own outcome stands
         log.warning("failures of %s not recorded", command, exc_info=True)
         return False
-
-
-def last_line(command: str, code: int, summary: dict[str, Any]) -> str:
-    """The run's last log line and the health ping's body: exit code, reason, counts."""
-    parts = [f"{command} exit {code}"] + ([f"reason: {reason_of(summary, code)}"] if code else [])
-    for name, result in summary.get("connectors", {}).items():
-        counts = " ".join(f"{k}={v}" for k, v in sorted(result.get("counts", {}).items()))
-        parts.append(f"{name}: " + (counts or ("nothing to do" if not result.get("exit_code")
-                                               else f"exit {result['exit_code']}")))
-    return "; ".join(parts)
 
 
 def _pass_ended(app: AppState, journal: "Journal | None", command: str, code: int,

@@ -185,18 +185,6 @@ class Watcher:
         return False
 
 
-# what each desktop target needs in maorders' own Python (docs/operations.md)
-NEEDS = {
-    "dbus": "dbus-python (apt install python3-dbus, or pip install dbus-python)",
-    "kde": "dbus-python (apt install python3-dbus, or pip install dbus-python)",
-    "qt": "dbus-python (apt install python3-dbus, or pip install dbus-python)",
-    "glib": "PyGObject and dbus-python (apt install python3-gi python3-dbus)",
-    "gnome": "PyGObject (apt install python3-gi gir1.2-notify-0.7)",
-    "windows": "pywin32 (pip install pywin32) on Windows",
-    "macosx": "terminal-notifier on macOS (brew install terminal-notifier)",
-}
-
-
 def unusable(target: str) -> str | None:
     """Why Apprise cannot use `target` here (the missing package by name), or None when it can."""
     import apprise
@@ -207,6 +195,8 @@ def unusable(target: str) -> str | None:
         return None
     scheme = target.partition("://")[0].lower()
     said = "; ".join(line.split(" - ", 2)[-1] for line in captured.getvalue().splitlines() if line.strip())
+    from maorders.alerts import NEEDS
+
     if scheme in NEEDS:
         return _("{target} cannot show pop-ups here: it needs {package}").format(target=target,
                                                                                package=NEEDS[scheme])
