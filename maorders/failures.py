@@ -63,7 +63,7 @@ def outcomes(summary: dict[str, Any], code: int) -> dict[str, tuple[int, str]]:
              for name, result in summary.get("connectors", {}).items()}
     if summary.get("error"):
         found[WHOLE_PASS] = (code, summary["error"])
-    elif found:  # the pass reached its connectors: whatever stopped it before is over
+    elif found or summary.get("reached"):  # the pass reached its connectors: what stopped it before is over
         found[WHOLE_PASS] = (0, "")
     return found
 

@@ -238,7 +238,8 @@ def _run(app: AppState, command: str, only: list[str] | None, options: dict[str,
                                     general.log_dir / f"{run_name}.log") for name in names]
             code = min(codes, key=SEVERITY.index) if codes else 0
             journal.finish_run(run_id, code, summary["connectors"])
-            summary["_recorded"] = _record_failures(app, journal, run_name, code, summary, attended)
+            summary["_recorded"] = _record_failures(app, journal, run_name, code, summary, attended,
+                                                    command)
             if all(_says(names, command, "alerts", options)):
                 operations.deliver_alerts(settings, journal, summary)
             summary["exit_code"], summary["finished_at"] = code, stamp()
@@ -271,13 +272,15 @@ def _record_early(app: AppState, command: str, code: int, summary: dict[str, Any
 
 
 def _record_failures(app: AppState, journal: "Journal", command: str, code: int, summary: dict[str, Any],
-                     attended: bool) -> bool:
+                     attended: bool, cli_command: str) -> bool:
     """The run's failures become notifications (issue 17); this never fails the pass."""
     from maorders import failures
 
     try:
         rules = failures.policy(app.raw_values()) if code else failures.Policy()
         failures.record(journal, command, code, summary, rules, attended)
+        if cli_command != command:  # a failure before the run had its own name was recorded under the command's
+            failures.record(journal, cli_command, 0, {"connectors": {}, "reached": True}, rules)
         return True
     except Exception:  # noqa: BLE001 - the run's own outcome stands
         log.warning("failures of %s not recorded", command, exc_info=True)

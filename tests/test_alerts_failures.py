@@ -163,6 +163,11 @@ def test_point1_alert_after_zero_alerts_a_75_at_once_and_ack_silences_status(cli
     assert check(cli)[0] == 1
     assert cli.run("status", "--ack").returncode == 0
     assert check(cli)[0] == 0
+    shift(cli, "alerted_at", timedelta(hours=25))  # acknowledged: no repeat, however long it lasts
+    assert runs(cli, 1, "pull-orders", MEGAPTEKA_URL=closed_port_url(), MAORDERS_HTTP_RETRIES="0") == [75]
+    assert len(hook.failures()) == 1 and check(cli)[0] == 0
+    assert runs(cli, 1, "pull-orders", MEGAPTEKA_SECRET="not-the-secret") == [69]  # a new, different failure
+    assert len(hook.failures()) == 2 and check(cli)[0] == 1
 
 
 def test_point1_the_health_ping_carries_the_reason(cli, httpserver):
