@@ -50,6 +50,17 @@ PER_PASS = 200  # alerts looked at per pass: a backlog drains over a few passes
 GIVE_UP_AFTER = timedelta(hours=48)  # an alert older than this is news no more: recorded as failed
 TEST_TITLE = "maorders: test alert"
 
+# what each desktop target needs in maorders' own Python (docs/operations.md)
+NEEDS = {
+    "dbus": "dbus-python (apt install python3-dbus, or pip install dbus-python)",
+    "kde": "dbus-python (apt install python3-dbus, or pip install dbus-python)",
+    "qt": "dbus-python (apt install python3-dbus, or pip install dbus-python)",
+    "glib": "PyGObject and dbus-python (apt install python3-gi python3-dbus)",
+    "gnome": "PyGObject (apt install python3-gi gir1.2-notify-0.7)",
+    "windows": "pywin32 (pip install pywin32) on Windows",
+    "macosx": "terminal-notifier on macOS (brew install terminal-notifier)",
+}
+
 
 @dataclass
 class Channel:
@@ -108,7 +119,7 @@ def channels(urls: tuple[str, ...] | list[str]) -> list[Channel]:
     found = []
     for number, url in enumerate(urls, 1):
         scheme = urlsplit(url).scheme or "?"
-        with apprise.LogCapture(level=logging.ERROR):
+        with apprise.LogCapture(level=logging.ERROR) as captured:
             try:
                 server = apprise.Apprise.instantiate(url)
             except Exception:  # noqa: BLE001 - an unparseable URL is reported, not raised
@@ -119,8 +130,19 @@ def channels(urls: tuple[str, ...] | list[str]) -> list[Channel]:
                 if isinstance(getattr(server, name, None), (int, float)) and getattr(server, name) > cap:
                     setattr(server, name, cap)
         found.append(Channel(number, channel_key(url), scheme, server,
-                             None if server else "Apprise cannot use this URL (see `maorders doctor`)"))
+                             None if server else refusal(url, captured.getvalue())))
     return found
+
+
+def refusal(url: str, said: str) -> str:
+    """Why Apprise cannot use a URL, in its own words (redacted): "Unparseable URL", "… is disabled
+    on this system" (with the package it needs), an unknown scheme."""
+    scheme = (urlsplit(url).scheme or "").lower()
+    words = "; ".join(line.split(" - ", 2)[-1].replace(url, f"the {scheme or '?'} URL")
+                      for line in said.splitlines() if line.strip())
+    if scheme in NEEDS:
+        words += f" (needs {NEEDS[scheme]})"
+    return redact("Apprise cannot use this URL: " + (words or "unknown scheme or missing parts"))[:300]
 
 
 def alert_text(note: dict[str, Any]) -> tuple[str, str]:
@@ -208,14 +230,17 @@ def _deliver_one(journal: "Journal", item: "OutboxItem", chans: list[Channel]) -
         _written_down(journal, item, delivered, finish=last)
         if last:
             return "sent"
-    journal.finish_send(item, "retry", message="; ".join(failures)[:500], retry_in=retry_delay(item.attempts))
+    with journal.recording() as db:  # the try happened: its outcome is written even past the budget
+        journal.finish_send(item, "retry", message="; ".join(failures)[:500], retry_in=retry_delay(item.attempts),
+                            db=db)
     return "retry"
 
 
 def _written_down(journal: "Journal", item: "OutboxItem", delivered: set[str], finish: bool) -> None:
-    """The channel took it: write that down at once (with the item's end when it was the last)."""
+    """The channel took it: write that down at once (with the item's end when it was the last), even
+    when the pass's budget is spent meanwhile, else the next pass sends it again (issue 16)."""
     item.payload["delivered"] = sorted(delivered)
-    with journal.write() as db:
+    with journal.recording() as db:
         db.execute("UPDATE outbox SET payload = ? WHERE id = ?", (json.dumps(item.payload), item.id))
         if finish:
             journal.finish_send(item, "sent", db=db)
@@ -250,9 +275,14 @@ def listing(journal: "Journal", failed_only: bool = False, limit: int = 100) -> 
 
 def send_test(urls: tuple[str, ...]) -> list[dict[str, Any]]:
     """One test message through every channel, now; the journal is not touched."""
+    return send_now(urls, TEST_TITLE, f"maorders on {socket.gethostname()} can reach you. "
+                    "Nothing needs to be done.", problem=False)
+
+
+def send_now(urls: tuple[str, ...], title: str, body: str, problem: bool = True) -> list[dict[str, Any]]:
+    """One message through every channel now, outside the outbox (a test; a failure with no journal)."""
     results = []
     for channel in channels(urls):
-        accepted, why = channel.send(TEST_TITLE, f"maorders on {socket.gethostname()} can reach you. "
-                                     "Nothing needs to be done.", problem=False)
+        accepted, why = channel.send(redact(title), redact(body), problem=problem)
         results.append({"channel": channel.label, "ok": accepted, "detail": why or "accepted"})
     return results

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from maorders import failures
 from maorders.clock import stamp
+from maorders.i18n import _
 from maorders.journal import Journal
 from maorders.output import Output
+from maorders.errors import ConfigError
 from maorders.runner import AppState
+from maorders.settings import Env
 
 
 def snapshot(journal: Journal) -> dict[str, Any]:
@@ -16,8 +21,8 @@ def snapshot(journal: Journal) -> dict[str, Any]:
                              WHERE state IN ('pending', 'retry', 'unknown', 'failed')
                              GROUP BY connector, kind, state ORDER BY connector, kind, state""")
     runs = journal.rows("""SELECT command, MAX(id) AS id FROM runs GROUP BY command""")
-    last_runs = [journal.one("SELECT command, started_at, finished_at, exit_code, attended FROM runs WHERE id = ?",
-                             (r["id"],)) for r in runs]
+    last_runs = [_running(journal, journal.one("""SELECT command, started_at, finished_at, exit_code, attended
+                                                  FROM runs WHERE id = ?""", (r["id"],))) for r in runs]
     failed = journal.rows("""SELECT connector, kind, business_key, last_error FROM outbox
                              WHERE state = 'failed' ORDER BY id DESC LIMIT 20""")
     return {
@@ -28,22 +33,69 @@ def snapshot(journal: Journal) -> dict[str, Any]:
         "last_runs": last_runs,
         "cursors": journal.rows("SELECT connector, feed, value, updated_at FROM cursors ORDER BY connector, feed"),
         "connectors": _connector_views(journal),
+        "activity": recent_activity(journal),
+        "failing": [{k: f[k] for k in ("scope", "command", "exit_code", "reason", "since", "last_at",
+                                       "acknowledged_at")} for f in failures.open_failures(journal)],
     }
+
+
+def _running(journal: Journal, run: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An unfinished run: running now (its lock's owner file is there) or stopped half-way (killed)."""
+    if run is None or run["finished_at"] is not None:
+        return run
+    owner = journal.path.parent / "locks" / f"{journal.path.stem}.{run['command']}.owner"
+    return {**run, "running": _alive(owner)}
+
+
+def _alive(owner: Path) -> bool:
+    """The pass holding the lock (its owner file: pid and host) still runs. A SIGKILL leaves the file."""
+    import json
+    import os
+    import socket
+    import sys
+
+    try:
+        held = json.loads(owner.read_text())
+    except (OSError, ValueError):
+        return False
+    if sys.platform == "win32" or held.get("host") != socket.gethostname():
+        return True  # no cheap safe probe there: the file says it runs
+    try:
+        os.kill(int(held["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, KeyError, TypeError, ValueError):
+        return True
+    return True
+
+
+def recent_activity(journal: Journal, limit: int = 15) -> list[dict[str, Any]]:
+    """Passes run and what people did by hand (the audit), newest first."""
+    runs = journal.rows("""SELECT started_at AS at, '(pass)' AS user, command AS action, '' AS arguments,
+                                  exit_code FROM runs ORDER BY id DESC LIMIT ?""", (limit,))
+    try:
+        done = journal.rows("SELECT at, user, action, arguments, exit_code FROM audit ORDER BY id DESC LIMIT ?",
+                            (limit,))
+    except Exception:  # noqa: BLE001 - a journal without the audit table yet
+        done = []
+    return sorted(runs + done, key=lambda row: row["at"] or "", reverse=True)[:limit]
 
 
 def _connector_views(journal: Journal) -> dict[str, Any]:
     from maorders import connectors
     from maorders.connector import load
 
-    return {name: load(connector.status)(journal)
-            for name, connector in connectors.registered().items() if connector.status}
+    shown = getattr(journal, "configured", None)  # set by AppState.open_journal; None: every connector
+    return {name: load(connector.status)(journal) for name, connector in connectors.registered().items()
+            if connector.status and (shown is None or name in shown)}
 
 
 def needs_person(snap: dict[str, Any]) -> list[str]:
     reasons = [f"{len(snap['failed'])} send(s) refused for good"] if snap["failed"] else []
-    bad_runs = [r for r in snap["last_runs"] if r and r["exit_code"] not in (0, 75, None)
-                and not (r["attended"] and r["exit_code"] == 65)]  # a cashier's own mistake, seen at once
-    reasons += [f"last {r['command']} exited {r['exit_code']}" for r in bad_runs]
+    # a pass whose last run failed, whatever its code, until it succeeds or a person acknowledges it
+    # (a cashier's own 65 at the till is not recorded as a failure: it was seen at once)
+    reasons += list(dict.fromkeys(f"last {f['command']} exited {f['exit_code']}"
+                                  for f in snap["failing"] if not f["acknowledged_at"]))
     for view in snap["connectors"].values():
         reasons += view.get("attention", [])
     return reasons
@@ -54,6 +106,7 @@ def acknowledge(journal: Journal) -> int:
     with journal.write() as db:
         dismissed = db.execute("UPDATE outbox SET state = 'dismissed' WHERE state = 'failed'").rowcount
         db.execute("UPDATE notifications SET seen_at = ? WHERE seen_at IS NULL", (stamp(),))
+        failures.acknowledge(db)
     return dismissed
 
 
@@ -64,14 +117,24 @@ def show_status(journal: Journal, out: Output, check: bool, ack: bool = False) -
     reasons = needs_person(snap)
     code = 1 if check and reasons else 0
     if out.json_mode:
-        out.emit_json({"command": "status", "exit_code": code, "needs_attention": reasons, **snap})
+        out.emit_json({"command": "status", "exit_code": code, "needs_attention": reasons, **snap,
+                       **({"reason": "; ".join(reasons)} if code else {})})
         return code
     out.table("Outbox", ["connector", "kind", "state", "count"],
               [(r["connector"], r["kind"], r["state"], r["n"]) for r in snap["outbox"]])
     out.table("Last runs", ["command", "started", "finished", "exit"],
-              [(r["command"], r["started_at"], r["finished_at"], r["exit_code"]) for r in snap["last_runs"] if r])
+              [(r["command"], r["started_at"], r["finished_at"] or (_("running") if r.get("running") else
+                                                                    _("stopped half-way")),
+                r["exit_code"]) for r in snap["last_runs"] if r])
     for name, view in snap["connectors"].items():
         out.table(name, ["what", "count"], sorted(view["counts"].items()))
+    if snap["failing"]:
+        out.table(_("Failing passes"), ["pass", "where", "exit", "since", "reason", "acknowledged"],
+                  [(f["command"], f["scope"], f["exit_code"], f["since"], f["reason"], f["acknowledged_at"] or "")
+                   for f in snap["failing"]])
+    out.table(_("Recent activity"), ["when", "who", "what", "arguments", "exit"],
+              [(a["at"], a["user"], a["action"], a["arguments"], "" if a["exit_code"] is None else a["exit_code"])
+               for a in snap["activity"]])
     if snap["failed"]:
         out.table("Refused for good", ["connector", "kind", "key", "error"],
                   [(f["connector"], f["kind"], f["business_key"], f["last_error"]) for f in snap["failed"]])
@@ -86,36 +149,137 @@ def show_status(journal: Journal, out: Output, check: bool, ack: bool = False) -
 
 
 def doctor(app: AppState) -> int:
-    """Settings, journal, and a real call to every configured service."""
-    from maorders import connectors
-    from maorders.connector import load
-    from maorders.http import Budget
-
-    out = app.output
-    settings = app.settings()
-    checks: list[dict[str, Any]] = [{"check": "settings", "ok": True,
-                                     "detail": "configured: " + (", ".join(settings.configured()) or "none")}]
+    """Settings, journal, log folder, alerts, pop-ups, and a real call to every configured service:
+    every check in one table, even when settings are missing (one row per variable)."""
     from maorders import operations, tillservice
 
-    checks += operations.doctor_checks(settings, app.env_file)
-    checks += tillservice.doctor_checks(settings.configured())
-    journal = app.open_journal()
-    try:
-        checks.append({"check": "journal", "ok": journal.value("PRAGMA integrity_check") == "ok",
-                       "detail": f"{settings.general.journal} ({journal.value('PRAGMA journal_mode')})"})
-        for name in settings.configured():
-            probe = connectors.get(name).doctor
-            if probe:
-                checks += load(probe)(settings, Budget(min(60.0, settings.general.pass_budget)))
-    finally:
-        journal.close()
+    out = app.output
+    settings, checks = settings_checks(app)
+    basics = app.basics() if settings is not None else _basics(app)
+    checks += operations.doctor_checks(settings, app.env_file, basics)
+    if settings is not None:
+        checks += tillservice.doctor_checks(settings.configured())
+    checks += _journal_checks(app, basics)
+    checks += _probes(settings)
     # a check marked "warning" (who may read a file) is shown, but does not fail the doctor
     failed = [c.get("exit_code", 69) for c in checks if not c["ok"] and not c.get("warning")]
     code = max(failed) if failed else 0
     if out.json_mode:
-        out.emit_json({"command": "doctor", "exit_code": code, "checks": checks})
+        out.emit_json({"command": "doctor", "exit_code": code, "checks": [_shown(c) for c in checks],
+                       **({"reason": next(c["detail"] for c in checks if not c["ok"] and not c.get("warning")
+                                          and c.get("exit_code", 69) == code)} if code else {})})
     else:
         out.table("Doctor", ["check", "ok", "detail"],
                   [(c["check"], "yes" if c["ok"] else ("WARN" if c.get("warning") else "NO"), c["detail"])
                    for c in checks])
     return code
+
+
+def _shown(check: dict[str, Any]) -> dict[str, Any]:
+    """A passing check carries no exit code (it would read as the code it exits with)."""
+    return {k: v for k, v in check.items() if k != "variable" and not (k == "exit_code" and check["ok"])}
+
+
+def settings_checks(app: AppState) -> tuple[Any, list[dict[str, Any]]]:
+    """(the settings or None, their rows): each missing or wrong variable its own row."""
+    try:
+        settings = app.settings()
+    except ConfigError as exc:
+        rows = variable_rows(app)
+        if not any(row["variable"] in str(exc) for row in rows):
+            rows.insert(0, {"check": "settings", "ok": False, "exit_code": 78, "detail": str(exc), "variable": ""})
+        return None, rows
+    return settings, [{"check": "settings", "ok": True,
+                       "detail": "configured: " + (", ".join(settings.configured()) or "none")}]
+
+
+def variable_rows(app: AppState) -> list[dict[str, Any]]:
+    """Every connector's settings read with an Env that notes each error and goes on."""
+    from maorders import connectors
+    from maorders.settings import read_values
+
+    try:
+        values = read_values(app.env_file)
+    except ConfigError as exc:
+        return [{"check": "settings file", "ok": False, "exit_code": 78, "detail": str(exc), "variable": ""}]
+    rows: list[dict[str, Any]] = []
+    for name, connector in connectors.registered().items():
+        env = NotingEnv(values)
+        try:
+            connector.read_settings(env)
+        except ConfigError as exc:  # a rule across settings, after each one was read
+            env.noted.setdefault(str(exc).split()[0], str(exc))
+        rows += [{"check": f"setting {variable}", "ok": False, "exit_code": 78, "detail": f"{name}: {message}",
+                  "variable": variable} for variable, message in env.noted.items()]
+    return rows
+
+
+def _noting(method: Any, fallback: Any) -> Any:
+    def read(self: "NotingEnv", name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, name, *args, **kwargs)
+        except ConfigError as exc:
+            self.noted.setdefault(name, str(exc))
+            return fallback(args, kwargs)
+    return read
+
+
+def _default(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return kwargs.get("default", args[0] if args else None)
+
+
+class NotingEnv(Env):
+    """An Env that notes each missing or wrong variable and answers with a stand-in, so that one
+    doctor run names them all."""
+
+    def __init__(self, values: Any):
+        super().__init__(values)
+        self.noted: dict[str, str] = {}
+
+    text = _noting(Env.text, lambda a, k: _default(a, k) or "missing")
+    url = _noting(Env.url, lambda a, k: "http://missing.invalid")
+    number = _noting(Env.number, _default)
+    integer = _noting(Env.integer, _default)
+    choice = _noting(Env.choice, _default)
+    flag = _noting(Env.flag, _default)
+    mapping = _noting(Env.mapping, lambda a, k: {})
+
+
+def _basics(app: AppState) -> Any:
+    from maorders.runner import Basics
+
+    return Basics.of(app.raw_values(), app.journal_path)
+
+
+def _journal_checks(app: AppState, basics: Any) -> list[dict[str, Any]]:
+    from maorders.errors import MaordersError
+
+    if not basics.journal.is_file() and not basics.configured:
+        return [{"check": "journal", "ok": False, "exit_code": 78,
+                 "detail": f"{basics.journal}: none yet, and nothing is configured"}]
+    try:
+        journal = app.open_journal()
+    except MaordersError as exc:
+        return [{"check": "journal", "ok": False, "exit_code": exc.exit_code, "detail": str(exc)}]
+    try:
+        return [{"check": "journal", "ok": journal.value("PRAGMA integrity_check") == "ok",
+                 "exit_code": 73, "detail": f"{basics.journal} ({journal.value('PRAGMA journal_mode')})"}]
+    finally:
+        journal.close()
+
+
+def _probes(settings: Any) -> list[dict[str, Any]]:
+    """A real call to every configured service (only with the settings whole)."""
+    from maorders import connectors
+    from maorders.connector import load
+    from maorders.http import Budget
+
+    if settings is None:
+        return [{"check": "services", "ok": False, "exit_code": 78,
+                 "detail": _("not called: the settings above are incomplete")}]
+    checks: list[dict[str, Any]] = []
+    for name in settings.configured():
+        probe = connectors.get(name).doctor
+        if probe:
+            checks += load(probe)(settings, Budget(min(60.0, settings.general.pass_budget)))
+    return checks

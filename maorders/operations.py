@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from maorders.i18n import _
 from maorders.redact import redact, register_secret
 
 if TYPE_CHECKING:
@@ -107,13 +108,29 @@ def ping(base: str, command: str, suffix: str, run_id: str | None = None, body: 
 
 
 def _one_line(command: str, code: int, summary: dict[str, Any]) -> str:
-    parts = [f"{command} exit {code}"]
+    """The run's line, the reason first when it failed (the check's page shows the body)."""
+    return redact(last_line(command, code, summary))[:PING_BODY_LIMIT]
+
+
+def last_line(command: str, code: int, summary: dict[str, Any]) -> str:
+    """The run's last log line and the health ping's body: exit code, reason, counts."""
+    parts = [f"{command} exit {code}"] + ([f"reason: {reason_of(summary, code)}"] if code else [])
     for name, result in summary.get("connectors", {}).items():
         counts = " ".join(f"{k}={v}" for k, v in sorted(result.get("counts", {}).items()))
-        parts.append(f"{name}: {counts or 'nothing to do'}")
+        parts.append(f"{name}: " + (counts or ("nothing to do" if not result.get("exit_code")
+                                               else f"exit {result['exit_code']}")))
+    return "; ".join(parts)
+
+
+def reason_of(summary: dict[str, Any], code: int) -> str:
+    """One line for scripts and orchestrators: why this run exited `code`."""
     if summary.get("error"):
-        parts.append(f"error: {summary['error']}")
-    return redact("; ".join(parts))[:PING_BODY_LIMIT]
+        return str(summary["error"])
+    for name, result in summary.get("connectors", {}).items():
+        if result.get("exit_code") == code and result.get("errors"):
+            first = str(result["errors"][0])  # wire messages already start with the remote's name
+            return first if first.startswith(f"{name}") else f"{name}: {first}"
+    return f"exit {code}"
 
 
 # -- metrics ------------------------------------------------------------------------------------------
@@ -144,22 +161,59 @@ def _read_only(path: Path) -> Any:
 
 
 # -- doctor --------------------------------------------------------------------------------------------
-def doctor_checks(settings: "Settings", env_file: Path | None = None) -> list[dict[str, Any]]:
-    """Alert URLs usable, metrics folder writable, settings file and journal not readable by others."""
-    checks: list[dict[str, Any]] = []
-    general = settings.general
-    if general.alert_urls:
-        checks += _alert_url_checks(general.alert_urls)
-    if general.metrics_file:
-        folder = general.metrics_file.parent
+def doctor_checks(settings: "Settings | None", env_file: Path | None = None,
+                  basics: Any = None) -> list[dict[str, Any]]:
+    """Log folder writable, alert URLs usable, desktop pop-ups possible, metrics folder writable,
+    settings file and journal not readable by others. `settings` None: they are incomplete, and
+    `basics` (journal, log folder, alert URLs as written) says what can still be checked."""
+    checks: list[dict[str, Any]] = [log_folder_check(basics.log_dir)] if basics is not None else []
+    urls = settings.general.alert_urls if settings is not None else (basics.alert_urls if basics else ())
+    if urls:
+        checks += _alert_url_checks(urls)
+    checks.append(_watch_check())
+    metrics_file = settings.general.metrics_file if settings is not None else None
+    if metrics_file:
+        folder = metrics_file.parent
         writable = folder.is_dir() and os.access(folder, os.W_OK)
         checks.append({"check": "metrics file", "ok": writable, "exit_code": 73,
-                       "detail": f"{general.metrics_file}" + ("" if writable else ": its folder cannot be written")})
+                       "detail": f"{metrics_file}" + ("" if writable else ": its folder cannot be written")})
     settings_file = env_file or _default_env_file()
-    for what, path in (("settings file", settings_file), ("journal", general.journal)):
+    journal = settings.general.journal if settings is not None else (basics.journal if basics else None)
+    for what, path in (("settings file", settings_file), ("journal", journal)):
         if path is not None and path.exists():
             checks.append(_privacy_check(what, path))
     return checks
+
+
+def log_folder_check(folder: Path) -> dict[str, Any]:
+    """Every pass writes its log there: a folder it cannot write stops every pass with 73. Tried
+    for real (a temporary file), as root passes every permission test on paper."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return {"check": "log folder", "ok": False, "exit_code": 73,
+                "detail": _("{folder}: cannot be written ({why}); every pass would exit 73").format(
+                    folder=folder, why=exc.strerror or type(exc).__name__)}
+    return {"check": "log folder", "ok": True, "detail": str(folder)}
+
+
+def _watch_check() -> dict[str, Any]:
+    """Whether `maorders watch` can show pop-ups here (a warning: the passes do not need it)."""
+    try:
+        from maorders import watch
+
+        target = watch.default_target()
+        why = watch.unusable(target)
+    except Exception as exc:  # noqa: BLE001
+        why, target = redact(f"{type(exc).__name__}: {exc}"), "?"
+    if why is None:
+        return {"check": "desktop pop-ups", "ok": True, "detail": f"{target}: usable by `maorders watch`"}
+    return {"check": "desktop pop-ups", "ok": False, "warning": True, "exit_code": 69,
+            "detail": why + _(" (`maorders watch --target` takes any other Apprise URL)")}
 
 
 def _alert_url_checks(urls: tuple[str, ...]) -> list[dict[str, Any]]:

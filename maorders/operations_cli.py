@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import typer
 
+from maorders.i18n import _
 from maorders.operator import app_state, with_journal
 from maorders.runner import guarded
 
@@ -39,7 +40,9 @@ def alerts_test(ctx: typer.Context) -> None:
         code = 0 if all(r["ok"] for r in results) else (78 if unusable else 69)
         out = state.output
         if out.json_mode:
-            out.emit_json({"command": "alerts test", "exit_code": code, "channels": results})
+            failed = [f"{r['channel']}: {r['detail']}" for r in results if not r["ok"]]
+            out.emit_json({"command": "alerts test", "exit_code": code, "channels": results,
+                           **({"reason": "; ".join(failed)} if code else {})})
         else:
             out.table("Alert channels", ["channel", "ok", "detail"],
                       [(r["channel"], "yes" if r["ok"] else "NO", r["detail"]) for r in results])
@@ -112,9 +115,11 @@ def watch(
             counts = watcher.check()
             code = 75 if counts["failed"] else 0
             if out.json_mode:
-                out.emit_json({"command": "watch", "exit_code": code, **counts})
+                out.emit_json({"command": "watch", "exit_code": code, **counts,
+                               **({"reason": counts["why"]} if code else {})})
             else:
                 out.info(f"watch: shown={counts['shown']} more={counts['more']} failed={counts['failed']}")
+                _report(out, counts)
             return code
         out.info(f"watching {journal} every {interval:g} s (Ctrl+C stops)")
         watch_module.follow(watcher, interval, lambda counts: _report(out, counts))
@@ -127,7 +132,8 @@ def _report(out: Any, counts: dict[str, Any]) -> None:
     if counts.get("error"):
         out.warn(f"watch: the journal cannot be read now: {counts['detail']}")
     elif counts.get("failed"):
-        out.warn("watch: a pop-up could not be shown; trying again at the next look")
+        out.warn(_("watch: a pop-up could not be shown ({why}); trying again at the next look").format(
+            why=counts.get("why") or "-"))
 
 
 def _exit_watch(state: Any, action: Any) -> None:
@@ -147,5 +153,5 @@ def _exit_watch(state: Any, action: Any) -> None:
     if message is not None:
         state.output.error(message)
         if state.output.json_mode:
-            state.output.emit_json({"command": "watch", "exit_code": code, "error": message})
+            state.output.emit_json({"command": "watch", "exit_code": code, "error": message, "reason": message})
     raise typer.Exit(code)

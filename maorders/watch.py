@@ -8,8 +8,10 @@ through Apprise (`windows://`, `macosx://`, `dbus://`/`glib://`; any Apprise URL
 Safe beside the scheduled passes: the journal is opened read-only (`mode=ro`), no pass
 lock is taken, nothing in the journal changes. What was shown is remembered in a small
 state file in the user's own state folder (platformdirs `user_state_dir`), per journal.
-A pop-up that could not be shown is shown at the next check; a watcher killed between
-showing and remembering shows that one notification again.
+Only what was shown is remembered: a pop-up that could not be shown (its reason is said:
+the missing package by name) is shown at the next check; a watcher killed between showing
+and remembering shows that one notification again. A first start shows the backlog that
+needs a person: how many, and the newest few.
 """
 
 from __future__ import annotations
@@ -22,15 +24,14 @@ import tempfile
 import time
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-from maorders.clock import now, stamp
+from maorders.i18n import _
 from maorders.redact import redact
 
 PER_CHECK = 10  # pop-ups at once; a burst beyond that becomes one "and N more" pop-up
-FIRST_LOOK = timedelta(hours=24)  # a first start shows the unseen notifications of the last day
+FIRST_FEW = 3  # a first start: a count of what needs a person, and the newest few of them
 
 
 def default_target() -> str:
@@ -88,43 +89,72 @@ class Watcher:
         self.state_path = self.state_path or state_file()
         self.key = str(self.journal.resolve())
         self._server: Any = None
+        self.problem: str | None = None  # why the last pop-up could not be shown
 
-    def check(self, show: Callable[[str, str, bool], bool] | None = None) -> dict[str, int]:
-        """Show what is new since the last check: {"shown", "more", "failed"}."""
+    def check(self, show: Callable[[str, str, bool], bool] | None = None) -> dict[str, Any]:
+        """Show what is new since the last check: {"shown", "more", "failed"} (and "why" when a pop-up
+        could not be shown). Only what was shown is remembered as seen (issue 17)."""
         show = show or self.show
         if not self.journal.is_file():
             return {"shown": 0, "more": 0, "failed": 0}
         state = load_state(self.state_path)
-        last = state.get(self.key)
+        if self.key not in state:
+            return self._first_look(state, show)
+        last = state[self.key]
         notes, total = self.new_notifications(last)
-        counts = {"shown": 0, "more": max(0, total - len(notes)), "failed": 0}
+        counts: dict[str, Any] = {"shown": 0, "more": max(0, total - len(notes)), "failed": 0}
         for note in notes:
             if not show(*title_body(note), bool(note["problem"])):
-                counts["failed"] += 1
-                break  # the desktop is not there: the rest waits for the next check, in order
-            state[self.key] = last = note["id"]
+                return self._failed(counts)  # the rest waits for the next check, in order
+            state[self.key] = note["id"]
             save_state(self.state_path, state)
             counts["shown"] += 1
-        if not counts["failed"] and counts["more"]:
-            if show("maorders", f"… and {counts['more']} more: run maorders status", True):
-                state[self.key] = last = self.newest_id()
-                save_state(self.state_path, state)
-        if self.key not in state:  # nothing to show on a first start: begin from here
-            state[self.key] = self.newest_id()
+        if counts["more"]:
+            if not show("maorders", _("… and {count} more: run maorders status").format(count=counts["more"]), True):
+                return self._failed(counts)
+            state[self.key] = self.newest_id()  # told as a count: the person looks at `status`
             save_state(self.state_path, state)
         return counts
 
-    def new_notifications(self, last: int | None) -> tuple[list[dict[str, Any]], int]:
+    def _first_look(self, state: dict[str, int], show: Callable[[str, str, bool], bool]) -> dict[str, Any]:
+        """A first start: the backlog that needs a person, as a count and the newest few; remembered
+        only once shown, so a desktop not ready yet shows it at the next check."""
+        newest = self.newest_id()
+        backlog, total = self.backlog()
+        counts: dict[str, Any] = {"shown": 0, "more": max(0, total - len(backlog)), "failed": 0}
+        if total > len(backlog):
+            if not show("maorders", _("{count} notifications need a person: run maorders status").format(
+                    count=total), True):
+                return self._failed(counts)
+        for note in reversed(backlog):  # oldest of the few first, as they happened
+            if not show(*title_body(note), True):
+                return self._failed(counts)
+            counts["shown"] += 1
+        state[self.key] = newest
+        save_state(self.state_path, state)
+        return counts
+
+    def _failed(self, counts: dict[str, Any]) -> dict[str, Any]:
+        counts["failed"] = 1
+        counts["why"] = self.problem or _("the pop-up was not accepted")
+        return counts
+
+    def backlog(self) -> tuple[list[dict[str, Any]], int]:
+        """(the newest few unseen notifications that need a person, how many there are in all)."""
+        with _open(self.journal) as conn:
+            total = conn.execute("SELECT COUNT(*) FROM notifications WHERE seen_at IS NULL AND problem = 1"
+                                 ).fetchone()[0]
+            rows = conn.execute("""SELECT * FROM notifications WHERE seen_at IS NULL AND problem = 1
+                                   ORDER BY id DESC LIMIT ?""", (FIRST_FEW,)).fetchall()
+        return [dict(r) for r in rows], total
+
+    def new_notifications(self, last: int) -> tuple[list[dict[str, Any]], int]:
         """(the next notifications to show, how many are waiting in all)."""
         only = "AND problem = 1" if self.problems_only else ""
         with _open(self.journal) as conn:
-            if last is None:  # first start: the unseen ones of the last day, not the whole history
-                where, params = f"seen_at IS NULL AND created_at >= ? {only}", [stamp(now() - FIRST_LOOK)]
-            else:
-                where, params = f"id > ? {only}", [last]
-            total = conn.execute(f"SELECT COUNT(*) FROM notifications WHERE {where}", params).fetchone()[0]
-            rows = conn.execute(f"SELECT * FROM notifications WHERE {where} ORDER BY id LIMIT ?",
-                                [*params, PER_CHECK]).fetchall()
+            total = conn.execute(f"SELECT COUNT(*) FROM notifications WHERE id > ? {only}", [last]).fetchone()[0]
+            rows = conn.execute(f"SELECT * FROM notifications WHERE id > ? {only} ORDER BY id LIMIT ?",
+                                [last, PER_CHECK]).fetchall()
         return [dict(r) for r in rows], total
 
     def newest_id(self) -> int:
@@ -138,16 +168,39 @@ class Watcher:
             from maorders.alerts import protect
 
             protect([self.target])
+            self.problem = unusable(self.target)
             with apprise.LogCapture(level=40):
                 self._server = apprise.Apprise.instantiate(self.target) or False
         if not self._server:
             return False
         kind = apprise.NotifyType.WARNING if problem else apprise.NotifyType.INFO
-        with apprise.LogCapture(level=30):
+        with apprise.LogCapture(level=30) as captured:
             try:
-                return bool(self._server.notify(body=body, title=title, notify_type=kind))
-            except Exception:  # noqa: BLE001 - a desktop that went away is retried next check
-                return False
+                if self._server.notify(body=body, title=title, notify_type=kind):
+                    return True
+            except Exception as exc:  # noqa: BLE001 - a desktop that went away is retried next check
+                captured.write(f"x - x - {type(exc).__name__}: {exc}\n")
+        lines = [line.split(" - ", 2)[-1] for line in captured.getvalue().splitlines() if line.strip()]
+        self.problem = redact("; ".join(lines[-2:]) or _("{target} did not accept it").format(target=self.target))
+        return False
+
+
+def unusable(target: str) -> str | None:
+    """Why Apprise cannot use `target` here (the missing package by name), or None when it can."""
+    import apprise
+
+    with apprise.LogCapture(level=40) as captured:
+        server = apprise.Apprise.instantiate(target)
+    if server is not None:
+        return None
+    scheme = target.partition("://")[0].lower()
+    said = "; ".join(line.split(" - ", 2)[-1] for line in captured.getvalue().splitlines() if line.strip())
+    from maorders.alerts import NEEDS
+
+    if scheme in NEEDS:
+        return _("{target} cannot show pop-ups here: it needs {package}").format(target=target,
+                                                                               package=NEEDS[scheme])
+    return redact(said or _("{target} is not an Apprise URL").format(target=target))
 
 
 class _open:

@@ -138,4 +138,6 @@ def test_fleet_examples_are_python_that_retries_only_75(name):
 
     text = (SCRIPTS / "fleet" / name).read_text(encoding="utf-8")
     ast.parse(text)
-    assert "RUN_AGAIN_LATER = 75" in text and "--env-file" in text
+    shared = (SCRIPTS / "fleet" / "maorders_fleet.py").read_text(encoding="utf-8")
+    assert "from maorders_fleet import run_maorders" in text  # one decision for both (tests/test_fleet_decision.py)
+    assert "RUN_AGAIN_LATER = 75" in shared and "--env-file" in shared

@@ -2,30 +2,33 @@
 
 One settings file and journal per account in /etc/maorders/accounts/<account>.env (see
 airflow_maorders.py). The flow maps one task per (account, pass); exit 75 ("run again later")
-is retried, every other non-zero code fails that task at once and the others go on.
+and a pass that hung past its timeout are retried, every other non-zero code fails that task at
+once (its reason logged) and the others go on. The decision is `maorders_fleet.decide`, shared
+with the Airflow DAG; keep maorders_fleet.py beside this file.
 
-    prefect deploy scripts/fleet/prefect_maorders.py:maorders_courier_accounts --cron "*/10 * * * *"
+    cd scripts/fleet && prefect deploy prefect_maorders.py:maorders_courier_accounts \
+        --name maorders-accounts --pool default --cron "*/10 * * * *"
     python scripts/fleet/prefect_maorders.py          # one run now
-Tested with Prefect 3.
+Written for Prefect 3.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
+from maorders_fleet import run_maorders
+
 MAORDERS = os.environ.get("MAORDERS_BIN", "/usr/local/bin/maorders")
 ACCOUNTS = Path(os.environ.get("MAORDERS_ACCOUNTS", "/etc/maorders/accounts"))
 PASSES = ("pull-orders", "push-statuses")
-RUN_AGAIN_LATER = 75
+PASS_TIMEOUT_S = 8 * 60  # the subprocess is stopped then (Prefect 3's task timeout only warns)
 
 
 class RunAgainLater(Exception):
-    """Exit 75: the network, the remote, or the same pass already running."""
+    """Exit 75, or a pass stopped at its timeout: the network, the remote, the same pass running."""
 
 
 class NeedsAPerson(Exception):
@@ -44,18 +47,16 @@ def only_run_again_later(task, task_run, state) -> bool:
 
 
 @task(retries=3, retry_delay_seconds=[60, 120, 240], retry_condition_fn=only_run_again_later,
-      timeout_seconds=8 * 60, task_run_name="{account} {command}")
+      task_run_name="{account} {command}")
 def run_pass(account: str, command: str) -> dict:
-    env_file = ACCOUNTS / f"{account}.env"
-    done = subprocess.run([MAORDERS, "--env-file", str(env_file), "--json", "-q", command],
-                          capture_output=True, text=True, encoding="utf-8", timeout=8 * 60)
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    summary = json.loads(lines[-1]) if lines else {"exit_code": done.returncode}
-    if done.returncode == RUN_AGAIN_LATER:
-        raise RunAgainLater(f"{account} {command}: {summary.get('error', 'run again later')}")
-    if done.returncode != 0:
-        raise NeedsAPerson(f"{account} {command} exited {done.returncode}: {summary.get('error', 'see the log')}")
-    return summary
+    decision = run_maorders(MAORDERS, ACCOUNTS / f"{account}.env", command, PASS_TIMEOUT_S)
+    if decision.outcome != "ok":
+        get_run_logger().warning(decision.line(account, command))
+    if decision.outcome == "retry":
+        raise RunAgainLater(decision.line(account, command))
+    if decision.outcome == "fail":
+        raise NeedsAPerson(decision.line(account, command))
+    return decision.summary
 
 
 @flow(name="maorders courier accounts")
@@ -68,7 +69,7 @@ def maorders_courier_accounts() -> None:
         try:
             future.result()
         except Exception as exc:  # one account's trouble never stops the others
-            failed.append(f"{account} {command}: {exc}")
+            failed.append(str(exc))
     for line in failed:
         logger.error(line)
     if failed:
