@@ -13,6 +13,11 @@ service slow, flaky, rate-limited or malformed with the same knobs:
                                          # connection closes (a transfer broken mid-body)
     app.faults.wrong_shape_rate = 0.2    # valid JSON/XML of the wrong shape (`wrong_shape()`)
     app.faults.redirect_to = "http://…"  # every request answers 307 to that base URL
+    app.faults.trickle = 1.0             # the body is sent one byte at a time, this many seconds
+                                         # apart (a slow link or upstream: no read ever times out)
+    app.faults.trickle_headers = True    # the status line and headers trickle too
+    app.faults.replace_body = "[[[…"     # every routed reply carries this body instead (hostile
+                                         # bodies: deep nesting, NaN, an echo of what was sent)
     app.on_effect = lambda name: ...     # called right after an effect is applied,
                                          # before the reply: crash tests kill the client here
 
@@ -50,6 +55,9 @@ class Faults:
     cut_body_rate: float = 0.0
     wrong_shape_rate: float = 0.0
     redirect_to: str = ""
+    trickle: float = 0.0
+    trickle_headers: bool = False
+    replace_body: str = ""
     seed: int = 1
 
     def update(self, values: dict[str, Any]) -> None:
@@ -200,6 +208,9 @@ class EmulatorApp:
         if roll_bad < self.faults.malformed_rate and response.body:
             self.counters["fault_malformed"] += 1
             response.body = response.body[: len(response.body) // 2]
+        if self.faults.replace_body:
+            self.counters["fault_replaced_body"] += 1
+            response.body = self.faults.replace_body.encode("utf-8")
         if roll_cut < self.faults.cut_body_rate and len(response.body) > 1:
             self.counters["fault_cut_body"] += 1
             response.cut = True
@@ -249,7 +260,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
-        self.wfile.write(response.body)
+        self._write(response.body)
+
+    def flush_headers(self) -> None:
+        if self.app.faults.trickle and self.app.faults.trickle_headers and getattr(self, "_headers_buffer", None):
+            head, self._headers_buffer = b"".join(self._headers_buffer), []
+            self._write(head)
+        else:
+            super().flush_headers()
+
+    def _write(self, data: bytes) -> None:
+        """The bytes at once, or one at a time `faults.trickle` seconds apart."""
+        pause = self.app.faults.trickle
+        if not pause:
+            self.wfile.write(data)
+            return
+        self.app.counters["fault_trickle"] += 1
+        for index in range(len(data)):
+            self.wfile.write(data[index:index + 1])
+            time.sleep(pause)
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 

@@ -14,6 +14,9 @@
   same scheme, host and port is followed; anything else stops with a `ConfigError` naming
   the address to put in the setting.
 - Replies are size-limited while they are read (`max_reply_bytes`), not after.
+- Every attempt has a total deadline, the end of the pass's budget, not only a per-read
+  timeout: a reply trickled one byte a second is cut when the budget ends (75), its socket
+  shut from a timer (`Deadline`), whether the trickle is in the headers or the body.
 - An optional client-side limit keeps us under a remote's requests-per-second cap.
 """
 
@@ -21,15 +24,19 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 
 import requests
+from urllib3 import connection as _connection, connectionpool as _pool, poolmanager as _poolmanager
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from maorders.errors import ConfigError, PermanentError, RefusedError, TransientError
+from maorders.i18n import _
 from maorders.ratelimit import RateLimiter
 
 log = logging.getLogger("maorders.http")
@@ -68,6 +75,101 @@ class Budget:
 
     def left(self) -> float:
         return self.seconds - (time.monotonic() - self.started)
+
+
+_current = threading.local()  # the Deadline of the attempt this thread is making, if any
+
+
+class Deadline:
+    """The end of one attempt: when it passes, the attempt's connections are shut from a timer.
+
+    A per-read timeout never fires for a reply that trickles a byte at a time, so the wall time
+    is held here: the socket's shutdown wakes the blocked read, in the headers or the body."""
+
+    def __init__(self, seconds: float):
+        self.lock = threading.Lock()
+        self.connections: list[Any] = []
+        self.passed = self.done = False
+        self.timer = threading.Timer(max(seconds, 0.0), self._cut)
+        self.timer.daemon = True
+
+    def __enter__(self) -> "Deadline":
+        _current.deadline = self
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.cancel()
+        with self.lock:
+            self.done = True
+        _current.deadline = None
+
+    def watch(self, connection: Any) -> None:
+        with self.lock:
+            if connection not in self.connections:
+                self.connections.append(connection)
+            if self.passed:
+                _shut(connection)
+
+    def _cut(self) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.passed = True
+            for connection in self.connections:
+                _shut(connection)
+
+
+def _shut(connection: Any) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:  # the plain socket's shutdown, also under TLS: it wakes a read blocked in another thread
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class _Watched:
+    """A urllib3 connection that puts itself under the current attempt's Deadline."""
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        _watch(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        _watch(self)
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+def _watch(connection: Any) -> None:
+    deadline = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.watch(connection)
+
+
+class _HTTPPool(_pool.HTTPConnectionPool):
+    ConnectionCls = type("HTTPConnection", (_Watched, _connection.HTTPConnection), {})
+
+
+class _HTTPSPool(_pool.HTTPSConnectionPool):
+    ConnectionCls = type("HTTPSConnection", (_Watched, _connection.HTTPSConnection), {})
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with connections a Deadline can cut (direct and through an HTTP proxy)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if manager.pool_classes_by_scheme is _poolmanager.pool_classes_by_scheme:  # not SOCKS's own
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -118,6 +220,8 @@ class Remote:
         self.budget = budget
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
         self.session = requests.Session()
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, _Adapter())
         self.session.headers.update({"User-Agent": USER_AGENT, **(headers or {})})
         self.calls = 0
 
@@ -181,18 +285,29 @@ class Remote:
             if self.budget.left() <= 0:  # the wait for the rate limit counts against the budget too
                 raise TransientError(f"{what}: the pass's time budget is spent; run again later")
         self.calls += 1
-        timeout = min(self.timeout, max(self.budget.left(), 0.1))
+        left = self.budget.left()
+        timeout = min(self.timeout, max(left, 0.1))
+        cut = TransientError(_("{what}: no whole reply within the time budget of {seconds:g} s; "
+                               "run again later").format(what=what, seconds=self.budget.seconds))
         try:
-            response = self._follow(method, self.url(path), what, timeout, kwargs)
-            self._read(response, what)
-        except requests.exceptions.SSLError as exc:
-            raise RefusedError(f"{what}: TLS verification failed ({type(exc).__name__}); "
-                               "set REQUESTS_CA_BUNDLE for a private CA") from None
-        except BROKEN_TRANSFER as exc:
-            raise Retryable(f"broken transfer ({type(exc).__name__})") from None
+            with Deadline(left) as deadline:
+                response = self._follow(method, self.url(path), what, timeout, kwargs)
+                self._read(response, what)
+        except requests.RequestException as exc:
+            raise cut if deadline.passed else self._failure(what, exc) from None
+        if deadline.passed:  # cut mid-headers, http.client takes the end of the stream for their end
+            raise cut
         if response.status_code not in accept:
             classify(response, what)
         return response
+
+    def _failure(self, what: str, exc: requests.RequestException) -> Exception:
+        if isinstance(exc, requests.exceptions.SSLError):
+            return RefusedError(f"{what}: TLS verification failed ({type(exc).__name__}); "
+                                "set REQUESTS_CA_BUNDLE for a private CA")
+        if isinstance(exc, BROKEN_TRANSFER):
+            return Retryable(f"broken transfer ({type(exc).__name__})")
+        return exc
 
     def _follow(self, method: str, url: str, what: str, timeout: float, kwargs: dict[str, Any]
                 ) -> requests.Response:
