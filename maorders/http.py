@@ -47,7 +47,9 @@ MAX_REPLY_BYTES = 64 * 1024 * 1024
 MAX_REDIRECTS = 5
 BROKEN_TRANSFER = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                    requests.exceptions.ContentDecodingError)
-WRONG_SHAPE = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+# what a parser raises on a reply it cannot read: a missing key, a wrong type, a bad number
+# (Decimal's InvalidOperation is an ArithmeticError), nesting past the stack, broken XML
+WRONG_SHAPE = (LookupError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError, SyntaxError)
 
 
 class Unauthorized(RefusedError):
@@ -188,10 +190,7 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 def error_text(response: requests.Response, limit: int = 200) -> str:
     """The remote's own words for an error, short and on one line."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = _json_or_none(response)
     if isinstance(body, dict):
         parts = [str(body.get(k)) for k in ("error", "errorMsg", "message") if body.get(k)]
         errors = body.get("errors")
@@ -383,16 +382,25 @@ def classify(response: requests.Response, what: str) -> None:
 
 
 def _error_code(response: requests.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
+    body = _json_or_none(response)
     return body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), str) else None
 
 
 def json_body(response: requests.Response) -> Any:
-    """The JSON body; a body that is not JSON is a malformed reply (retryable)."""
+    """The JSON body; a body that cannot be decoded, whatever the decoder raises (RecursionError
+    on deep nesting, NaN or Infinity, a bad byte), is a malformed reply (retryable)."""
     try:
-        return response.json()
-    except ValueError:
-        raise Retryable(f"malformed reply: not JSON ({len(response.content)} bytes)") from None
+        return response.json(parse_constant=_no_constant)
+    except Exception as exc:  # noqa: BLE001 - any failure to decode a remote's body is the remote's
+        raise Retryable(f"malformed reply: not JSON ({len(response.content)} bytes, {type(exc).__name__})") from None
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return json_body(response)
+    except Retryable:
+        return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")  # RFC 8259 §6: NaN and Infinity are not permitted
