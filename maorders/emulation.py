@@ -18,6 +18,9 @@ service slow, flaky, rate-limited or malformed with the same knobs:
     app.faults.trickle_headers = True    # the status line and headers trickle too
     app.faults.replace_body = "[[[…"     # every routed reply carries this body instead (hostile
                                          # bodies: deep nesting, NaN, an echo of what was sent)
+    app.faults.echo_status = 500         # requests (whose path holds `echo_path`, if set) answer
+                                         # this status quoting what was sent, secrets and all, as
+                                         # services that quote a refused request do
     app.on_effect = lambda name: ...     # called right after an effect is applied,
                                          # before the reply: crash tests kill the client here
 
@@ -58,6 +61,8 @@ class Faults:
     trickle: float = 0.0
     trickle_headers: bool = False
     replace_body: str = ""
+    echo_status: int = 0
+    echo_path: str = ""
     seed: int = 1
 
     def update(self, values: dict[str, Any]) -> None:
@@ -164,6 +169,12 @@ class EmulatorApp:
         """A well-formed reply of the wrong shape; emulators override it with one that fits."""
         return Response.json(200, {"unexpected": [1, 2, 3]})
 
+    def echo(self, request: Request) -> Response:
+        """An error quoting the request: its credentials first, so they survive any cut."""
+        quoted = " ".join(filter(None, (request.headers.get("authorization"), request.headers.get("x-api-key"),
+                                        request.body.decode("utf-8", "replace"))))
+        return Response.json(self.faults.echo_status, {"error": "refused", "message": f"refused: {quoted}"})
+
     def rate_limited(self, request: Request) -> Response | None:
         """A remote's own rate limit (a subclass may answer 429/503); None when allowed."""
         return None
@@ -197,6 +208,9 @@ class EmulatorApp:
         if roll_error < self.faults.error_rate:
             self.counters["fault_500"] += 1
             return Response.json(500, {"error": "internal", "message": "emulated failure"})
+        if self.faults.echo_status and self.faults.echo_path in request.path:
+            self.counters["fault_echo"] += 1
+            return self.echo(request)
         limited = self.rate_limited(request)
         if limited is not None:
             return limited

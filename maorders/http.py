@@ -38,6 +38,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from maorders.errors import ConfigError, PermanentError, RefusedError, TransientError
 from maorders.i18n import _
 from maorders.ratelimit import RateLimiter
+from maorders.redact import redact
 
 log = logging.getLogger("maorders.http")
 
@@ -189,7 +190,8 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 def error_text(response: requests.Response, limit: int = 200) -> str:
-    """The remote's own words for an error, short and on one line."""
+    """The remote's own words for an error, short, on one line, and masked (a remote may echo our
+    credentials back in its error: masked before they are cut, so no half-secret slips through)."""
     body = _json_or_none(response)
     if isinstance(body, dict):
         parts = [str(body.get(k)) for k in ("error", "errorMsg", "message") if body.get(k)]
@@ -199,8 +201,8 @@ def error_text(response: requests.Response, limit: int = 200) -> str:
         elif isinstance(errors, list):
             parts += [str(e) for e in errors]
         if parts:
-            return " ".join(" — ".join(parts).split())[:limit]
-    text = " ".join(response.text.split())
+            return redact(" ".join(" — ".join(parts).split()))[:limit]
+    text = redact(" ".join(response.text.split()))
     return (text[:limit] or response.reason or "no body")
 
 

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from maorders.errors import ConfigError
+from maorders.i18n import _
 
 APP = "maorders"
 YES = {"yes", "y", "true", "1", "on"}
@@ -50,6 +51,16 @@ def default_log_dir(journal: Path) -> Path:
     return journal.parent / "logs"
 
 
+def _outline(url: str) -> str:
+    """A wrong URL as it may be shown: its scheme and host only. Its path, query and user info
+    may hold a key (a health-check ping key, a token): never echoed."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    if parts.scheme and host and len(parts.scheme) <= 10:
+        return f"'{parts.scheme}://{host}/…'" if parts.path.strip("/") or parts.query else f"'{parts.scheme}://{host}'"
+    return _("a value without http:// or https:// (not shown: it may hold a key)")
+
+
 class Env:
     """Reads typed values from a mapping; every error names the variable."""
 
@@ -73,7 +84,7 @@ class Env:
         value = self.text(name, default)
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+            raise ConfigError(_("{name} must be an http(s) URL, got {value}").format(name=name, value=_outline(value)))
         self.url_names[value.rstrip("/")] = name
         return value.rstrip("/")
 
