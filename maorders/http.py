@@ -32,9 +32,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 
 import requests
-from urllib3 import connection as _connection, connectionpool as _pool, poolmanager as _poolmanager
+from urllib3 import connection as _connection, connectionpool as _pool, exceptions as _exceptions
+from urllib3 import poolmanager as _poolmanager
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from maorders import settings
 from maorders.errors import ConfigError, PermanentError, RefusedError, TransientError
 from maorders.i18n import _
 from maorders.ratelimit import RateLimiter
@@ -213,7 +215,7 @@ class Remote:
                  rate_limit: int | None = None, headers: dict[str, str] | None = None,
                  url_setting: str | None = None, max_reply_bytes: int = MAX_REPLY_BYTES):
         self.name = name
-        self.url_setting = url_setting or "the service's URL setting"
+        self.url_setting = url_setting or settings.url_setting(base_url) or "the service's URL setting"
         self.max_reply_bytes = max_reply_bytes
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -244,6 +246,7 @@ class Remote:
         """
         what = f"{self.name}: {method} {path}"
         attempts = 1 + (self.retries if safe else 0)
+        started = time.monotonic()
         retrying = Retrying(
             stop=stop_after_attempt(attempts),
             retry=retry_if_exception_type(Retryable),
@@ -258,7 +261,8 @@ class Remote:
                     return self._parse(parse, response) if parse else response
         except Retryable as exc:
             tries = attempt.retry_state.attempt_number
-            raise TransientError(f"{what} failed after {tries} attempt(s): {exc}") from None
+            raise TransientError(_("{what} failed after {tries} attempt(s) in {seconds:.1f} s: {reason}").format(
+                what=what, tries=tries, seconds=time.monotonic() - started, reason=exc)) from None
         except PermanentError as exc:
             if whole_pass:
                 raise self._refusal(what, exc) from None
@@ -306,6 +310,11 @@ class Remote:
         if isinstance(exc, requests.exceptions.SSLError):
             return RefusedError(f"{what}: TLS verification failed ({type(exc).__name__}); "
                                 "set REQUESTS_CA_BUNDLE for a private CA")
+        unreachable = _unreachable(exc)
+        if unreachable:
+            host = requests.utils.urlparse(exc.request.url if exc.request else self.base_url).netloc
+            return Retryable(_("cannot connect to {host} ({reason}); check {setting}").format(
+                host=host.rpartition("@")[2], reason=unreachable, setting=self.url_setting))
         if isinstance(exc, BROKEN_TRANSFER):
             return Retryable(f"broken transfer ({type(exc).__name__})")
         return exc
@@ -355,6 +364,21 @@ class Remote:
     def _before_sleep(self, what: str, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         log.warning("%s: attempt %d failed (%s); retrying", what, state.attempt_number, exc)
+
+
+def _unreachable(exc: requests.RequestException) -> str | None:
+    """Why no connection was made (refused, no such host, no answer), or None if one was."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return _("no answer")
+    reason = getattr(exc.args[0], "reason", None) if isinstance(exc, requests.ConnectionError) and exc.args else None
+    if isinstance(reason, _exceptions.NameResolutionError):
+        return _("host name not found")
+    if not isinstance(reason, _exceptions.NewConnectionError):
+        return None
+    cause = reason.__cause__
+    if isinstance(cause, ConnectionRefusedError):
+        return _("connection refused")
+    return (cause.strerror or "").lower() if isinstance(cause, OSError) and cause.strerror else _("no connection")
 
 
 def _origin(url: str) -> tuple[str, str]:

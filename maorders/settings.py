@@ -51,6 +51,17 @@ def default_log_dir(journal: Path) -> Path:
     return journal.parent / "logs"
 
 
+_URL_SETTINGS: dict[str, str] = {}  # every URL an Env read in this process -> its variable
+
+
+def url_setting(url: str) -> str | None:
+    """The variable a service's address came from (e.g. MEGAPTEKA_URL), for messages that say
+    which setting to check: the longest URL read that `url` is or starts with."""
+    url = url.rstrip("/")
+    found = [(len(read), name) for read, name in _URL_SETTINGS.items() if url == read or url.startswith(read + "/")]
+    return max(found)[1] if found else None
+
+
 def _outline(url: str) -> str:
     """A wrong URL as it may be shown: its scheme and host only. Its path, query and user info
     may hold a key (a health-check ping key, a token): never echoed."""
@@ -85,7 +96,7 @@ class Env:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(_("{name} must be an http(s) URL, got {value}").format(name=name, value=_outline(value)))
-        self.url_names[value.rstrip("/")] = name
+        self.url_names[value.rstrip("/")] = _URL_SETTINGS[value.rstrip("/")] = name
         return value.rstrip("/")
 
     def number(self, name: str, default: float, minimum: float = 0.0, maximum: float = 1e6) -> float:
