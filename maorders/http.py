@@ -301,6 +301,7 @@ class Remote:
         except requests.RequestException as exc:
             raise cut if deadline.passed else self._failure(what, exc) from None
         if deadline.passed:  # cut mid-headers, http.client takes the end of the stream for their end
+            response.close()
             raise cut
         if response.status_code not in accept:
             classify(response, what)
