@@ -18,6 +18,8 @@ service slow, flaky, rate-limited or malformed with the same knobs:
     app.faults.trickle_headers = True    # the status line and headers trickle too
     app.faults.replace_body = "[[[…"     # every routed reply carries this body instead (hostile
                                          # bodies: deep nesting, NaN, an echo of what was sent)
+    app.faults.ascii_json = True         # JSON replies escape every non-ASCII character as a \\u escape,
+                                         # as .NET's and many other serialisers do by default
     app.faults.echo_status = 500         # requests (whose path holds `echo_path`, if set) answer
                                          # this status quoting what was sent, secrets and all, as
                                          # services that quote a refused request do
@@ -61,6 +63,7 @@ class Faults:
     trickle: float = 0.0
     trickle_headers: bool = False
     replace_body: str = ""
+    ascii_json: bool = False
     echo_status: int = 0
     echo_path: str = ""
     seed: int = 1
@@ -69,7 +72,10 @@ class Faults:
         for name, value in values.items():
             if name not in self.__dataclass_fields__:
                 raise KeyError(name)
-            setattr(self, name, type(getattr(self, name))(value))
+            kind = type(getattr(self, name))
+            if kind is bool and isinstance(value, str):  # bool("false") is True
+                value = value.strip().lower() in ("1", "true", "yes", "on")
+            setattr(self, name, kind(value))
 
 
 class SlidingWindow:
@@ -133,6 +139,13 @@ class Response:
     @classmethod
     def xml(cls, status: int, text: str) -> "Response":
         return cls(status, text.encode("utf-8"), {"Content-Type": "text/xml; charset=utf-8"})
+
+
+def _ascii_json(body: bytes) -> bytes:
+    try:
+        return json.dumps(json.loads(body), ensure_ascii=True).encode("ascii")
+    except ValueError:  # not JSON (a hostile body on purpose): left as it is
+        return body
 
 
 class DropConnection(Exception):
@@ -222,6 +235,8 @@ class EmulatorApp:
         if roll_bad < self.faults.malformed_rate and response.body:
             self.counters["fault_malformed"] += 1
             response.body = response.body[: len(response.body) // 2]
+        if self.faults.ascii_json and "json" in response.headers.get("Content-Type", ""):
+            response.body = _ascii_json(response.body)
         if self.faults.replace_body:
             self.counters["fault_replaced_body"] += 1
             response.body = self.faults.replace_body.encode("utf-8")
