@@ -3,6 +3,9 @@ per-read timeout. A reply trickled one byte at a time is cut at the budget (± 1
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
 import time
 
 import pytest
@@ -38,6 +41,30 @@ def test_issue15_5_a_trickled_reply_is_cut_at_the_budget(slow, headers_too):
     elapsed = time.monotonic() - started
     assert 1.4 <= elapsed <= 2.5, elapsed
     assert slow.app.counters["requests"] == 1  # the budget is spent: no retry after the cut
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl makes the test certificate")
+def test_issue15_5_a_trickled_reply_over_tls_is_cut_at_the_budget(tmp_path, monkeypatch):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # verification stays on, against our own CA
+    server = EmulatorServer(Slow())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+    server.start()
+    try:
+        remote = Remote("test", f"https://127.0.0.1:{server.port}", 5.0, 3, Budget(1.5))
+        assert remote.call("GET", "/items", safe=True, parse=json_body) == {"items": list(range(100))}
+        server.app.faults.trickle = 0.05
+        started = time.monotonic()
+        with pytest.raises(TransientError, match="no whole reply within the time budget"):
+            remote.call("GET", "/items", safe=True, parse=json_body)
+        assert time.monotonic() - started <= 2.5
+    finally:
+        server.stop()
 
 
 def test_issue15_5_the_deadline_leaves_a_quick_reply_and_its_connection_alone(slow):
