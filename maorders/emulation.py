@@ -13,6 +13,16 @@ service slow, flaky, rate-limited or malformed with the same knobs:
                                          # connection closes (a transfer broken mid-body)
     app.faults.wrong_shape_rate = 0.2    # valid JSON/XML of the wrong shape (`wrong_shape()`)
     app.faults.redirect_to = "http://…"  # every request answers 307 to that base URL
+    app.faults.trickle = 1.0             # the body is sent one byte at a time, this many seconds
+                                         # apart (a slow link or upstream: no read ever times out)
+    app.faults.trickle_headers = True    # the status line and headers trickle too
+    app.faults.replace_body = "[[[…"     # every routed reply carries this body instead (hostile
+                                         # bodies: deep nesting, NaN, an echo of what was sent)
+    app.faults.ascii_json = True         # JSON replies escape every non-ASCII character as a \\u escape,
+                                         # as .NET's and many other serialisers do by default
+    app.faults.echo_status = 500         # requests (whose path holds `echo_path`, if set) answer
+                                         # this status quoting what was sent, secrets and all, as
+                                         # services that quote a refused request do
     app.on_effect = lambda name: ...     # called right after an effect is applied,
                                          # before the reply: crash tests kill the client here
 
@@ -50,13 +60,22 @@ class Faults:
     cut_body_rate: float = 0.0
     wrong_shape_rate: float = 0.0
     redirect_to: str = ""
+    trickle: float = 0.0
+    trickle_headers: bool = False
+    replace_body: str = ""
+    ascii_json: bool = False
+    echo_status: int = 0
+    echo_path: str = ""
     seed: int = 1
 
     def update(self, values: dict[str, Any]) -> None:
         for name, value in values.items():
             if name not in self.__dataclass_fields__:
                 raise KeyError(name)
-            setattr(self, name, type(getattr(self, name))(value))
+            kind = type(getattr(self, name))
+            if kind is bool and isinstance(value, str):  # bool("false") is True
+                value = value.strip().lower() in ("1", "true", "yes", "on")
+            setattr(self, name, kind(value))
 
 
 class SlidingWindow:
@@ -122,6 +141,13 @@ class Response:
         return cls(status, text.encode("utf-8"), {"Content-Type": "text/xml; charset=utf-8"})
 
 
+def _ascii_json(body: bytes) -> bytes:
+    try:
+        return json.dumps(json.loads(body), ensure_ascii=True).encode("ascii")
+    except ValueError:  # not JSON (a hostile body on purpose): left as it is
+        return body
+
+
 class DropConnection(Exception):
     """Raised inside a handler to close the socket without any reply."""
 
@@ -156,6 +182,12 @@ class EmulatorApp:
         """A well-formed reply of the wrong shape; emulators override it with one that fits."""
         return Response.json(200, {"unexpected": [1, 2, 3]})
 
+    def echo(self, request: Request) -> Response:
+        """An error quoting the request: its credentials first, so they survive any cut."""
+        quoted = " ".join(filter(None, (request.headers.get("authorization"), request.headers.get("x-api-key"),
+                                        request.body.decode("utf-8", "replace"))))
+        return Response.json(self.faults.echo_status, {"error": "refused", "message": f"refused: {quoted}"})
+
     def rate_limited(self, request: Request) -> Response | None:
         """A remote's own rate limit (a subclass may answer 429/503); None when allowed."""
         return None
@@ -189,6 +221,9 @@ class EmulatorApp:
         if roll_error < self.faults.error_rate:
             self.counters["fault_500"] += 1
             return Response.json(500, {"error": "internal", "message": "emulated failure"})
+        if self.faults.echo_status and self.faults.echo_path in request.path:
+            self.counters["fault_echo"] += 1
+            return self.echo(request)
         limited = self.rate_limited(request)
         if limited is not None:
             return limited
@@ -200,6 +235,11 @@ class EmulatorApp:
         if roll_bad < self.faults.malformed_rate and response.body:
             self.counters["fault_malformed"] += 1
             response.body = response.body[: len(response.body) // 2]
+        if self.faults.ascii_json and "json" in response.headers.get("Content-Type", ""):
+            response.body = _ascii_json(response.body)
+        if self.faults.replace_body:
+            self.counters["fault_replaced_body"] += 1
+            response.body = self.faults.replace_body.encode("utf-8")
         if roll_cut < self.faults.cut_body_rate and len(response.body) > 1:
             self.counters["fault_cut_body"] += 1
             response.cut = True
@@ -249,16 +289,35 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
-        self.wfile.write(response.body)
+        self._write(response.body)
+
+    def flush_headers(self) -> None:
+        if self.app.faults.trickle and self.app.faults.trickle_headers and getattr(self, "_headers_buffer", None):
+            head, self._headers_buffer = b"".join(self._headers_buffer), []
+            self._write(head)
+        else:
+            super().flush_headers()
+
+    def _write(self, data: bytes) -> None:
+        """The bytes at once, or one at a time `faults.trickle` seconds apart."""
+        pause = self.app.faults.trickle
+        if not pause:
+            self.wfile.write(data)
+            return
+        self.app.counters["fault_trickle"] += 1
+        for index in range(len(data)):
+            self.wfile.write(data[index:index + 1])
+            time.sleep(pause)
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 
 
 class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
+        import ssl
         import sys
 
-        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError)):
             super().handle_error(request, client_address)  # a client that hung up is no emulator error
 
 

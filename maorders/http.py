@@ -14,23 +14,35 @@
   same scheme, host and port is followed; anything else stops with a `ConfigError` naming
   the address to put in the setting.
 - Replies are size-limited while they are read (`max_reply_bytes`), not after.
+- Every attempt has a total deadline, the end of the pass's budget, not only a per-read
+  timeout: a reply trickled one byte a second is cut when the budget ends (75), its socket
+  shut from a timer (`Deadline`), whether the trickle is in the headers or the body.
 - An optional client-side limit keeps us under a remote's requests-per-second cap.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import random
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 
 import requests
+from urllib3 import connection as _connection, connectionpool as _pool, exceptions as _exceptions
+from urllib3 import poolmanager as _poolmanager
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from maorders import settings
 from maorders.errors import ConfigError, PermanentError, RefusedError, TransientError
+from maorders.i18n import _
 from maorders.ratelimit import RateLimiter
+from maorders.redact import redact
 
 log = logging.getLogger("maorders.http")
 
@@ -40,7 +52,9 @@ MAX_REPLY_BYTES = 64 * 1024 * 1024
 MAX_REDIRECTS = 5
 BROKEN_TRANSFER = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                    requests.exceptions.ContentDecodingError)
-WRONG_SHAPE = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+# what a parser raises on a reply it cannot read: a missing key, a wrong type, a bad number
+# (Decimal's InvalidOperation is an ArithmeticError), nesting past the stack, broken XML
+WRONG_SHAPE = (LookupError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError, SyntaxError)
 
 
 class Unauthorized(RefusedError):
@@ -70,6 +84,135 @@ class Budget:
         return self.seconds - (time.monotonic() - self.started)
 
 
+_current = threading.local()  # the Deadline of the attempt this thread is making, if any
+
+
+class Deadline:
+    """The end of one attempt: when it passes, the attempt's connections are shut by the watchdog.
+
+    A per-read timeout never fires for a reply that trickles a byte at a time, so the wall time
+    is held here: the socket's shutdown wakes the blocked read, in the headers or the body."""
+
+    def __init__(self, seconds: float):
+        self.when = time.monotonic() + max(seconds, 0.0)
+        self.lock = threading.Lock()
+        self.connections: list[Any] = []
+        self.passed = self.done = False
+
+    def __enter__(self) -> "Deadline":
+        _current.deadline = self
+        _WATCHDOG.add(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            self.done = True
+        _current.deadline = None
+
+    def watch(self, connection: Any) -> None:
+        with self.lock:
+            if connection not in self.connections:
+                self.connections.append(connection)
+            if self.passed:
+                _shut(connection)
+
+    def cut(self) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.passed = True
+            for connection in self.connections:
+                _shut(connection)
+
+
+class _Watchdog:
+    """One thread for every Deadline (a thread per attempt cost ~2 ms a call): it sleeps until
+    the nearest one and cuts it if its attempt is still running."""
+
+    def __init__(self) -> None:
+        self.wake = threading.Condition()
+        self.queue: list[tuple[float, int, Deadline]] = []
+        self.numbers = itertools.count()
+        self.thread: threading.Thread | None = None
+        self.until = float("inf")  # when the thread wakes next on its own
+
+    def add(self, deadline: Deadline) -> None:
+        with self.wake:
+            heapq.heappush(self.queue, (deadline.when, next(self.numbers), deadline))
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="maorders-deadlines", daemon=True)
+                self.thread.start()
+            elif deadline.when < self.until - 0.01:  # most calls share their pass's end: no wake-up
+                self.wake.notify()
+
+    def _run(self) -> None:
+        with self.wake:
+            while True:
+                while self.queue and self.queue[0][2].done:  # finished attempts leave as they surface
+                    heapq.heappop(self.queue)
+                self.until = self.queue[0][0] if self.queue else float("inf")
+                pause = self.until - time.monotonic()
+                if pause > 0:
+                    self.wake.wait(None if self.until == float("inf") else pause)
+                    continue
+                heapq.heappop(self.queue)[2].cut()
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _shut(connection: Any) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:  # the plain socket's shutdown, also under TLS: it wakes a read blocked in another thread
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class _Watched:
+    """A urllib3 connection that puts itself under the current attempt's Deadline."""
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        _watch(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        _watch(self)
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+def _watch(connection: Any) -> None:
+    deadline = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.watch(connection)
+
+
+class _HTTPPool(_pool.HTTPConnectionPool):
+    ConnectionCls = type("HTTPConnection", (_Watched, _connection.HTTPConnection), {})
+
+
+class _HTTPSPool(_pool.HTTPSConnectionPool):
+    ConnectionCls = type("HTTPSConnection", (_Watched, _connection.HTTPSConnection), {})
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with connections a Deadline can cut (direct and through an HTTP proxy)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if manager.pool_classes_by_scheme is _poolmanager.pool_classes_by_scheme:  # not SOCKS's own
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """Retry-After as seconds or as an HTTP date (RFC 9110)."""
     if not value:
@@ -85,11 +228,9 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 def error_text(response: requests.Response, limit: int = 200) -> str:
-    """The remote's own words for an error, short and on one line."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    """The remote's own words for an error, short, on one line, and masked (a remote may echo our
+    credentials back in its error: masked before they are cut, so no half-secret slips through)."""
+    body = _json_or_none(response)
     if isinstance(body, dict):
         parts = [str(body.get(k)) for k in ("error", "errorMsg", "message") if body.get(k)]
         errors = body.get("errors")
@@ -98,8 +239,8 @@ def error_text(response: requests.Response, limit: int = 200) -> str:
         elif isinstance(errors, list):
             parts += [str(e) for e in errors]
         if parts:
-            return " ".join(" — ".join(parts).split())[:limit]
-    text = " ".join(response.text.split())
+            return redact(" ".join(" — ".join(parts).split()))[:limit]
+    text = redact(" ".join(response.text.split()))
     return (text[:limit] or response.reason or "no body")
 
 
@@ -110,7 +251,7 @@ class Remote:
                  rate_limit: int | None = None, headers: dict[str, str] | None = None,
                  url_setting: str | None = None, max_reply_bytes: int = MAX_REPLY_BYTES):
         self.name = name
-        self.url_setting = url_setting or "the service's URL setting"
+        self.url_setting = url_setting or settings.url_setting(base_url) or "the service's URL setting"
         self.max_reply_bytes = max_reply_bytes
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -118,6 +259,8 @@ class Remote:
         self.budget = budget
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
         self.session = requests.Session()
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, _Adapter())
         self.session.headers.update({"User-Agent": USER_AGENT, **(headers or {})})
         self.calls = 0
 
@@ -139,6 +282,7 @@ class Remote:
         """
         what = f"{self.name}: {method} {path}"
         attempts = 1 + (self.retries if safe else 0)
+        started = time.monotonic()
         retrying = Retrying(
             stop=stop_after_attempt(attempts),
             retry=retry_if_exception_type(Retryable),
@@ -153,7 +297,8 @@ class Remote:
                     return self._parse(parse, response) if parse else response
         except Retryable as exc:
             tries = attempt.retry_state.attempt_number
-            raise TransientError(f"{what} failed after {tries} attempt(s): {exc}") from None
+            raise TransientError(_("{what} failed after {tries} attempt(s) in {seconds:.1f} s: {reason}").format(
+                what=what, tries=tries, seconds=time.monotonic() - started, reason=exc)) from None
         except PermanentError as exc:
             if whole_pass:
                 raise self._refusal(what, exc) from None
@@ -181,18 +326,35 @@ class Remote:
             if self.budget.left() <= 0:  # the wait for the rate limit counts against the budget too
                 raise TransientError(f"{what}: the pass's time budget is spent; run again later")
         self.calls += 1
-        timeout = min(self.timeout, max(self.budget.left(), 0.1))
+        left = self.budget.left()
+        timeout = min(self.timeout, max(left, 0.1))
+        cut = TransientError(_("{what}: no whole reply within the time budget of {seconds:g} s; "
+                               "run again later").format(what=what, seconds=self.budget.seconds))
         try:
-            response = self._follow(method, self.url(path), what, timeout, kwargs)
-            self._read(response, what)
-        except requests.exceptions.SSLError as exc:
-            raise RefusedError(f"{what}: TLS verification failed ({type(exc).__name__}); "
-                               "set REQUESTS_CA_BUNDLE for a private CA") from None
-        except BROKEN_TRANSFER as exc:
-            raise Retryable(f"broken transfer ({type(exc).__name__})") from None
+            with Deadline(left) as deadline:
+                response = self._follow(method, self.url(path), what, timeout, kwargs)
+                self._read(response, what)
+        except requests.RequestException as exc:
+            raise cut if deadline.passed else self._failure(what, exc) from None
+        if deadline.passed:  # cut mid-headers, http.client takes the end of the stream for their end
+            response.close()
+            raise cut
         if response.status_code not in accept:
             classify(response, what)
         return response
+
+    def _failure(self, what: str, exc: requests.RequestException) -> Exception:
+        if isinstance(exc, requests.exceptions.SSLError):
+            return RefusedError(f"{what}: TLS verification failed ({type(exc).__name__}); "
+                                "set REQUESTS_CA_BUNDLE for a private CA")
+        unreachable = _unreachable(exc)
+        if unreachable:
+            host = requests.utils.urlparse(exc.request.url if exc.request else self.base_url).netloc
+            return Retryable(_("cannot connect to {host} ({reason}); check {setting}").format(
+                host=host.rpartition("@")[2], reason=unreachable, setting=self.url_setting))
+        if isinstance(exc, BROKEN_TRANSFER):
+            return Retryable(f"broken transfer ({type(exc).__name__})")
+        return exc
 
     def _follow(self, method: str, url: str, what: str, timeout: float, kwargs: dict[str, Any]
                 ) -> requests.Response:
@@ -241,6 +403,21 @@ class Remote:
         log.warning("%s: attempt %d failed (%s); retrying", what, state.attempt_number, exc)
 
 
+def _unreachable(exc: requests.RequestException) -> str | None:
+    """Why no connection was made (refused, no such host, no answer), or None if one was."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return _("no answer")
+    reason = getattr(exc.args[0], "reason", None) if isinstance(exc, requests.ConnectionError) and exc.args else None
+    if isinstance(reason, _exceptions.NameResolutionError):
+        return _("host name not found")
+    if not isinstance(reason, _exceptions.NewConnectionError):
+        return None
+    cause = reason.__cause__
+    if isinstance(cause, ConnectionRefusedError):
+        return _("connection refused")
+    return (cause.strerror or "").lower() if isinstance(cause, OSError) and cause.strerror else _("no connection")
+
+
 def _origin(url: str) -> tuple[str, str]:
     parts = requests.utils.urlparse(url)
     return parts.scheme.lower(), (parts.netloc.rpartition("@")[2]).lower()
@@ -268,16 +445,25 @@ def classify(response: requests.Response, what: str) -> None:
 
 
 def _error_code(response: requests.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
+    body = _json_or_none(response)
     return body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), str) else None
 
 
 def json_body(response: requests.Response) -> Any:
-    """The JSON body; a body that is not JSON is a malformed reply (retryable)."""
+    """The JSON body; a body that cannot be decoded, whatever the decoder raises (RecursionError
+    on deep nesting, NaN or Infinity, a bad byte), is a malformed reply (retryable)."""
     try:
-        return response.json()
-    except ValueError:
-        raise Retryable(f"malformed reply: not JSON ({len(response.content)} bytes)") from None
+        return response.json(parse_constant=_no_constant)
+    except Exception as exc:  # noqa: BLE001 - any failure to decode a remote's body is the remote's
+        raise Retryable(f"malformed reply: not JSON ({len(response.content)} bytes, {type(exc).__name__})") from None
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return json_body(response)
+    except Retryable:
+        return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")  # RFC 8259 §6: NaN and Infinity are not permitted

@@ -5,6 +5,10 @@ Shared tables every connector uses: `runs`, `cursors`, `outbox`, `attempts`,
 connector's own `sqlite_utils.Migrations` set, its `migrations.py`. The journal is a plain
 `sqlite3.Connection` (`Journal.db`); sqlite-utils is imported only to migrate.
 
+Text that may carry a remote's words (a run's summary, an attempt's message, an item's last
+error, a notification) is masked (`maorders.redact`) here, on its way in, so no connector has
+to remember: a service that echoes our token in an error never puts it in the journal.
+
 Every write goes through `Journal.write()`: `BEGIN IMMEDIATE` ... `COMMIT`, so a
 write never fails half-way on SQLITE_BUSY and a kill leaves the last committed
 state. No transaction is ever held across an HTTP call.
@@ -26,6 +30,7 @@ from typing import Any, Iterable, Iterator
 
 from maorders.clock import now, stamp
 from maorders.errors import JournalError, TransientError
+from maorders.redact import masked, redact
 
 BUSY_TIMEOUT_S = 10.0
 KERNEL_MIGRATIONS = "maorders.migrations:kernel"
@@ -147,7 +152,7 @@ class Journal:
     def finish_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
         with self.recording() as db:  # the run's record is written even past the budget
             db.execute("UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
-                       (stamp(), exit_code, json.dumps(summary, ensure_ascii=False), run_id))
+                       (stamp(), exit_code, json.dumps(masked(summary), ensure_ascii=False), run_id))
 
     # -- cursors (moved in the same transaction as the rows they cover) ------
     def cursor(self, connector: str, feed: str, default: str = "0") -> str:
@@ -202,6 +207,7 @@ class Journal:
                     db: Connection | None = None) -> None:
         """Record one attempt and its outcome: sent, failed (for good) or retry."""
         state = {"sent": "sent", "failed": "failed", "retry": "retry"}[result]
+        message = None if message is None else redact(message)
         next_at = stamp(now() + retry_in) if retry_in else None
 
         def record(db: Connection) -> None:
@@ -229,7 +235,7 @@ class Journal:
         """
         cursor = db.execute("""INSERT OR IGNORE INTO notifications (connector, subject, kind, message,
                                created_at, problem) VALUES (?, ?, ?, ?, ?, ?)""",
-                            (connector, subject, kind, message, stamp(), int(problem)))
+                            (connector, subject, kind, redact(message), stamp(), int(problem)))
         if cursor.rowcount == 1 and self.alert_level and (problem or self.alert_level == "all"):
             self.enqueue(db, *ALERT, str(cursor.lastrowid), {"notification": cursor.lastrowid})
 

@@ -13,13 +13,22 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 import requests
 from filelock import FileLock
 
-if TYPE_CHECKING:
-    from maorders.http import Remote
+
+class Paceable(Protocol):
+    """What `paced` needs of a remote (`maorders.http.Remote` has it): the limiter each call
+    waits on, and the session whose replies date the calls. Declared here, below http, so
+    that the limiter never imports the client that uses it."""
+
+    limiter: Any
+    session: requests.Session
+
+
+P = TypeVar("P", bound=Paceable)
 
 
 class RateLimiter:
@@ -134,8 +143,8 @@ class SharedRateLimiter:
         os.replace(temporary, self.path)
 
 
-def paced(remote: "Remote", window_file: Path, per_second: int = 0,
-          windows: tuple[tuple[int, float], ...] = ()) -> "Remote":
+def paced(remote: P, window_file: Path, per_second: int = 0,
+          windows: tuple[tuple[int, float], ...] = ()) -> P:
     """Give a remote the machine-wide, reply-dated limiter: `per_second`, or (limit, seconds)
     `windows` that must all hold (MeaSoft: ((150, 60), (1500, 1200)))."""
     limiter = SharedRateLimiter(window_file, per_second, windows)

@@ -1,4 +1,6 @@
-"""Masking of secrets and personal data in everything we write: logs, --json, stderr.
+"""Masking of secrets and personal data in everything we write: logs, --json, stderr, and the
+text the journal keeps (a run's summary, an attempt's message, an item's last error, a
+notification): a remote that echoes our token in its error text must not put it on disk.
 
 Secrets are masked by value (each configured secret and every token a client
 receives is registered). Personal data (phones, e-mails) is masked by shape,
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -47,6 +50,18 @@ def redact(text: str) -> str:
     text = AUTH.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
     text = EMAIL.sub(MASK, text)
     return PHONE.sub(MASK, text)
+
+
+def masked(value: Any) -> Any:
+    """`value` with every string in it redacted, dict and list structure kept (for JSON columns:
+    masking the dumped text instead could cut a JSON escape in two)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: masked(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(item) for item in value]
+    return value
 
 
 class RedactingFormatter(logging.Formatter):

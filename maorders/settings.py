@@ -10,6 +10,7 @@ Precedence (CONTRACT.md): command-line option > process environment > env file
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from maorders.errors import ConfigError
+from maorders.i18n import _
 
 APP = "maorders"
 YES = {"yes", "y", "true", "1", "on"}
@@ -50,6 +52,27 @@ def default_log_dir(journal: Path) -> Path:
     return journal.parent / "logs"
 
 
+_URL_SETTINGS: dict[str, str] = {}  # every URL an Env read in this process -> its variable
+
+
+def url_setting(url: str) -> str | None:
+    """The variable a service's address came from (e.g. MEGAPTEKA_URL), for messages that say
+    which setting to check: the longest URL read that `url` is or starts with."""
+    url = url.rstrip("/")
+    found = [(len(read), name) for read, name in _URL_SETTINGS.items() if url == read or url.startswith(read + "/")]
+    return max(found)[1] if found else None
+
+
+def _outline(url: str) -> str:
+    """A wrong URL as it may be shown: its scheme and host only. Its path, query and user info
+    may hold a key (a health-check ping key, a token): never echoed."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    if parts.scheme and host and len(parts.scheme) <= 10:
+        return f"'{parts.scheme}://{host}/…'" if parts.path.strip("/") or parts.query else f"'{parts.scheme}://{host}'"
+    return _("a value without http:// or https:// (not shown: it may hold a key)")
+
+
 class Env:
     """Reads typed values from a mapping; every error names the variable."""
 
@@ -73,8 +96,8 @@ class Env:
         value = self.text(name, default)
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
-        self.url_names[value.rstrip("/")] = name
+            raise ConfigError(_("{name} must be an http(s) URL, got {value}").format(name=name, value=_outline(value)))
+        self.url_names[value.rstrip("/")] = _URL_SETTINGS[value.rstrip("/")] = name
         return value.rstrip("/")
 
     def number(self, name: str, default: float, minimum: float = 0.0, maximum: float = 1e6) -> float:
@@ -179,36 +202,69 @@ def read_values(env_file: Path | None, environ: Mapping[str, str] | None = None)
     environ = os.environ if environ is None else environ
     path = env_file or (Path(environ["MAORDERS_ENV_FILE"]) if environ.get("MAORDERS_ENV_FILE") else None)
     explicit = path is not None
-    path = path or site_config_dir() / "maorders.env"
-    values: dict[str, str] = {}
-    if path.is_file():
-        values = _env_file_values(path)
-    elif explicit:
-        raise ConfigError(f"env file {path} does not exist")
+    values = _env_file_values(path or site_config_dir() / "maorders.env", explicit)
     values.update(environ)
     return values
 
 
-def _env_file_values(path: Path) -> dict[str, str]:
-    """KEY=value lines in UTF-8 (with or without BOM) or, as Notepad saves «ANSI» on a Russian
-    Windows, Windows-1251. Anything unreadable is a settings error naming the file."""
-    import io
+def unparsed_lines(path: Path) -> list[int]:
+    """The numbers of the lines of an env file that python-dotenv cannot parse (for `doctor`);
+    a file that cannot be read at all is a ConfigError naming it, as for a pass."""
+    from dotenv.parser import parse_stream
 
-    from dotenv import dotenv_values
+    text = _env_file_text(path, explicit=True) or ""
+    return [_line_of(binding) for binding in parse_stream(io.StringIO(text)) if binding.error]
 
+
+def _line_of(binding: Any) -> int:
+    """The line a statement's text starts on (python-dotenv counts from the blank lines before it)."""
+    text = binding.original.string
+    return binding.original.line + text[:len(text) - len(text.lstrip())].count("\n")
+
+
+def _env_file_values(path: Path, explicit: bool) -> dict[str, str]:
+    """KEY=value lines; a line python-dotenv cannot parse is a settings error naming the file and
+    the line (found as soon as it is read: a wrong file of 200,000 lines fails on its first)."""
+    from dotenv.main import resolve_variables
+    from dotenv.parser import parse_stream
+
+    text = _env_file_text(path, explicit)
+    if text is None:
+        return {}
+    pairs = []
+    for binding in parse_stream(io.StringIO(text)):  # what dotenv_values does, stopping at a bad line
+        if binding.error:  # the line's text is not shown: it may hold a secret
+            raise ConfigError(_("env file {path}, line {line}: not a KEY=value line").format(
+                path=path, line=_line_of(binding)))
+        if binding.key is not None:
+            pairs.append((binding.key, binding.value))
+    return {k: v for k, v in resolve_variables(pairs, override=True).items() if v is not None}
+
+
+def _env_file_text(path: Path, explicit: bool) -> str | None:
+    """The file's text in UTF-8 (with or without BOM) or, as Notepad saves «ANSI» on a Russian
+    Windows, Windows-1251; None when the default file (not one given) is absent. Anything else
+    is a settings error naming the file."""
     try:
         raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        if not explicit:
+            return None
+        raise ConfigError(_("env file {path} does not exist").format(path=path)) from None
     except OSError as exc:
-        raise ConfigError(f"env file {path} cannot be read: {exc.strerror}") from None
+        if path.is_dir():  # IsADirectoryError; PermissionError on Windows
+            raise ConfigError(_("env file {path} is a folder, not a file of KEY=value lines").format(
+                path=path)) from None
+        raise ConfigError(_("env file {path} cannot be read: {reason}").format(
+            path=path, reason=exc.strerror or type(exc).__name__)) from None
     if b"\0" in raw:
         raise ConfigError(f"env file {path} is not a text file (UTF-8 or Windows-1251 KEY=value lines)")
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = raw.decode("cp1251", errors="strict") if _is_cp1251(raw) else None
-    if text is None:
-        raise ConfigError(f"env file {path} is neither UTF-8 nor Windows-1251 text")
-    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+        if _is_cp1251(raw):
+            return raw.decode("cp1251")
+    raise ConfigError(f"env file {path} is neither UTF-8 nor Windows-1251 text")
 
 
 def _is_cp1251(raw: bytes) -> bool:
