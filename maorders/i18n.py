@@ -70,7 +70,7 @@ def _from_settings_file() -> str | None:
     settings reader reports the file itself."""
     path = _env_file_argument(sys.argv[1:]) or os.environ.get("MAORDERS_ENV_FILE")
     if not path:
-        from maorders.settings import site_config_dir
+        from maorders.places import site_config_dir
 
         path = str(site_config_dir() / "maorders.env")
     try:

@@ -126,6 +126,8 @@ class Journal:
         confirm applied): made even when the pass's budget is spent. The budget stops new work; it
         never stops the journal from recording an effect that happened, else the next pass repeats it."""
         budget, self.budget = self.budget, None
+        # a budgeted write before may have left the busy wait near zero: this one waits its full time
+        self.db.execute(f"PRAGMA busy_timeout = {int(self.busy_seconds * 1000)}")
         try:
             with self.write() as db:
                 yield db

@@ -20,36 +20,10 @@ from urllib.parse import urlsplit
 
 from maorders.errors import ConfigError
 from maorders.i18n import _
+from maorders.places import APP, default_log_dir, site_config_dir, site_data_dir  # noqa: F401 (the places settings name)
 
-APP = "maorders"
 YES = {"yes", "y", "true", "1", "on"}
 NO = {"no", "n", "false", "0", "off", ""}
-
-
-def site_config_dir() -> Path:
-    """Where the site's settings file lives: /etc/maorders on Linux, C:\\ProgramData\\maorders on Windows."""
-    if sys.platform.startswith("linux"):
-        return Path("/etc/maorders")
-    import platformdirs
-
-    return Path(platformdirs.site_config_dir(APP, appauthor=False))
-
-
-def site_data_dir() -> Path:
-    """The journal's home: /var/lib/maorders on Linux (systemd's StateDirectory=maorders);
-    on Windows C:\\ProgramData\\maorders, the seed's place for module data."""
-    if sys.platform.startswith("linux"):
-        return Path("/var/lib/maorders")
-    import platformdirs
-
-    return Path(platformdirs.site_data_dir(APP, appauthor=False))
-
-
-def default_log_dir(journal: Path) -> Path:
-    """/var/log/maorders beside a Linux system install's journal; `logs` beside any other journal."""
-    if sys.platform.startswith("linux") and journal == site_data_dir() / "journal.db":
-        return Path("/var/log/maorders")
-    return journal.parent / "logs"
 
 
 _URL_SETTINGS: dict[str, str] = {}  # every URL an Env read in this process -> its variable

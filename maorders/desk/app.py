@@ -134,10 +134,7 @@ def create_app(desk: Desk) -> Flask:
                                message=_("Internal error: {kind} (the traceback is in the log).").format(
                                    kind=type(exc).__name__)), 500
 
-    from maorders.desk import routes
-
-    routes.register(app, desk)
-    return app
+    return app  # its pages: maorders.desk.routes.register (routes import this module, never the reverse)
 
 
 def _refused(message: str) -> Any:

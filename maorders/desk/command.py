@@ -41,11 +41,14 @@ def read_settings(app_state: Any, host: str | None, port: int | None) -> DeskSet
 def build(app_state: Any, desk_settings: DeskSettings) -> Any:
     """The WSGI app for these settings (tests and the benchmark use it without a server)."""
     from maorders.desk import safety
+    from maorders.desk import routes
     from maorders.desk.app import Desk, create_app
 
     desk = Desk(app_state, desk_settings.password_hash, safety.is_loopback(desk_settings.host),
                 desk_settings.poll_seconds)
-    return create_app(desk)
+    app = create_app(desk)
+    routes.register(app, desk)
+    return app
 
 
 def desk(
