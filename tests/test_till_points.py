@@ -291,3 +291,20 @@ def test_point9_service_caps_connections_bounds_each_request_refuses_nesting(loy
     assert code == 0, err
     told = service.stop()
     assert "scan-qr: exit 0" in told and "Traceback" not in told and "RecursionError" not in told, told
+
+
+def test_point5_a_trickled_reply_holds_the_cashier_no_longer_than_the_budget(loyalty_cli, megainsight):
+    """A service trickling its reply a byte a second once held the cashier 48 s with a budget
+    of 2 s (the timeout was per read). Now the whole sale ends at the budget, 75, and nothing
+    is applied; the rerun, the service quick again, makes the one operation."""
+    sale = ("--code", CARD, "--amount", "500.00", "--receipt-number", "0501")
+    megainsight.app.faults.trickle = 1.0
+    started = time.monotonic()
+    code, loyalty, err = loyalty_cli.sale(*sale, MEGAINSIGHT_BUDGET="2")
+    elapsed = time.monotonic() - started
+    assert code == 75, (code, loyalty, err[-2000:])
+    assert elapsed < 2 + 1 + 2, elapsed  # the budget, its second, and the command's own start-up
+    assert ops_of(megainsight.app, "0501") == []
+    megainsight.app.faults.trickle = 0.0
+    result, codes = until_done(loyalty_cli, *sale)
+    assert len(ops_of(megainsight.app, "0501")) == 1, (result, codes)
