@@ -173,6 +173,7 @@ def doctor(app: AppState) -> int:
     settings, checks = settings_checks(app)
     basics = app.basics() if settings is not None else _basics(app)
     checks += operations.doctor_checks(settings, app.env_file, basics)
+    checks.append(operations.desk_check(app.raw_values()))
     if settings is not None:
         checks += tillservice.doctor_checks(settings.configured())
     checks += _journal_checks(app, basics)

@@ -202,6 +202,34 @@ def log_folder_check(folder: Path) -> dict[str, Any]:
     return {"check": "log folder", "ok": True, "detail": str(folder)}
 
 
+def desk_check(values: dict[str, str], timeout: float = 1.0) -> dict[str, Any]:
+    """Whether the staff desk answers on MAORDERS_DESK_PORT (default 8765): a warning when it does
+    not (it is started at log-on; the passes do not need it). A real HTTP request, as a browser's."""
+    import http.client
+
+    from maorders.desk.command import DEFAULT_PORT
+
+    raw_port = (values.get("MAORDERS_DESK_PORT") or "").strip() or str(DEFAULT_PORT)
+    host = (values.get("MAORDERS_DESK_HOST") or "").strip() or "127.0.0.1"
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "localhost") else host  # every address: this one too
+    try:
+        port = int(raw_port)
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        try:
+            connection.request("GET", "/", headers={"Accept": "text/html"})
+            status = connection.getresponse().status
+        finally:
+            connection.close()
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        return {"check": "staff desk", "ok": False, "warning": True, "exit_code": 69,
+                "detail": _("nothing answers at http://{host}:{port} ({why}); start it with `maorders desk` "
+                            "(it is started at log-on: docs/operations.md)").format(
+                                host=host, port=raw_port, why=redact(getattr(exc, "strerror", None) or str(exc)
+                                                                     or type(exc).__name__))}
+    return {"check": "staff desk", "ok": status < 500, "warning": True, "exit_code": 69,
+            "detail": _("http://{host}:{port} answers (HTTP {status})").format(host=host, port=port, status=status)}
+
+
 def _watch_check() -> dict[str, Any]:
     """Whether `maorders watch` can show pop-ups here (a warning: the passes do not need it)."""
     try:
