@@ -90,3 +90,18 @@ def test_doctor_ok_column_reads_yes_and_no_in_the_staff_language(cli):
     assert {row[1] for row in rows} >= {"да", "нет"}, russian.stdout
     assert {line.split("\t")[1] for line in english.stdout.splitlines()[2:]} >= {"yes", "no"}, english.stdout
     assert "\tNO\t" not in russian.stdout + english.stdout
+
+
+def test_status_shows_times_in_the_staff_zone_and_form(cli):
+    """Issue 18 point 2: `status` under TZ=Europe/Moscow shows a run that started 08:41 UTC as
+    `06.12.2026 11:41` (Russian, the default), never the journal's ISO UTC; --json keeps ISO UTC."""
+    import sqlite3
+
+    assert cli.run("export-stock").returncode == 0
+    with sqlite3.connect(cli.journal) as db:
+        db.execute("UPDATE runs SET started_at = '2026-12-06T08:41:06+00:00'")
+    shown = cli.run("status", TZ="Europe/Moscow", MAORDERS_LANG="ru")
+    assert shown.returncode == 0, shown.stderr
+    assert "06.12.2026 11:41" in shown.stdout and "2026-12-06T08:41" not in shown.stdout, shown.stdout
+    _code, result, _err = cli.json("status", TZ="Europe/Moscow")
+    assert any(r["started_at"] == "2026-12-06T08:41:06+00:00" for r in result["last_runs"] if r)
