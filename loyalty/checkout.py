@@ -91,26 +91,28 @@ def parse_line(spec: str) -> Line:
     """`CODE:QTY:PRICE[:fuel|shop[:NAME]]`; the name may itself hold colons."""
     parts = spec.split(":", 4)
     if len(parts) < 3:
-        raise InputError(f"--line {spec[:80]!r}: expected CODE:QTY:PRICE[:fuel|shop[:NAME]]")
+        raise InputError(_("--line {spec}: expected CODE:QTY:PRICE[:fuel|shop[:NAME]]").format(spec=repr(spec[:80])))
     code, qty, price = (p.strip() for p in parts[:3])
     kind = (parts[3].strip().lower() if len(parts) > 3 else "") or "fuel"
     name = parts[4].strip() if len(parts) > 4 else ""
     if not PRODUCT_CODE.fullmatch(code):
-        raise InputError(f"--line {spec[:80]!r}: CODE must be 1-64 printable characters without spaces")
+        raise InputError(_("--line {spec}: CODE must be 1-64 printable characters without spaces").format(
+            spec=repr(spec[:80])))
     if kind not in KINDS:
-        raise InputError(f"--line {spec[:80]!r}: the kind must be fuel or shop, got {kind[:20]!r}")
+        raise InputError(_("--line {spec}: the kind must be fuel or shop, got {kind}").format(
+            spec=repr(spec[:80]), kind=repr(kind[:20])))
     if len(name) > 128 or any(not c.isprintable() for c in name):
-        raise InputError(f"--line {spec[:80]!r}: NAME must be at most 128 printable characters")
+        raise InputError(_("--line {spec}: NAME must be at most 128 printable characters").format(spec=repr(spec[:80])))
     try:
         qty_value = quantity(qty)
     except BadNumber as exc:
-        raise InputError(f"--line {spec[:80]!r}: QTY {exc}") from None
+        raise InputError(_("--line {spec}: QTY {reason}").format(spec=repr(spec[:80]), reason=exc)) from None
     try:
         price_value = money(price, positive=True)
     except BadNumber as exc:
-        raise InputError(f"--line {spec[:80]!r}: PRICE {exc}") from None
+        raise InputError(_("--line {spec}: PRICE {reason}").format(spec=repr(spec[:80]), reason=exc)) from None
     line = Line(code, qty_value, price_value, kind, name or code)
-    _within_money(line.amount, f"--line {spec[:80]!r}: QTY × PRICE")
+    _within_money(line.amount, _("--line {spec}: QTY × PRICE").format(spec=repr(spec[:80])))
     return line
 
 
@@ -126,7 +128,7 @@ def amount_line(amount: str) -> Line:
     try:
         value = money(amount, positive=True)
     except BadNumber as exc:
-        raise InputError(f"--amount {amount[:40]!r}: {exc}") from None
+        raise InputError(_("--amount {value}: {reason}").format(value=repr(amount[:40]), reason=exc)) from None
     return Line("AMOUNT", Decimal(1), value, "shop", "Покупка")
 
 
@@ -138,7 +140,7 @@ def parse_redeem(value: str | None) -> Redeem:
     try:
         return Redeem(money(value))
     except BadNumber as exc:
-        raise InputError(f"--redeem {value[:40]!r}: POINTS {exc} (or give max)") from None
+        raise InputError(_("--redeem {value}: POINTS {reason} (or give max)").format(value=repr(value[:40]), reason=exc)) from None
 
 
 def receipt_number(value: str | None, option: str = "--receipt-number") -> str | None:
@@ -146,14 +148,15 @@ def receipt_number(value: str | None, option: str = "--receipt-number") -> str |
         return None
     value = value.strip()
     if not RECEIPT_NUMBER.fullmatch(value):
-        raise InputError(f"{option} {value[:70]!r}: 1-64 letters, digits, '_', '-', '.' or '/'")
+        raise InputError(_("{option} {value}: 1-64 letters, digits, '_', '-', '.' or '/'").format(
+            option=option, value=repr(value[:70])))
     return value
 
 
 def operation_id(value: str) -> str:
     value = value.strip()
     if not OPERATION_ID.fullmatch(value):
-        raise InputError(f"--refund {value[:70]!r}: not an operation id (as scan-qr printed it)")
+        raise InputError(_("--refund {value}: not an operation id (as scan-qr printed it)").format(value=repr(value[:70])))
     return value
 
 
@@ -162,20 +165,21 @@ def sale_request(lines: Iterable[str] | None, amount: str | None, offers: Iterab
                  receipt: str | None) -> SaleRequest:
     specs = list(lines or [])
     if specs and amount is not None:
-        raise UsageError("give --line or --amount, not both")
+        raise UsageError(_("give --line or --amount, not both"))
     if not specs and amount is None:
-        raise UsageError("a sale needs --line CODE:QTY:PRICE (repeatable) or --amount SUM")
+        raise UsageError(_("a sale needs --line CODE:QTY:PRICE (repeatable) or --amount SUM"))
     if len(specs) > MAX_LINES:
-        raise UsageError(f"at most {MAX_LINES} --line options")
+        raise UsageError(_("at most {count} --line options").format(count=MAX_LINES))
     parsed = tuple(parse_line(s) for s in specs) if specs else (amount_line(amount),)
     payment = str(getattr(payment_type, "value", payment_type) or "cash").strip().lower()
     if payment not in PAYMENT_TYPES:
-        raise UsageError(f"--payment-type {payment_type!r}: cash or card (one payment type per sale)")
+        raise UsageError(_("--payment-type {value}: cash or card (one payment type per sale)").format(
+            value=repr(payment_type)))
     offer_ids = tuple(dict.fromkeys(o.strip() for o in (offers or []) if o.strip()))
     if all_offers and offer_ids:
-        raise UsageError("give --offer ID or --all-offers, not both")
+        raise UsageError(_("give --offer ID or --all-offers, not both"))
     request = SaleRequest(parsed, offer_ids, all_offers, parse_redeem(redeem), payment, receipt_number(receipt))
-    _within_money(request.total, "the receipt's total")
+    _within_money(request.total, _("the receipt's total"))
     return request
 
 
@@ -185,7 +189,7 @@ def refund_amount(value: str | None) -> Decimal | None:
     try:
         return money(value, positive=True)
     except BadNumber as exc:
-        raise InputError(f"--amount {value[:40]!r}: {exc}") from None
+        raise InputError(_("--amount {value}: {reason}").format(value=repr(value[:40]), reason=exc)) from None
 
 
 # -- decisions -------------------------------------------------------------------------------
@@ -196,8 +200,9 @@ def chosen_offers(request: SaleRequest, available: Iterable[str]) -> list[str]:
         return have
     missing = [o for o in request.offer_ids if o not in have]
     if missing:
-        listed = ", ".join(have) or "none"
-        raise InputError(f"--offer {missing[0]}: the client has no such offer (the client's offers: {listed})")
+        listed = ", ".join(have) or _("none")
+        raise InputError(_("--offer {offer}: the client has no such offer (the client's offers: {listed})").format(
+            offer=missing[0], listed=listed))
     return list(request.offer_ids)
 
 
@@ -206,7 +211,8 @@ def points_to_redeem(redeem: Redeem, balance: Decimal, max_redeem: Decimal | Non
     if redeem.most:
         return min(max_redeem if max_redeem is not None else balance, balance)
     if redeem.points > balance:
-        raise InputError(f"--redeem {redeem.points}: insufficient points, the balance is {balance}")
+        raise InputError(_("--redeem {points}: insufficient points, the balance is {balance}").format(
+            points=redeem.points, balance=balance))
     return redeem.points
 
 
@@ -222,9 +228,10 @@ def refundable(paid: Decimal, refunded: Decimal, amount: Decimal | None) -> Deci
     """The amount to refund of an operation the journal knows; more than is left is 65."""
     left = paid - refunded
     if left <= 0:
-        raise InputError(f"the operation is already refunded in full ({paid})")
+        raise InputError(_("the operation is already refunded in full ({paid})").format(paid=paid))
     if amount is None:
         return left
     if amount > left:
-        raise InputError(f"--amount {amount} is more than was paid and not yet refunded ({left})")
+        raise InputError(_("--amount {amount} is more than was paid and not yet refunded ({left})").format(
+            amount=amount, left=left))
     return amount

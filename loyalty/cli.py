@@ -32,10 +32,23 @@ def loyalty_list(
 
         return desk.rows(journal, unfinished)
 
-    answer(ctx, "loyalty list", "sales", fetch, lambda out, sales: out.table(
-        "Loyalty sales", ["receipt", "state", "operation", "to pay", "redeemed", "accrued", "balance", "at"],
-        [(s["receipt_number"], s["state"], s["operation_id"] or "-", s["total_to_pay"], s["points_redeemed"] or "-",
-          s["points_accrued"] or "-", s["balance"] or "-", s["confirmed_at"] or s["updated_at"]) for s in sales]))
+    answer(ctx, "loyalty list", "sales", fetch, _list)
+
+
+def _list(out: Any, sales: list[dict[str, Any]]) -> None:
+    from maorders.i18n import _, money
+
+    out.table(_("Loyalty sales"), [_("receipt"), _("state"), _("operation"), _("to pay"), _("redeemed"),
+                                   _("accrued"), _("balance"), _("at")],
+              [(s["receipt_number"], s["state"], s["operation_id"] or "-", money(s["total_to_pay"]) or "-",
+                _points(s["points_redeemed"]), _points(s["points_accrued"]), _points(s["balance"]),
+                s["confirmed_at"] or s["updated_at"]) for s in sales])
+
+
+def _points(value: Any) -> str:
+    from maorders.i18n import points
+
+    return points(value) or "-"
 
 
 @app.command("show")
@@ -53,19 +66,25 @@ def loyalty_show(ctx: typer.Context, operation: str = OPERATION_ARG) -> None:
 
 
 def _show(out: Any, detail: dict[str, Any]) -> None:
-    out.info(f"receipt {detail['receipt_number']}: {detail['state']}, operation {detail['operation_id'] or '-'}, "
-             f"request id {detail['request_id']}, {detail['payment_type']}")
-    out.info(f"balance before {detail['balance_before'] or '-'}, to pay {detail['total_to_pay'] or '-'}, "
-             f"redeemed {detail['points_redeemed'] or '-'}, accrued {detail['points_accrued'] or '-'}, "
-             f"balance {detail['balance'] or '-'}")
+    from maorders.i18n import _, money
+
+    out.info(_("receipt {receipt}: {state}, operation {operation}, request id {request}, {payment}").format(
+        receipt=detail["receipt_number"], state=detail["state"], operation=detail["operation_id"] or "-",
+        request=detail["request_id"], payment=detail["payment_type"]))
+    out.info(_("balance before {before}, to pay {total}, redeemed {redeemed}, accrued {accrued}, "
+               "balance {balance}").format(
+        before=_points(detail["balance_before"]), total=money(detail["total_to_pay"]) or "-",
+        redeemed=_points(detail["points_redeemed"]), accrued=_points(detail["points_accrued"]),
+        balance=_points(detail["balance"])))
     if detail["error"]:
         out.warn(detail["error"])
-    out.table("Lines", ["code", "price", "amount", "discount"],
-              [(l["code"], l["price"], l["amount"], l["discount"]) for l in detail["lines"]])
-    out.table("Refunds", ["refund", "state", "reason", "amount", "return receipt", "returned", "revoked", "balance"],
-              [(r["refund_operation_id"] or "-", r["state"], r["reason"], r["amount"] or "all",
-                r["return_receipt"] or "-", r["points_returned"] or "-", r["points_revoked"] or "-",
-                r["balance"] or "-") for r in detail["refunds"]])
-    out.table("Sends", ["kind", "state", "attempt at", "HTTP", "result", "message"],
+    out.table(_("Lines"), [_("code"), _("price"), _("amount"), _("discount")],
+              [(l["code"], money(l["price"]), money(l["amount"]), money(l["discount"])) for l in detail["lines"]])
+    out.table(_("Refunds"), [_("refund"), _("state"), _("reason"), _("amount"), _("return receipt"), _("returned"),
+                             _("revoked"), _("balance")],
+              [(r["refund_operation_id"] or "-", r["state"], r["reason"], money(r["amount"]) or _("all"),
+                r["return_receipt"] or "-", _points(r["points_returned"]), _points(r["points_revoked"]),
+                _points(r["balance"])) for r in detail["refunds"]])
+    out.table(_("Sends"), [_("kind"), _("state"), _("attempt at"), _("HTTP"), _("result"), _("message")],
               [(s["kind"], s["state"], s["at"] or "-", s["http_code"] or "-", s["result"] or "-",
                 s["message"] or "") for s in detail["sends"]])

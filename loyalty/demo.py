@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from maorders.demo import DemoPart, SandboxPart
+from maorders.i18n import _, money, points
 
 SANDBOX_QR_TTL_S = 24 * 3600
 SANDBOX_CARD = "2600000012345"
@@ -40,23 +41,23 @@ class LoyaltyDemo(DemoPart):
 
     def run(self) -> list[int]:
         app, card = self.app, self.client.card
-        codes = [self.step("Card info, nothing sold («Информация по карте»)",
+        codes = [self.step(_("Card info, nothing sold («Информация по карте»)"),
                            {"info": True, "code": app.issue_qr(self.client)})]
         sale = sale_options(code=app.issue_qr(self.client), line=["AI95:40:56.00", "2000000001234:1:120.00:shop"],
                             offer=["of-1", "of-2"], redeem="100", receipt_number="0042", payment_type="cash")
-        codes.append(self.step("AI-95 40 l and a coffee, both offers, 100 points redeemed", sale))
-        codes.append(self.step("The till runs the same receipt again: the one operation, nothing twice", sale))
-        codes.append(self.step("Fill-up (fuel first, receipt after), card, accrue only («Не списывать»)",
+        codes.append(self.step(_("AI-95 40 l and a coffee, both offers, 100 points redeemed"), sale))
+        codes.append(self.step(_("The till runs the same receipt again: the one operation, nothing twice"), sale))
+        codes.append(self.step(_("Fill-up (fuel first, receipt after), card, accrue only («Не списывать»)"),
                                sale_options(code=card, line=["AI95:37.52:56.00"], receipt_number="0043",
                                             payment_type="card")))
         first = next(op for op in app.purchases() if op.receipt_number == "0042")
-        codes.append(self.step("Fuelling stopped at 35 l: 5 l refunded", {"refund": first.id, "amount": "264.50",
+        codes.append(self.step(_("Fuelling stopped at 35 l: 5 l refunded"), {"refund": first.id, "amount": "264.50",
                                                                            "receipt_number": "R-0042", "yes": True}))
         app.faults.drop_after_effect = 1  # the service applies the confirm, the till never hears back
-        codes.append(self.step("The till dies while the service confirms receipt 0044 (75: outcome unknown)",
+        codes.append(self.step(_("The till dies while the service confirms receipt 0044 (75: outcome unknown)"),
                                sale_options(code=card, amount="500.00", receipt_number="0044"),
                                MAORDERS_HTTP_RETRIES="0"))
-        codes.append(self.step("Scheduled reconcile: the operation the till never finished is refunded",
+        codes.append(self.step(_("Scheduled reconcile: the operation the till never finished is refunded"),
                                {"reconcile": True}, MEGAINSIGHT_ORPHAN_MINUTES="0"))
         self._show()
         return [0 if code == 75 and n == 5 else code for n, code in enumerate(codes)]
@@ -69,13 +70,14 @@ class LoyaltyDemo(DemoPart):
             sales = desk.rows(journal)
         finally:
             journal.close()
-        self.demo.out.table("\nLoyalty sales in the journal", ["receipt", "state", "operation", "to pay", "redeemed",
-                                                               "accrued", "balance"],
-                            [(s["receipt_number"], s["state"], s["operation_id"] or "-", s["total_to_pay"],
-                              s["points_redeemed"] or "-", s["points_accrued"] or "-", s["balance"] or "-")
-                             for s in reversed(sales)])
-        self.demo.out.info(f"Megainsight applied: {dict(self.app.counters)}; the client's balance now "
-                           f"{self.client.balance}")
+        self.demo.out.table("\n" + _("Loyalty sales in the journal"),
+                            [_("receipt"), _("state"), _("operation"), _("to pay"), _("redeemed"), _("accrued"),
+                             _("balance")],
+                            [(s["receipt_number"], s["state"], s["operation_id"] or "-", money(s["total_to_pay"]),
+                              points(s["points_redeemed"]) or "-", points(s["points_accrued"]) or "-",
+                              points(s["balance"]) or "-") for s in reversed(sales)])
+        self.demo.out.info(_("Megainsight applied: {counters}; the client's balance now {balance}").format(
+            counters=dict(self.app.counters), balance=points(self.client.balance)))
         self._summary = {"loyalty_sales": sales, "loyalty_counters": dict(self.app.counters)}
 
     def summary(self) -> dict[str, Any]:
@@ -94,5 +96,6 @@ def sandbox(ports: Iterator[int]) -> SandboxPart:
     card = app.add_client("Мария", card=SANDBOX_CARD, balance="300.00", offers=client.offers).card
     code = app.issue_qr(client, ttl=SANDBOX_QR_TTL_S)
     return SandboxPart([server], environment(server.url),
-                       [f"(Megainsight: card {card}, or the QR text {code}, valid 24 h: "
-                        f"maorders scan-qr --code {card} --line AI95:40:56.00 --offer of-1 --yes)"])
+                       [_("(Megainsight: card {card}, or the QR text {code}, valid 24 h: {command})").format(
+                           card=card, code=code,
+                           command=f"maorders scan-qr --code {card} --line AI95:40:56.00 --offer of-1 --yes")])

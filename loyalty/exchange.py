@@ -18,21 +18,21 @@ from loyalty.megainsight import MegainsightClient
 from loyalty.settings import LoyaltySettings
 from maorders.errors import InputError, PermanentError, RefusedError, TransientError
 from maorders.http import Budget
-from maorders.i18n import _
+from maorders.i18n import N_, _
 from maorders.redact import register_secret
 
 REMOTE = "megainsight"
 FRIENDLY = {
-    "client_not_found": "unknown client: the code is not a Megainsight client or card",
-    "code_expired": "the QR code has expired: ask the customer to show a fresh one",
-    "insufficient_points": "insufficient points",
-    "offer_not_available": "the client has no such offer",
-    "operation_not_found": "unknown operation",
-    "amount_exceeds_paid": "more than was paid",
-    "already_refunded": "the operation is already refunded in full",
-    "client_token_expired": "the client's session has expired: scan the code again",
-    "client_token_unknown": "the client's session is unknown: scan the code again",
-    "calculation_expired": "the calculation has expired: run the sale again",
+    "client_not_found": N_("unknown client: the code is not a Megainsight client or card"),
+    "code_expired": N_("the QR code has expired: ask the customer to show a fresh one"),
+    "insufficient_points": N_("insufficient points"),
+    "offer_not_available": N_("the client has no such offer"),
+    "operation_not_found": N_("unknown operation"),
+    "amount_exceeds_paid": N_("more than was paid"),
+    "already_refunded": N_("the operation is already refunded in full"),
+    "client_token_expired": N_("the client's session has expired: scan the code again"),
+    "client_token_unknown": N_("the client's session is unknown: scan the code again"),
+    "calculation_expired": N_("the calculation has expired: run the sale again"),
 }
 
 
@@ -65,13 +65,15 @@ def cashier_words(config: LoyaltySettings, doing: str) -> Iterator[None]:
     try:
         yield
     except PermanentError as exc:
-        reason = FRIENDLY.get(exc.code or "", "the loyalty service refused")
-        raise InputError(f"{doing}: {reason} ({exc})") from None
+        reason = _(FRIENDLY.get(exc.code or "", N_("the loyalty service refused")))
+        raise InputError(_("{doing}: {reason} ({error})").format(doing=doing, reason=reason, error=exc)) from None
     except RefusedError as exc:
-        raise RefusedError(f"{doing}: {exc}; check MEGAINSIGHT_TOKEN and MEGAINSIGHT_PLACE_ID") from None
+        raise RefusedError(_("{doing}: {error}; check MEGAINSIGHT_TOKEN and MEGAINSIGHT_PLACE_ID").format(
+            doing=doing, error=exc)) from None
     except TransientError as exc:
-        raise TransientError(f"{doing}: the loyalty service is unreachable or failing (MEGAINSIGHT_BUDGET "
-                             f"{config.budget:g} s): sell without loyalty or run again ({exc})") from None
+        raise TransientError(_("{doing}: the loyalty service is unreachable or failing (MEGAINSIGHT_BUDGET "
+                               "{budget} s): sell without loyalty or run again ({error})").format(
+            doing=doing, budget=f"{config.budget:g}", error=exc)) from None
 
 
 # The service keeps the first request under a request id (409 for another body: "the first
@@ -101,8 +103,9 @@ def keyed_effect(journal, config: LoyaltySettings, table: str, row_id: int, item
                 raise
     except TransientError as exc:
         store.outcome_unknown(journal, item, str(exc))
-        raise TransientError(f"{exc}; the outcome is not known: run the same command again, "
-                             f"it will not {again} twice") from None
+        again_text = (_("it will not confirm twice") if again == "confirm" else _("it will not refund twice"))
+        raise TransientError(_("{error}; the outcome is not known: run the same command again, {again}").format(
+            error=exc, again=again_text)) from None
     except (InputError, RefusedError) as exc:
         store.close_unapplied(journal, table, row_id, item, "failed", str(exc))
         raise

@@ -30,7 +30,7 @@ from loyalty.money import as_json
 from maorders.clock import now, stamp
 from maorders.errors import ConfigError, InputError, PermanentError, RefusedError, TransientError, UsageError
 from maorders.http import Budget
-from maorders.i18n import _
+from maorders.i18n import _, money, ngettext
 from maorders.tillservice import caller_present
 
 log = logging.getLogger("loyalty")
@@ -58,15 +58,16 @@ def scan_qr(ctx) -> None:
     options = ctx.options
     mode = [name for name in ("reconcile", "refund", "info") if options.get(name)]
     if len(mode) > 1:
-        raise UsageError(f"--{mode[0]} and --{mode[1]} cannot go together")
+        raise UsageError(_("--{first} and --{second} cannot go together").format(first=mode[0], second=mode[1]))
     given = [name for name in SALE_OPTIONS if options.get(name) not in (None, False, [], ())]
     if mode and mode[0] != "refund" and (given or options.get("receipt_number")):
-        raise UsageError(f"--{mode[0]} takes no sale options (--{given[0].replace('_', '-')})"
-                         if given else f"--{mode[0]} takes no --receipt-number")
+        raise UsageError(_("--{mode} takes no sale options (--{option})").format(
+            mode=mode[0], option=given[0].replace("_", "-")) if given
+            else _("--{mode} takes no --receipt-number").format(mode=mode[0]))
     if mode == ["refund"] and [g for g in given if g != "amount"]:
-        raise UsageError("--refund takes only --amount and --receipt-number")
+        raise UsageError(_("--refund takes only --amount and --receipt-number"))
     if mode in (["refund"], ["reconcile"]) and options.get("code") is not None:
-        raise UsageError(f"--{mode[0]} takes no --code: no customer's code is needed")
+        raise UsageError(_("--{mode} takes no --code: no customer's code is needed").format(mode=mode[0]))
     if mode == ["reconcile"]:
         settle.reconcile(ctx)
     elif mode == ["refund"]:
@@ -87,14 +88,15 @@ def read_code(ctx) -> str:
         return scanner.validate(typed)
     config = ctx.config
     if not config.scanner_port:
-        raise ConfigError("SCANNER_PORT is not set (or give --code)")
+        raise ConfigError(_("SCANNER_PORT is not set (or give --code)"))
     if ctx.out.interactive:
-        ctx.out.info(f"Scan the customer's QR code or card (waiting {config.scanner_timeout:g} s)…")
+        ctx.out.info(_("Scan the customer's QR code or card (waiting {seconds} s)…").format(
+            seconds=f"{config.scanner_timeout:g}"))
     return scanner.read_code(config.scanner_port, config.scanner_baud, config.scanner_timeout)
 
 
 def identify(ctx, mi: MegainsightClient, code: str) -> Identity:
-    with exchange.cashier_words(ctx.config, "identify"):
+    with exchange.cashier_words(ctx.config, _("identify")):
         identity = mi.identify(code)
     log.info("client %s identified: balance %s, %d offer(s)", identity.client_id, identity.balance,
              len(identity.offers))
@@ -119,7 +121,7 @@ def sale(ctx) -> None:
                                     o.get("redeem"), o.get("payment_type"), o.get("receipt_number"))
     interactive = till.is_terminal(ctx)
     if not interactive and not o.get("yes"):
-        raise InputError("scan-qr confirms a sale only with --yes when no one at a terminal can answer")
+        raise InputError(_("scan-qr confirms a sale only with --yes when no one at a terminal can answer"))
     receipt = request.receipt_number or f"auto-{uuid.uuid4().hex[:12]}"
     existing = store.sale_by_receipt(ctx.journal, receipt)
     request_id = str(uuid.uuid4())
@@ -137,10 +139,11 @@ def sale(ctx) -> None:
         request_id = existing["request_id"]  # written, never sent: the same id is safe with a new body
     till.show_client(ctx, identity)
     calc = calculate(ctx, mi, request, identity, interactive)
-    if interactive and not till.ask_confirm(ctx, f"Confirm: to pay {calc.total_to_pay:.2f}?"):
+    if interactive and not till.ask_confirm(ctx, _("Confirm: to pay {total}?").format(
+            total=money(calc.total_to_pay))):
         ctx.counts["declined"] += 1
         ctx.result = {"receipt_number": receipt, "confirmed": False}
-        ctx.out.info("not confirmed: nothing was sent")
+        ctx.out.info(_("not confirmed: nothing was sent"))
         return
     confirm(ctx, mi, request, receipt, existing, request_id, identity, calc)
 
@@ -191,7 +194,7 @@ def calculate(ctx, mi: MegainsightClient, request: checkout.SaleRequest, identit
         offer_ids = checkout.chosen_offers(request, [offer.id for offer in identity.offers])
     lines = [line.wire() for line in request.lines]
     ask_points = interactive and not request.redeem.most and request.redeem.points == 0
-    with exchange.cashier_words(ctx.config, "calculate"):
+    with exchange.cashier_words(ctx.config, _("calculate")):
         if request.redeem.most or ask_points:
             first = mi.calculate(identity.client_token, lines, offer_ids, Decimal(0))
             most = checkout.points_to_redeem(request.redeem, identity.balance, first.max_redeem) \
@@ -230,7 +233,8 @@ def send_confirm(ctx, mi: MegainsightClient, sale_row: dict[str, Any], item, pay
             number=receipt))
     if not store.mark_sent(journal, "sales", sale_row["id"], item, config.budget):
         raise settling(receipt)
-    with exchange.keyed_effect(journal, config, "sales", sale_row["id"], item, f"confirm receipt {receipt}",
+    with exchange.keyed_effect(journal, config, "sales", sale_row["id"], item,
+                               _("confirm receipt {number}").format(number=receipt),
                                "confirm"):
         operation = mi.confirm(sale_row["request_id"], payload["calculation_id"], payload["receipt"])
     if not store.sale_confirmed(journal, sale_row["id"], item, operation.operation_id, operation.points_redeemed,
@@ -246,7 +250,7 @@ def finish_sent(ctx, mi: MegainsightClient, sale_row: dict[str, Any]) -> None:
     journal, number = ctx.journal, sale_row["receipt_number"]
     if not store.take(journal, "sales", sale_row["id"], ctx.config.budget):
         raise settling(number)
-    with exchange.cashier_words(ctx.config, f"look up receipt {number}"):
+    with exchange.cashier_words(ctx.config, _("look up receipt {number}").format(number=number)):
         found = mi.operations(sale_row["request_id"])
     if found:
         if not record_found(journal, sale_row, found[0]):
@@ -316,12 +320,16 @@ def status_view(journal) -> dict[str, Any]:
     stale = journal.value("""SELECT COUNT(*) FROM loyalty_sales WHERE state IN ('intent', 'sent', 'settling')
                              AND updated_at <= ?""", (stamp(now() - timedelta(minutes=30)),))
     if stale:
-        attention.append(f"{stale} loyalty sale(s) unfinished for over 30 min: is `scan-qr --reconcile` scheduled?")
+        attention.append(ngettext("{count} loyalty sale unfinished for over 30 min: is `scan-qr --reconcile` scheduled?",
+                                  "{count} loyalty sales unfinished for over 30 min: is `scan-qr --reconcile` "
+                                  "scheduled?", stale).format(count=stale))
     orphans = journal.value("""SELECT COUNT(*) FROM notifications WHERE connector = 'loyalty'
                                AND kind = 'orphan_refunded' AND seen_at IS NULL""")
     if orphans:
-        attention.append(f"{orphans} loyalty operation(s) refunded as never finished at the till "
-                         "(maorders loyalty list; status --ack when seen)")
+        attention.append(ngettext("{count} loyalty operation refunded as never finished at the till "
+                                  "(maorders loyalty list; status --ack when seen)",
+                                  "{count} loyalty operations refunded as never finished at the till "
+                                  "(maorders loyalty list; status --ack when seen)", orphans).format(count=orphans))
     return {"counts": counts, "attention": attention}
 
 
@@ -338,7 +346,8 @@ def doctor_checks(settings, budget: Budget) -> list[dict[str, Any]]:
     try:
         mi.operations(str(uuid.uuid4()))
         checks.append({"check": "megainsight", "ok": True,
-                       "detail": f"{config.url}: token and place id {config.place_id} accepted"})
+                       "detail": _("{url}: token and place id {place} accepted").format(
+                           url=config.url, place=config.place_id)})
     except (RefusedError, TransientError, PermanentError) as exc:
         checks.append({"check": "megainsight", "ok": False, "detail": str(exc),
                        "exit_code": exc.exit_code or 69})
@@ -357,4 +366,5 @@ def _scanner_check(config) -> dict[str, Any]:
         scanner.open_port(config.scanner_port, config.scanner_baud).close()
     except MaordersError as exc:
         return {"check": "scanner", "ok": False, "detail": str(exc), "exit_code": exc.exit_code}
-    return {"check": "scanner", "ok": True, "detail": f"{config.scanner_port} opens at {config.scanner_baud} baud"}
+    return {"check": "scanner", "ok": True, "detail": _("{port} opens at {baud} baud").format(
+        port=config.scanner_port, baud=config.scanner_baud)}

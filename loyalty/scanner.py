@@ -20,6 +20,7 @@ import re
 import time
 
 from maorders.errors import ConfigError, InputError, TransientError
+from maorders.i18n import _
 
 TERMINATORS = b"\r\n"
 GS = "\x1d"
@@ -33,8 +34,9 @@ CONTROL = re.compile(r"[\x00-\x1c\x1e\x1f\x7f]")  # every C0 control and DEL exc
 def mask(text: str) -> str:
     """A code as it may be shown: its length, its first 3 and last 2 characters, escaped."""
     if len(text) <= 6:
-        return f"{'*' * len(text)} ({len(text)} characters)"
-    return f"{_escaped(text[:3])}…{_escaped(text[-2:])} ({len(text)} characters)"
+        return _("{shown} ({count} characters)").format(shown="*" * len(text), count=len(text))
+    return _("{shown} ({count} characters)").format(shown=f"{_escaped(text[:3])}…{_escaped(text[-2:])}",
+                                                    count=len(text))
 
 
 def _escaped(text: str) -> str:
@@ -45,15 +47,17 @@ def validate(raw: str, source: str = "--code") -> str:
     """The code to send, or InputError (65) naming what was read, masked."""
     text = CONTROL.sub("", raw).strip(" ")
     if not text:
-        raise InputError(f"{source}: nothing but control characters was read; scan again")
+        raise InputError(_("{source}: nothing but control characters was read; scan again").format(source=source))
     if GS in text:
-        raise InputError(f"{source}: read a product marking code ({mask(text)}), not a loyalty QR or card; "
-                         "scan the customer's code")
+        raise InputError(_("{source}: read a product marking code ({code}), not a loyalty QR or card; "
+                           "scan the customer's code").format(source=source, code=mask(text)))
     if text.isdigit() and not CARD.fullmatch(text):
-        raise InputError(f"{source}: {mask(text)} is digits only but a card number has 8-20 digits")
+        raise InputError(_("{source}: {code} is digits only but a card number has 8-20 digits").format(
+            source=source, code=mask(text)))
     if not QR_TEXT.fullmatch(text):
-        raise InputError(f"{source}: {mask(text)} is not a loyalty QR text (1-{MAX_CODE} printable ASCII "
-                         "characters) or a card number (8-20 digits)")
+        raise InputError(_("{source}: {code} is not a loyalty QR text (1-{most} printable ASCII "
+                           "characters) or a card number (8-20 digits)").format(source=source, code=mask(text),
+                                                                               most=MAX_CODE))
     return text
 
 
@@ -69,11 +73,13 @@ def open_port(port: str, baud: int):
     try:
         return serial.serial_for_url(port, baudrate=baud, timeout=0, exclusive=None)
     except ValueError as exc:
-        raise ConfigError(f"SCANNER_PORT {port!r} is not a port pyserial can open: {exc}") from None
+        raise ConfigError(_("SCANNER_PORT {port} is not a port pyserial can open: {error}").format(
+            port=repr(port), error=exc)) from None
     except (serial.SerialException, OSError) as exc:
         # unplugged, or held by another program: may work the next time
-        raise TransientError(f"scanner port {port} cannot be opened ({_reason(exc)}); "
-                             "is the scanner plugged in and the port free?") from None
+        raise TransientError(_("scanner port {port} cannot be opened ({reason}); "
+                               "is the scanner plugged in and the port free?").format(
+            port=port, reason=_reason(exc))) from None
 
 
 def read_code(port: str, baud: int, timeout: float, clock=time.monotonic) -> str:
@@ -89,18 +95,19 @@ def read_from(device, port: str, timeout: float, clock=time.monotonic) -> str:
     try:
         raw = _read_until_terminator(device, timeout, clock)
     except (serial.SerialException, OSError) as exc:
-        raise TransientError(f"scanner port {port}: {_reason(exc)}") from None
+        raise TransientError(_("scanner port {port}: {reason}").format(port=port, reason=_reason(exc))) from None
     finally:
         device.close()
     if raw is None:
-        raise TransientError(f"no code scanned within {timeout:g} s on {describe(port)}")
+        raise TransientError(_("no code scanned within {seconds} s on {port}").format(
+            seconds=f"{timeout:g}", port=describe(port)))
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
-        raise InputError(f"scanner on {port}: read {mask(text)} with bytes that are not ASCII; "
-                         "is SCANNER_BAUD right for the scanner?") from None
-    return validate(text, f"scanner on {port}")
+        raise InputError(_("scanner on {port}: read {code} with bytes that are not ASCII; "
+                           "is SCANNER_BAUD right for the scanner?").format(port=port, code=mask(text))) from None
+    return validate(text, _("scanner on {port}").format(port=port))
 
 
 def _read_until_terminator(device, timeout: float, clock) -> bytes | None:
@@ -127,8 +134,8 @@ def _read_until_terminator(device, timeout: float, clock) -> bytes | None:
             return bytes(buffer[:min(ends)])
         if len(buffer) > MAX_READ:
             text = bytes(buffer[:64]).decode("latin-1")
-            raise InputError(f"scanner sent more than {MAX_READ} bytes without CR or LF ({mask(text)}…); "
-                             "set the scanner's suffix to CR or LF")
+            raise InputError(_("scanner sent more than {most} bytes without CR or LF ({code}…); "
+                               "set the scanner's suffix to CR or LF").format(most=MAX_READ, code=mask(text)))
 
 
 def _reason(exc: Exception) -> str:

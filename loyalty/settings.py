@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from maorders.errors import ConfigError
+from maorders.i18n import _
 
 DEFAULT_BAUD = 9600
 DEFAULT_SCANNER_TIMEOUT_S = 60.0
@@ -37,13 +38,14 @@ def read(env) -> LoyaltySettings:
     """LoyaltySettings from `maorders.settings.Env`; a bad value is a ConfigError naming it."""
     place_id = env.text("MEGAINSIGHT_PLACE_ID")
     if not PLACE_ID.fullmatch(place_id):
-        raise ConfigError("MEGAINSIGHT_PLACE_ID must be 1-64 printable characters without spaces")
+        raise ConfigError(_("MEGAINSIGHT_PLACE_ID must be 1-64 printable characters without spaces"))
     token = env.text("MEGAINSIGHT_TOKEN")
     if any(c.isspace() or not c.isprintable() for c in token) or len(token) > 512:
-        raise ConfigError("MEGAINSIGHT_TOKEN must be printable characters without spaces")
+        raise ConfigError(_("MEGAINSIGHT_TOKEN must be printable characters without spaces"))
     baud = env.integer("SCANNER_BAUD", DEFAULT_BAUD, 50, 4_000_000)
     if baud not in BAUD_RATES:
-        raise ConfigError(f"SCANNER_BAUD must be one of {', '.join(map(str, BAUD_RATES))}, got {baud}")
+        raise ConfigError(_("SCANNER_BAUD must be one of {rates}, got {baud}").format(
+            rates=", ".join(map(str, BAUD_RATES)), baud=baud))
     return LoyaltySettings(
         url=env.url("MEGAINSIGHT_URL"),
         token=token,
@@ -59,5 +61,6 @@ def read(env) -> LoyaltySettings:
 def _bounded(env, name: str, default: float, minimum: float, maximum: float) -> float:
     value = env.number(name, default, minimum=minimum)
     if value > maximum:
-        raise ConfigError(f"{name} must be at most {maximum:g}, got {value:g}")
+        raise ConfigError(_("{name} must be at most {most}, got {value}").format(
+            name=name, most=f"{maximum:g}", value=f"{value:g}"))
     return value

@@ -41,7 +41,7 @@ def refund(ctx) -> None:
     return_receipt = checkout.receipt_number(o.get("receipt_number"))
     interactive = till.is_terminal(ctx)
     if not interactive and not o.get("yes"):
-        raise InputError("scan-qr --refund needs --yes when no one at a terminal can answer")
+        raise InputError(_("scan-qr --refund needs --yes when no one at a terminal can answer"))
     journal = ctx.journal
     sale = store.sale_by_operation(journal, operation)
     so_far = store.refunded_so_far(journal, operation)
@@ -59,14 +59,15 @@ def refund(ctx) -> None:
     else:
         to_send = checkout.refundable(Decimal(sale["total_to_pay"]), so_far, amount) if sale else amount
         mi = exchange.client(ctx)
-    if interactive and not till.ask_confirm(ctx, f"Refund {_money(to_send)} of operation {operation}?"):
+    if interactive and not till.ask_confirm(ctx, _("Refund {amount} of operation {operation}?").format(
+            amount=_money(to_send), operation=operation)):
         ctx.counts["declined"] += 1
         ctx.result = {"operation_id": operation, "refunded": False}
         return
     if existing is None or existing["state"] not in store.UNFINISHED:
         if existing is not None:  # refused or never applied under this key: a fresh key and request id
             key = f"{key}/again-{uuid.uuid4().hex[:8]}"
-        existing, _ = store.write_refund_intent(journal, key, str(uuid.uuid4()), operation,
+        existing, _new = store.write_refund_intent(journal, key, str(uuid.uuid4()), operation,
                                                 sale["id"] if sale else None, to_send, return_receipt, "till")
     send_refund(ctx, mi, existing, to_send)
 
@@ -94,7 +95,7 @@ def send_refund(ctx, mi: MegainsightClient, row: dict[str, Any], amount: Decimal
         raise TransientError(_("the refund of {operation} was closed meanwhile: run the command again").format(
             operation=row["operation_id"]))
     with exchange.keyed_effect(journal, ctx.config, "refunds", row["id"], item,
-                               f"refund operation {row['operation_id']}", "refund"):
+                               _("refund operation {operation}").format(operation=row["operation_id"]), "refund"):
         done = mi.refund(row["operation_id"], row["request_id"], amount)
     notice = _orphan_notice(orphan_sale, row, done) if orphan_sale else None
     store.refund_done(journal, row["id"], item, done.operation_id, done.points_returned, done.points_revoked,
@@ -108,7 +109,8 @@ def send_refund(ctx, mi: MegainsightClient, row: dict[str, Any], amount: Decimal
 def _found_applied(ctx, mi: MegainsightClient, row: dict[str, Any], orphan_sale: dict[str, Any] | None = None,
                    report: bool = True) -> bool:
     """Ask by the refund's request id; record it when the service applied it."""
-    with exchange.cashier_words(ctx.config, f"look up the refund of {row['operation_id']}"):
+    with exchange.cashier_words(ctx.config, _("look up the refund of {operation}").format(
+            operation=row["operation_id"])):
         found = mi.operations(row["request_id"])
     if not found:
         return False
@@ -125,8 +127,9 @@ def _found_applied(ctx, mi: MegainsightClient, row: dict[str, Any], orphan_sale:
 
 def _already_done(ctx, row: dict[str, Any], amount: Decimal | None) -> None:
     if amount is not None and row["amount"] is not None and Decimal(row["amount"]) != amount:
-        raise InputError(f"return receipt {row['return_receipt']} already refunded {row['amount']} of operation "
-                         f"{row['operation_id']}; give another --receipt-number for another refund")
+        raise InputError(_("return receipt {receipt} already refunded {amount} of operation {operation}; give "
+                           "another --receipt-number for another refund").format(
+            receipt=row["return_receipt"], amount=_money(row["amount"]), operation=row["operation_id"]))
     ctx.counts["refunds_already_done"] += 1
     _report(ctx, row, already=True)
 
@@ -141,14 +144,21 @@ def _report(ctx, row: dict[str, Any], already: bool) -> None:
               "balance": number("balance"), "already_refunded": already}
     ctx.result = result
     if not ctx.out.json_mode:
-        again = " (already done: nothing sent twice)" if already else ""
-        ctx.out.info(f"refund {result['operation_id']} of {result['origin_id']}{again}: amount "
-                     f"{_money(result['amount'])}, points returned {_money(result['points_returned'])}, "
-                     f"revoked {_money(result['points_revoked'])}, balance {_money(result['balance'])}")
+        from maorders.i18n import points
+
+        again = _(" (already done: nothing sent twice)") if already else ""
+        ctx.out.info(_("refund {operation} of {origin}{again}: amount {amount}, points returned {returned}, "
+                       "revoked {revoked}, balance {balance}").format(
+            operation=result["operation_id"], origin=result["origin_id"], again=again,
+            amount=_money(result["amount"]), returned=points(result["points_returned"]),
+            revoked=points(result["points_revoked"]), balance=points(result["balance"]) or _("unknown")))
 
 
 def _money(value: Any) -> str:
-    return "all that is left" if value is None else f"{Decimal(str(value)):.2f}"
+    """A sum as people read it (`1 816,00 ₽`); none is the whole of what is left."""
+    from maorders.i18n import money
+
+    return _("all that is left") if value is None else money(value)
 
 
 # ===================================================================== --reconcile
@@ -187,21 +197,22 @@ def settle_sale(ctx, mi: MegainsightClient, sale: dict[str, Any]) -> None:
             return
         log.warning("receipt %s: operation %s applied but never finished at the till; refunding it",
                     sale["receipt_number"], operation)
-        orphan_refund, _ = store.write_refund_intent(journal, f"{operation}/orphan", str(uuid.uuid4()), operation,
+        orphan_refund, _new = store.write_refund_intent(journal, f"{operation}/orphan", str(uuid.uuid4()), operation,
                                                      sale["id"], None, None, "orphan", orphan_of=sale["id"])
     elif orphan_refund["state"] in store.UNFINISHED and _found_applied(ctx, mi, orphan_refund, sale, report=False):
         return
     try:
         send_refund(ctx, mi, orphan_refund, None, orphan_sale=sale)
     except InputError as exc:  # e.g. the till refunded it already in full: nothing of it is left
-        ctx.problem(f"receipt {sale['receipt_number']}: the unfinished operation could not be refunded: {exc}")
+        ctx.problem(_("receipt {number}: the unfinished operation could not be refunded: {error}").format(
+            number=sale["receipt_number"], error=exc))
 
 
 def _applied_operation(ctx, mi: MegainsightClient, sale: dict[str, Any]) -> str | None:
     """The operation the service applied for a claimed sale; None once it is closed as never
     applied (unless a late till run recorded an operation meanwhile)."""
     journal = ctx.journal
-    with exchange.cashier_words(ctx.config, f"look up receipt {sale['receipt_number']}"):
+    with exchange.cashier_words(ctx.config, _("look up receipt {number}").format(number=sale["receipt_number"])):
         found = mi.operations(sale["request_id"])
     if found:
         return found[0].operation_id
@@ -213,7 +224,11 @@ def _applied_operation(ctx, mi: MegainsightClient, sale: dict[str, Any]) -> str 
 
 
 def _orphan_notice(sale: dict[str, Any], row: dict[str, Any], done: Any) -> tuple[str, str]:
+    """(the subject, a machine key the desk links by; the message for people)."""
+    from maorders.i18n import points
+
     return (f"receipt {sale['receipt_number']}",
-            f"receipt {sale['receipt_number']}: loyalty operation {row['operation_id']} "
-            f"was applied but the till never finished the sale; refunded as {done.operation_id} "
-            f"(points returned {done.points_returned}, revoked {done.points_revoked})")
+            _("receipt {number}: loyalty operation {operation} was applied but the till never finished the sale; "
+              "refunded as {refund} (points returned {returned}, revoked {revoked})").format(
+                number=sale["receipt_number"], operation=row["operation_id"], refund=done.operation_id,
+                returned=points(done.points_returned), revoked=points(done.points_revoked)))

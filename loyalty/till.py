@@ -41,23 +41,28 @@ def show_client(ctx, identity: Identity) -> None:
     out = ctx.out
     if out.json_mode or out.quiet:
         return
+    from maorders.i18n import _, money as rub, points
+
     if out.interactive:
         from rich.panel import Panel
         from rich.table import Table
 
         table = Table(show_header=True, box=None)
-        for column in ("#", "offer", "product", "personal price"):
+        for column in ("#", _("offer"), _("product"), _("personal price")):
             table.add_column(column)
         for number, offer in enumerate(identity.offers, 1):
-            table.add_row(str(number), offer.title, offer.product_name, f"{offer.personal_price:.2f}")
-        head = f"{identity.name or 'client'}  card {masked_card(identity.card)}\nbalance: {identity.balance:.2f} points"
+            table.add_row(str(number), offer.title, offer.product_name, rub(offer.personal_price))
+        head = _("{name}  card {card}\nbalance: {points} points").format(
+            name=identity.name or _("client"), card=masked_card(identity.card), points=points(identity.balance))
         from rich.console import Group
 
         out.console.print(Panel(Group(head, table) if identity.offers else head, title="Megainsight"))
         return
-    out.info(f"client {identity.client_id} (card {masked_card(identity.card)}): balance {identity.balance:.2f}")
+    out.info(_("client {client} (card {card}): balance {points} points").format(
+        client=identity.client_id, card=masked_card(identity.card), points=points(identity.balance)))
     for offer in identity.offers:
-        out.info(f"  offer {offer.id}: {offer.title} — {offer.product_name} {offer.personal_price:.2f}")
+        out.info(_("  offer {id}: {title} — {product} {price}").format(
+            id=offer.id, title=offer.title, product=offer.product_name, price=rub(offer.personal_price)))
 
 
 def ask_offers(ctx, offers: Sequence[Offer]) -> list[str]:
@@ -66,70 +71,82 @@ def ask_offers(ctx, offers: Sequence[Offer]) -> list[str]:
         return []
     from rich.prompt import Prompt
 
+    from maorders.i18n import _
+
+    every = {"all", _("all").casefold()}  # the word in either language: a keyboard in either layout
+    again = _("give numbers 1-{last}, '{all}' or nothing").format(last=len(offers), all=_("all"))
     while True:
-        answer = Prompt.ask("Offers to apply (numbers, 'all', Enter for none)", default="",
-                            console=ctx.out.console, show_default=False).strip().lower()
-        if answer == "all":
+        answer = Prompt.ask(_("Offers to apply (numbers, '{all}', Enter for none)").format(all=_("all")),
+                            default="", console=ctx.out.console, show_default=False).strip().casefold()
+        if answer in every:
             return [o.id for o in offers]
         try:
             picked = [offers[int(part) - 1].id for part in answer.replace(",", " ").split()]
         except (ValueError, IndexError):
-            ctx.out.warn(f"give numbers 1-{len(offers)}, 'all' or nothing")
+            ctx.out.warn(again)
             continue
         if all(int(part) >= 1 for part in answer.replace(",", " ").split()):
             return list(dict.fromkeys(picked))
-        ctx.out.warn(f"give numbers 1-{len(offers)}, 'all' or nothing")
+        ctx.out.warn(again)
 
 
 def ask_points(ctx, most: Decimal) -> Decimal:
     """«Не списывать» (0) or «Списать N» (up to `most`)."""
     from rich.prompt import Prompt
 
+    from maorders.i18n import _, points as shown
+
     if most <= 0:
-        ctx.out.info("Не списывать: no points can be redeemed on this receipt")
+        ctx.out.info(_("Do not redeem: no points can be redeemed on this receipt"))
         return Decimal(0)
+    biggest = {"max", _("max").casefold()}
     while True:
-        answer = Prompt.ask(f"Не списывать (0) / Списать N (up to {most:.2f}, or 'max')", default="0",
-                            console=ctx.out.console).strip().lower()
+        answer = Prompt.ask(_("Do not redeem (0) / Redeem N (up to {most}, or '{max}')").format(
+            most=shown(most), max=_("max")), default="0", console=ctx.out.console).strip().casefold()
         try:
-            points = most if answer == "max" else money(answer)
+            points = most if answer in biggest else money(answer)
         except BadNumber as exc:
-            ctx.out.warn(f"points {exc}")
+            ctx.out.warn(_("points {reason}").format(reason=exc))
             continue
         if points > most:
-            ctx.out.warn(f"at most {most:.2f}")
+            ctx.out.warn(_("at most {most}").format(most=shown(most)))
             continue
         return points
 
 
 def ask_confirm(ctx, question: str) -> bool:
-    from rich.prompt import Confirm
-
-    return Confirm.ask(question, console=ctx.out.console, default=False)
+    """The cashier's yes or no, in their language («[д/н]»): `question` is a catalog text."""
+    return ctx.out.confirm(question, default=False)
 
 
 def show_calculation(ctx, calc: Calculation) -> None:
     out = ctx.out
     if out.json_mode or out.quiet:
         return
-    out.table("Receipt with loyalty", ["code", "price", "amount", "discount"],
-              [(line.code, f"{line.price:.2f}", f"{line.amount:.2f}", f"{line.discount:.2f}") for line in calc.lines])
-    out.info(f"discount {calc.discount:.2f}, redeem {calc.points_redeemed:.2f} points, "
-             f"accrue {calc.points_to_accrue:.2f}, to pay {calc.total_to_pay:.2f}")
+    from maorders.i18n import _, money as rub, points
+
+    out.table(_("Receipt with loyalty"), [_("code"), _("price"), _("amount"), _("discount")],
+              [(line.code, rub(line.price), rub(line.amount), rub(line.discount)) for line in calc.lines])
+    out.info(_("discount {discount}, redeem {redeemed} points, accrue {accrued}, to pay {total}").format(
+        discount=rub(calc.discount), redeemed=points(calc.points_redeemed), accrued=points(calc.points_to_accrue),
+        total=rub(calc.total_to_pay)))
 
 
 def show_sale(ctx, result: dict[str, Any]) -> None:
     if ctx.out.json_mode:
         return
-    again = " (already confirmed: nothing sent twice)" if result.get("already_confirmed") else ""
-    ctx.out.info(f"receipt {result['receipt_number']}: operation {result['operation_id']}{again}; "
-                 f"redeemed {result['points_redeemed']:.2f}, accrued {result['points_accrued']:.2f}, "
-                 f"balance {_number(result['balance'])}, to pay {result['total_to_pay']:.2f}")
+    from maorders.i18n import _, money as rub, points
 
-
-def _number(value: Any) -> str:
-    return "unknown" if value is None else f"{value:.2f}"
+    again = _(" (already confirmed: nothing sent twice)") if result.get("already_confirmed") else ""
+    ctx.out.info(_("receipt {receipt}: operation {operation}{again}; redeemed {redeemed}, accrued {accrued}, "
+                   "balance {balance}, to pay {total}").format(
+        receipt=result["receipt_number"], operation=result["operation_id"], again=again,
+        redeemed=points(result["points_redeemed"]), accrued=points(result["points_accrued"]),
+        balance=_("unknown") if result["balance"] is None else points(result["balance"]),
+        total=rub(result["total_to_pay"])))
 
 
 def declined() -> InputError:
-    return InputError("not confirmed by the cashier: nothing was sent")
+    from maorders.i18n import _
+
+    return InputError(_("not confirmed by the cashier: nothing was sent"))

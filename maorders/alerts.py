@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
 
 from maorders.clock import now
+from maorders.i18n import N_, _
 from maorders.journal import ALERT
 from maorders.redact import redact, register_secret
 
@@ -48,7 +49,7 @@ SPACING_S = 1.0  # Apprise waits up to 5.5 s between two messages of a channel; 
 BUDGET_S = 20.0  # all alerts of one pass; the rest go with the next pass
 PER_PASS = 200  # alerts looked at per pass: a backlog drains over a few passes
 GIVE_UP_AFTER = timedelta(hours=48)  # an alert older than this is news no more: recorded as failed
-TEST_TITLE = "maorders: test alert"
+TEST_TITLE = N_("maorders: test alert")
 
 # what each desktop target needs in maorders' own Python (docs/operations.md)
 NEEDS = {
@@ -75,14 +76,14 @@ class Channel:
 
     @property
     def label(self) -> str:
-        return f"channel {self.number} ({self.scheme})"
+        return f"channel {self.number} ({self.scheme})"  # a name in doctor's checks and the journal: plain
 
     def send(self, title: str, body: str, problem: bool) -> tuple[bool, str]:
         """(accepted, why not). Apprise's log lines of this call are the reason, redacted."""
         import apprise
 
         if self.server is None:
-            return False, self.problem or "not a usable Apprise URL"
+            return False, self.problem or _("not a usable Apprise URL")
         kind = apprise.NotifyType.WARNING if problem else apprise.NotifyType.INFO
         with apprise.LogCapture(level=logging.WARNING) as captured:
             try:
@@ -93,7 +94,7 @@ class Channel:
             self.sent += 1
             return True, ""
         lines = [line.split(" - ", 2)[-1] for line in captured.getvalue().splitlines() if line.strip()]
-        return False, redact("; ".join(lines[-2:]) or "not accepted")[:300]
+        return False, redact("; ".join(lines[-2:]) or _("not accepted"))[:300]
 
 
 def channel_key(url: str) -> str:
@@ -138,19 +139,23 @@ def refusal(url: str, said: str) -> str:
     """Why Apprise cannot use a URL, in its own words (redacted): "Unparseable URL", "… is disabled
     on this system" (with the package it needs), an unknown scheme."""
     scheme = (urlsplit(url).scheme or "").lower()
-    words = "; ".join(line.split(" - ", 2)[-1].replace(url, f"the {scheme or '?'} URL")
-                      for line in said.splitlines() if line.strip())
+    named = _("the {scheme} URL").format(scheme=scheme or "?")
+    words = "; ".join(line.split(" - ", 2)[-1].replace(url, named) for line in said.splitlines() if line.strip())
     if scheme in NEEDS:
-        words += f" (needs {NEEDS[scheme]})"
-    return redact("Apprise cannot use this URL: " + (words or "unknown scheme or missing parts"))[:300]
+        words += _(" (needs {package})").format(package=NEEDS[scheme])
+    return redact(_("Apprise cannot use this URL: {words}").format(
+        words=words or _("unknown scheme or missing parts")))[:300]
 
 
 def alert_text(note: dict[str, Any]) -> tuple[str, str]:
-    """(title, body) of one notification; personal data and secrets masked."""
+    """(title, body) of one notification in the staff's language and local time; personal data and
+    secrets masked. The body ends with `#id kind`: a resent alert reads as the same one."""
+    from maorders.i18n import local_time
+
     host = socket.gethostname()
-    what = "needs a person" if note.get("problem", 1) else "news"
-    title = f"[{host}] {note['connector']}: {what}"
-    body = f"{note['message']}\n\n#{note['id']} {note['kind']} · {note['created_at']}"
+    what = _("needs a person") if note.get("problem", 1) else _("news")
+    title = _("[{host}] {connector}: {what}").format(host=host, connector=note["connector"], what=what)
+    body = f"{note['message']}\n\n#{note['id']} {note['kind']} · {local_time(note['created_at'])}"
     return redact(title), redact(body)
 
 
@@ -275,14 +280,16 @@ def listing(journal: "Journal", failed_only: bool = False, limit: int = 100) -> 
 
 def send_test(urls: tuple[str, ...]) -> list[dict[str, Any]]:
     """One test message through every channel, now; the journal is not touched."""
-    return send_now(urls, TEST_TITLE, f"maorders on {socket.gethostname()} can reach you. "
-                    "Nothing needs to be done.", problem=False)
+    return send_now(urls, _(TEST_TITLE), _("maorders on {host} can reach you. Nothing needs to be done.").format(
+        host=socket.gethostname()), problem=False)
 
 
 def send_now(urls: tuple[str, ...], title: str, body: str, problem: bool = True) -> list[dict[str, Any]]:
-    """One message through every channel now, outside the outbox (a test; a failure with no journal)."""
+    """One message through every channel now, outside the outbox (a test; a failure with no journal).
+    `_unusable`: Apprise cannot use the URL at all (a settings error, not a refusal); not for --json."""
     results = []
     for channel in channels(urls):
         accepted, why = channel.send(redact(title), redact(body), problem=problem)
-        results.append({"channel": channel.label, "ok": accepted, "detail": why or "accepted"})
+        results.append({"channel": channel.label, "ok": accepted, "detail": why or _("accepted"),
+                        "_unusable": channel.server is None})
     return results

@@ -137,7 +137,7 @@ def _resolve(journal: "Journal", db: Connection, row: dict[str, Any]) -> dict[st
         return None  # never announced (a short 75): nothing to take back
     db.execute("UPDATE notifications SET seen_at = ? WHERE id = ? AND seen_at IS NULL", (stamp(), row["notification"]))
     text = _("Back to normal: {command} ({scope}) succeeded again; it failed from {since} (exit {code}: "
-             "{reason}).").format(command=row["command"], scope=row["scope"], since=row["since"],
+             "{reason}).").format(command=row["command"], scope=row["scope"], since=_local(row["since"]),
                                   code=row["exit_code"], reason=row["reason"])
     return _notify(journal, db, row["scope"], row["command"], "pass-recovered", text, problem=False)
 
@@ -162,8 +162,15 @@ def failure_text(scope: str, command: str, code: int, reason: str, since: str) -
     where = command if scope == WHOLE_PASS else f"{command} ({scope})"
     first = _("{where} failed (exit {code}): {reason}").format(where=where, code=code, reason=reason or "-")
     if code == TEMPFAIL:
-        first += " " + _("(failing since {since})").format(since=since)
+        first += " " + _("(failing since {since})").format(since=_local(since))
     return f"{first}. {_('What to do')}: {hint(code)}"
+
+
+def _local(moment: str) -> str:
+    """A journal time as the staff read it (`06.12.2026 11:41`, their zone): alerts go out as written."""
+    from maorders.i18n import local_time
+
+    return local_time(moment)
 
 
 def hint(code: int) -> str:
@@ -242,6 +249,7 @@ def _straight(urls: tuple[str, ...], state: Any, command: str, code: int, reason
     text = failure_text(WHOLE_PASS, command, code, redact(reason), stamp(moment))
     import socket
 
-    title = f"[{socket.gethostname()}] {WHOLE_PASS}: {_('needs a person')}"
+    title = _("[{host}] {connector}: {what}").format(host=socket.gethostname(), connector=WHOLE_PASS,
+                                                    what=_("needs a person"))
     if any(r["ok"] for r in alerts.send_now(urls, title, text)):
         state.write_text(json.dumps({**sent, mark: stamp(moment)}), encoding="utf-8")

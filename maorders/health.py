@@ -7,7 +7,7 @@ from typing import Any
 
 from maorders import failures
 from maorders.clock import stamp
-from maorders.i18n import _
+from maorders.i18n import _, ngettext
 from maorders.journal import Journal
 from maorders.output import Output
 from maorders.errors import ConfigError
@@ -91,18 +91,30 @@ def _connector_views(journal: Journal) -> dict[str, Any]:
 
 
 def needs_person(snap: dict[str, Any]) -> list[str]:
-    reasons = [f"{len(snap['failed'])} send(s) refused for good"] if snap["failed"] else []
+    count = len(snap["failed"])
+    reasons = [ngettext("{count} send refused for good", "{count} sends refused for good", count)
+               .format(count=count)] if count else []
     # a pass whose last run failed, whatever its code, until it succeeds or a person acknowledges it
     # (a cashier's own 65 at the till is not recorded as a failure: it was seen at once)
-    reasons += list(dict.fromkeys(f"last {f['command']} exited {f['exit_code']}"
+    reasons += list(dict.fromkeys(_("last {command} exited {code}").format(command=f["command"], code=f["exit_code"])
                                   for f in snap["failing"] if not f["acknowledged_at"]))
     for view in snap["connectors"].values():
         reasons += view.get("attention", [])
     return reasons
 
 
-def acknowledge(journal: Journal) -> int:
-    """A person has seen the refused sends and the notifications: --check goes quiet about them."""
+def acknowledge(journal: Journal, notification_ids: Any = None) -> int:
+    """A person has seen the refused sends and the notifications: --check goes quiet about them.
+
+    With `notification_ids` (the desk's "done" on one item) only those notifications are marked
+    seen, and the refused sends and failing passes are left as they are; returns how many refused
+    sends were dismissed (0 then)."""
+    if notification_ids is not None:
+        ids = [int(i) for i in notification_ids]
+        with journal.write() as db:
+            db.executemany("UPDATE notifications SET seen_at = ? WHERE id = ? AND seen_at IS NULL",
+                           [(stamp(), i) for i in ids])
+        return 0
     with journal.write() as db:
         dismissed = db.execute("UPDATE outbox SET state = 'dismissed' WHERE state = 'failed'").rowcount
         db.execute("UPDATE notifications SET seen_at = ? WHERE seen_at IS NULL", (stamp(),))
@@ -112,7 +124,10 @@ def acknowledge(journal: Journal) -> int:
 
 def show_status(journal: Journal, out: Output, check: bool, ack: bool = False) -> int:
     if ack:
-        out.info(f"acknowledged {acknowledge(journal)} refused send(s) and every notification")
+        dismissed = acknowledge(journal)
+        out.info(ngettext("acknowledged {count} refused send and every notification",
+                          "acknowledged {count} refused sends and every notification", dismissed)
+                 .format(count=dismissed))
     snap = snapshot(journal)
     reasons = needs_person(snap)
     code = 1 if check and reasons else 0
@@ -120,31 +135,32 @@ def show_status(journal: Journal, out: Output, check: bool, ack: bool = False) -
         out.emit_json({"command": "status", "exit_code": code, "needs_attention": reasons, **snap,
                        **({"reason": "; ".join(reasons)} if code else {})})
         return code
-    out.table("Outbox", ["connector", "kind", "state", "count"],
+    out.table(_("Outbox"), [_("connector"), _("kind"), _("state"), _("count")],
               [(r["connector"], r["kind"], r["state"], r["n"]) for r in snap["outbox"]])
-    out.table("Last runs", ["command", "started", "finished", "exit"],
+    out.table(_("Last runs"), [_("command"), _("started"), _("finished"), _("exit")],
               [(r["command"], r["started_at"], r["finished_at"] or (_("running") if r.get("running") else
                                                                     _("stopped half-way")),
                 r["exit_code"]) for r in snap["last_runs"] if r])
     for name, view in snap["connectors"].items():
-        out.table(name, ["what", "count"], sorted(view["counts"].items()))
+        out.table(name, [_("what"), _("count")], sorted(view["counts"].items()))
     if snap["failing"]:
-        out.table(_("Failing passes"), ["pass", "where", "exit", "since", "reason", "acknowledged"],
+        out.table(_("Failing passes"), [_("pass"), _("where"), _("exit"), _("since"), _("reason"),
+                                             _("acknowledged")],
                   [(f["command"], f["scope"], f["exit_code"], f["since"], f["reason"], f["acknowledged_at"] or "")
                    for f in snap["failing"]])
-    out.table(_("Recent activity"), ["when", "who", "what", "arguments", "exit"],
+    out.table(_("Recent activity"), [_("when"), _("who"), _("what"), _("arguments"), _("exit")],
               [(a["at"], a["user"], a["action"], a["arguments"], "" if a["exit_code"] is None else a["exit_code"])
                for a in snap["activity"]])
     if snap["failed"]:
-        out.table("Refused for good", ["connector", "kind", "key", "error"],
+        out.table(_("Refused for good"), [_("connector"), _("kind"), _("key"), _("error")],
                   [(f["connector"], f["kind"], f["business_key"], f["last_error"]) for f in snap["failed"]])
     if snap["notifications"]:
-        out.table("Notifications", ["when", "connector", "message"],
+        out.table(_("Notifications"), [_("when"), _("connector"), _("message")],
                   [(n["created_at"], n["connector"], n["message"]) for n in snap["notifications"]])
     for reason in reasons:
-        out.warn(f"needs attention: {reason}")
+        out.warn(_("needs attention: {reason}").format(reason=reason))
     if not reasons:
-        out.info("nothing needs a person")
+        out.info(_("nothing needs a person"))
     return code
 
 
@@ -157,6 +173,7 @@ def doctor(app: AppState) -> int:
     settings, checks = settings_checks(app)
     basics = app.basics() if settings is not None else _basics(app)
     checks += operations.doctor_checks(settings, app.env_file, basics)
+    checks.append(operations.desk_check(app.raw_values()))
     if settings is not None:
         checks += tillservice.doctor_checks(settings.configured())
     checks += _journal_checks(app, basics)
@@ -169,8 +186,8 @@ def doctor(app: AppState) -> int:
                        **({"reason": next(c["detail"] for c in checks if not c["ok"] and not c.get("warning")
                                           and c.get("exit_code", 69) == code)} if code else {})})
     else:
-        out.table("Doctor", ["check", "ok", "detail"],
-                  [(c["check"], "yes" if c["ok"] else ("WARN" if c.get("warning") else "NO"), c["detail"])
+        out.table(_("Doctor"), [_("check"), _("ok"), _("detail")],
+                  [(c["check"], _("WARN") if not c["ok"] and c.get("warning") else bool(c["ok"]), c["detail"])
                    for c in checks])
     return code
 
@@ -190,7 +207,7 @@ def settings_checks(app: AppState) -> tuple[Any, list[dict[str, Any]]]:
             rows.insert(0, {"check": "settings", "ok": False, "exit_code": 78, "detail": str(exc), "variable": ""})
         return None, rows
     return settings, [{"check": "settings", "ok": True,
-                       "detail": "configured: " + (", ".join(settings.configured()) or "none")}]
+                       "detail": _("configured: {names}").format(names=", ".join(settings.configured()) or _("none"))}]
 
 
 def variable_rows(app: AppState) -> list[dict[str, Any]]:
@@ -256,7 +273,7 @@ def _journal_checks(app: AppState, basics: Any) -> list[dict[str, Any]]:
 
     if not basics.journal.is_file() and not basics.configured:
         return [{"check": "journal", "ok": False, "exit_code": 78,
-                 "detail": f"{basics.journal}: none yet, and nothing is configured"}]
+                 "detail": _("{path}: none yet, and nothing is configured").format(path=basics.journal)}]
     try:
         journal = app.open_journal()
     except MaordersError as exc:

@@ -176,7 +176,8 @@ def doctor_checks(settings: "Settings | None", env_file: Path | None = None,
         folder = metrics_file.parent
         writable = folder.is_dir() and os.access(folder, os.W_OK)
         checks.append({"check": "metrics file", "ok": writable, "exit_code": 73,
-                       "detail": f"{metrics_file}" + ("" if writable else ": its folder cannot be written")})
+                       "detail": str(metrics_file) if writable
+                       else _("{file}: its folder cannot be written").format(file=metrics_file)})
     settings_file = env_file or _default_env_file()
     journal = settings.general.journal if settings is not None else (basics.journal if basics else None)
     for what, path in (("settings file", settings_file), ("journal", journal)):
@@ -201,6 +202,34 @@ def log_folder_check(folder: Path) -> dict[str, Any]:
     return {"check": "log folder", "ok": True, "detail": str(folder)}
 
 
+def desk_check(values: dict[str, str], timeout: float = 1.0) -> dict[str, Any]:
+    """Whether the staff desk answers on MAORDERS_DESK_PORT (default 8765): a warning when it does
+    not (it is started at log-on; the passes do not need it). A real HTTP request, as a browser's."""
+    import http.client
+
+    from maorders.desk.command import DEFAULT_PORT
+
+    raw_port = (values.get("MAORDERS_DESK_PORT") or "").strip() or str(DEFAULT_PORT)
+    host = (values.get("MAORDERS_DESK_HOST") or "").strip() or "127.0.0.1"
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "localhost") else host  # every address: this one too
+    try:
+        port = int(raw_port)
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        try:
+            connection.request("GET", "/", headers={"Accept": "text/html"})
+            status = connection.getresponse().status
+        finally:
+            connection.close()
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        return {"check": "staff desk", "ok": False, "warning": True, "exit_code": 69,
+                "detail": _("nothing answers at http://{host}:{port} ({why}); start it with `maorders desk` "
+                            "(it is started at log-on: docs/operations.md)").format(
+                                host=host, port=raw_port, why=redact(getattr(exc, "strerror", None) or str(exc)
+                                                                     or type(exc).__name__))}
+    return {"check": "staff desk", "ok": status < 500, "warning": True, "exit_code": 69,
+            "detail": _("http://{host}:{port} answers (HTTP {status})").format(host=host, port=port, status=status)}
+
+
 def _watch_check() -> dict[str, Any]:
     """Whether `maorders watch` can show pop-ups here (a warning: the passes do not need it)."""
     try:
@@ -211,7 +240,8 @@ def _watch_check() -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001
         why, target = redact(f"{type(exc).__name__}: {exc}"), "?"
     if why is None:
-        return {"check": "desktop pop-ups", "ok": True, "detail": f"{target}: usable by `maorders watch`"}
+        return {"check": "desktop pop-ups", "ok": True, "detail": _("{target}: usable by `maorders watch`").format(
+            target=target)}
     return {"check": "desktop pop-ups", "ok": False, "warning": True, "exit_code": 69,
             "detail": why + _(" (`maorders watch --target` takes any other Apprise URL)")}
 
@@ -224,7 +254,7 @@ def _alert_url_checks(urls: tuple[str, ...]) -> list[dict[str, Any]]:
     except Exception as exc:  # noqa: BLE001
         return [{"check": "alerts", "ok": False, "exit_code": 78, "detail": redact(f"{type(exc).__name__}: {exc}")}]
     return [{"check": f"alerts {c.label}", "ok": c.server is not None, "exit_code": 78,
-             "detail": "usable (maorders alerts test sends a test message)" if c.server else c.problem}
+             "detail": _("usable (maorders alerts test sends a test message)") if c.server else c.problem}
             for c in found]
 
 
@@ -242,12 +272,13 @@ def readable_by_others(path: Path) -> bool:
 
 def _privacy_check(what: str, path: Path) -> dict[str, Any]:
     if sys.platform == "win32":  # mode bits say nothing there: the installer's ACL does
-        return {"check": f"{what} access", "ok": True, "detail": f"{path}: see the installer's ACL (icacls)"}
+        return {"check": f"{what} access", "ok": True,
+                "detail": _("{path}: see the installer's ACL (icacls)").format(path=path)}
     try:
         exposed = readable_by_others(path)
     except OSError as exc:
         return {"check": f"{what} access", "ok": False, "exit_code": 73, "detail": f"{path}: {exc.strerror}"}
-    hint = f"chmod o-rwx {path}" + (" and its -wal/-shm files" if what == "journal" else "")
+    hint = f"chmod o-rwx {path}" + (_(" and its -wal/-shm files") if what == "journal" else "")
     return {"check": f"{what} access", "ok": not exposed, "exit_code": 78, "warning": True,
-            "detail": f"{path}: " + (f"readable by every user of this machine; {hint}" if exposed
-                                     else "not readable by other users")}
+            "detail": (_("{path}: readable by every user of this machine; {hint}") if exposed
+                       else _("{path}: not readable by other users")).format(path=path, hint=hint)}

@@ -34,9 +34,9 @@ def alerts_test(ctx: typer.Context) -> None:
 
         urls = state.settings().general.alert_urls
         if not urls:
-            raise ConfigError("MAORDERS_ALERT_URLS is not set: there is nowhere to send alerts")
+            raise ConfigError(_("MAORDERS_ALERT_URLS is not set: there is nowhere to send alerts"))
         results = alerts_module.send_test(urls)
-        unusable = any(r["detail"].startswith("Apprise cannot use") for r in results)
+        unusable = any(r.pop("_unusable") for r in results)
         code = 0 if all(r["ok"] for r in results) else (78 if unusable else 69)
         out = state.output
         if out.json_mode:
@@ -44,8 +44,8 @@ def alerts_test(ctx: typer.Context) -> None:
             out.emit_json({"command": "alerts test", "exit_code": code, "channels": results,
                            **({"reason": "; ".join(failed)} if code else {})})
         else:
-            out.table("Alert channels", ["channel", "ok", "detail"],
-                      [(r["channel"], "yes" if r["ok"] else "NO", r["detail"]) for r in results])
+            out.table(_("Alert channels"), [_("channel"), _("ok"), _("detail")],
+                      [(r["channel"], bool(r["ok"]), r["detail"]) for r in results])
         return code
 
     raise typer.Exit(guarded(state, action))
@@ -71,7 +71,7 @@ def alerts_list(
         if out.json_mode:
             out.emit_json({"command": "alerts list", "exit_code": 0, "alerts": rows})
         else:
-            out.table("Alerts", ["#", "connector", "state", "tries", "message", "last error"],
+            out.table(_("Alerts"), ["#", _("connector"), _("state"), _("tries"), _("message"), _("last error")],
                       [(r["notification"], r["connector"], r["state"], r["attempts"], r["message"],
                         r["last_error"]) for r in rows])
         return 0
@@ -97,7 +97,7 @@ def watch(
     """Show each new notification as a desktop pop-up, for the logged-on staff.
 
     Reads the journal only (never locks out a pass): give it `--journal` when this user
-    cannot read the settings file. Start it at log-on (scripts/windows/maorders-watch.xml,
+    cannot read the settings file. Start it at log-on (scripts/windows/tasks/maorders-watch.xml,
     scripts/linux/maorders-watch.desktop). Exits 75 with --once when a pop-up could not be shown.
 
     Example: maorders --journal C:\\ProgramData\\maorders\\journal.db watch
@@ -118,10 +118,12 @@ def watch(
                 out.emit_json({"command": "watch", "exit_code": code, **counts,
                                **({"reason": counts["why"]} if code else {})})
             else:
-                out.info(f"watch: shown={counts['shown']} more={counts['more']} failed={counts['failed']}")
+                out.info(_("watch: shown {shown}, more {more}, failed {failed}").format(
+                    shown=counts["shown"], more=counts["more"], failed=counts["failed"]))
                 _report(out, counts)
             return code
-        out.info(f"watching {journal} every {interval:g} s (Ctrl+C stops)")
+        out.info(_("watching {journal} every {seconds} s (Ctrl+C stops)").format(journal=journal,
+                                                                                 seconds=f"{interval:g}"))
         watch_module.follow(watcher, interval, lambda counts: _report(out, counts))
         return 0
 
@@ -130,7 +132,7 @@ def watch(
 
 def _report(out: Any, counts: dict[str, Any]) -> None:
     if counts.get("error"):
-        out.warn(f"watch: the journal cannot be read now: {counts['detail']}")
+        out.warn(_("watch: the journal cannot be read now: {detail}").format(detail=counts["detail"]))
     elif counts.get("failed"):
         out.warn(_("watch: a pop-up could not be shown ({why}); trying again at the next look").format(
             why=counts.get("why") or "-"))
@@ -149,7 +151,8 @@ def _exit_watch(state: Any, action: Any) -> None:
     except MaordersError as exc:
         code, message = exc.exit_code, str(exc)
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback with data in it
-        code, message = errors.EXIT_BUG, f"internal error: {type(exc).__name__}: {exc}"
+        code, message = errors.EXIT_BUG, _("internal error: {kind}: {error}").format(kind=type(exc).__name__,
+                                                                                    error=exc)
     if message is not None:
         state.output.error(message)
         if state.output.json_mode:

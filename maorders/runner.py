@@ -215,7 +215,11 @@ def _stray_code(exc: Exception) -> int:
 def _stray_message(exc: Exception) -> str:
     if _stray_code(exc) == errors.EXIT_TEMPFAIL:
         return _("temporary failure: {detail}; the next run tries again").format(detail=exc)
-    return f"internal error: {type(exc).__name__}: {exc} (traceback in the log)"
+    return _internal(exc)
+
+
+def _internal(exc: Exception) -> str:
+    return _("internal error: {kind}: {error} (traceback in the log)").format(kind=type(exc).__name__, error=exc)
 
 
 def _run(app: AppState, command: str, only: list[str] | None, options: dict[str, Any],
@@ -329,18 +333,19 @@ def _connectors_for(settings: Settings, command: str, only: list[str] | None,
     if only:
         unknown = [name for name in only if name not in taking_part]
         if unknown:
-            raise UsageError(f"--only {','.join(unknown)}: no such connector for {command} "
-                              f"(choose from {', '.join(taking_part)})")
+            raise UsageError(_("--only {names}: no such connector for {command} (choose from {choices})").format(
+                names=",".join(unknown), command=command, choices=", ".join(taking_part)))
         missing = [name for name in only if name not in settings.configured()]
         if missing:
-            raise ConfigError(f"--only {missing[0]}: that connector is not configured")
+            raise ConfigError(_("--only {name}: that connector is not configured").format(name=missing[0]))
         return only
     names = [name for name in taking_part if name in settings.configured()]
     if not names:
         from maorders import connectors
 
-        wanted = " or ".join(connectors.get(n).switched_on_by[0] for n in taking_part) or "a connector"
-        raise ConfigError(f"no connector is configured for {command}: set {wanted}")
+        wanted = _(" or ").join(connectors.get(n).switched_on_by[0] for n in taking_part) or _("a connector")
+        raise ConfigError(_("no connector is configured for {command}: set {wanted}").format(command=command,
+                                                                                               wanted=wanted))
     return names
 
 
@@ -402,8 +407,8 @@ def _run_connector(app: AppState, journal: "Journal", command: str, name: str,
 
 def _print_summary(out: Output, command: str, summary: dict[str, Any]) -> None:
     for name, result in summary["connectors"].items():
-        counts = " ".join(f"{k}={v}" for k, v in sorted(result["counts"].items())) or "nothing to do"
-        out.info(f"{command} {name}: {counts}")
+        counts = " ".join(f"{k}={v}" for k, v in sorted(result["counts"].items())) or _("nothing to do")
+        out.info(_("{command} {connector}: {counts}").format(command=command, connector=name, counts=counts))
 
 
 # -- the lock: one pass of a kind at a time ---------------------------------------
@@ -415,17 +420,18 @@ def pass_lock(journal: Path, command: str) -> Iterator[None]:
     try:
         lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
-        raise JournalError(f"lock directory {lock_dir} cannot be created: {exc.strerror}") from None
+        raise JournalError(_("lock directory {folder} cannot be created: {why}").format(folder=lock_dir,
+                                                                                       why=exc.strerror)) from None
     lock_path = lock_dir / f"{journal.stem}.{command}.lock"
     owner_path = lock_path.with_suffix(".owner")
     lock = FileLock(str(lock_path), timeout=0, mode=0o600)
     try:
         lock.acquire()
     except Timeout:
-        raise TransientError(f"{command} is already running ({_owner(owner_path)}); "
-                             "this run exits, the next one will go on") from None
+        raise TransientError(_("{command} is already running ({owner}); this run exits, the next one will go "
+                               "on").format(command=command, owner=_owner(owner_path))) from None
     except OSError as exc:
-        raise JournalError(f"lock {lock_path} cannot be written: {exc.strerror}") from None
+        raise JournalError(_("lock {file} cannot be written: {why}").format(file=lock_path, why=exc.strerror)) from None
     try:
         with suppress(OSError):
             owner_path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
@@ -440,9 +446,10 @@ def pass_lock(journal: Path, command: str) -> Iterator[None]:
 def _owner(owner_path: Path) -> str:
     try:
         owner = json.loads(owner_path.read_text())
-        return f"pid {owner['pid']} on {owner['host']} since {owner['since']}"
+        return _("pid {pid} on {host} since {since}").format(pid=owner["pid"], host=owner["host"],
+                                                              since=owner["since"])
     except (OSError, ValueError, KeyError):
-        return "held by another process"
+        return _("held by another process")
 
 
 # -- the log: one file per pass, written only while its lock is held -----------
@@ -456,7 +463,8 @@ def pass_log(log_dir: Path, command: str, quiet: bool = False) -> Iterator[dict[
         handler = logging.handlers.RotatingFileHandler(log_dir / f"{command}.log", maxBytes=5_000_000,
                                                        backupCount=5, encoding="utf-8")
     except OSError as exc:
-        raise JournalError(f"log directory {log_dir} cannot be written: {exc.strerror}") from None
+        raise JournalError(_("log directory {folder} cannot be written: {why}").format(folder=log_dir,
+                                                                                      why=exc.strerror)) from None
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     from maorders import connectors
 
@@ -483,7 +491,6 @@ def pass_log(log_dir: Path, command: str, quiet: bool = False) -> Iterator[dict[
         if not quiet:
             code = ending["code"] if ending["code"] is not None else 0
             level = logging.INFO if code == 0 else logging.WARNING if code == errors.EXIT_TEMPFAIL else logging.ERROR
-            log.info("%s finished", command)  # the end of the pass's work (tests time passes by it)
             log.log(level, "%s", ending["line"] or f"{command} exit {code}")
         for logger in roots:
             logger.removeHandler(handler)
@@ -507,7 +514,7 @@ def guarded(app: AppState, action: Callable[[], int]) -> int:
     except MaordersError as exc:
         code, message = exc.exit_code, str(exc)
     except Exception as exc:
-        code, message = errors.EXIT_BUG, f"internal error: {type(exc).__name__}: {exc} (traceback in the log)"
+        code, message = errors.EXIT_BUG, _internal(exc)
     app.output.error(message)
     if app.output.json_mode:
         app.output.emit_json({"exit_code": code, "error": message, "reason": message})

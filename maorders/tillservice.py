@@ -200,7 +200,9 @@ def serve(out: Any) -> None:
     try:
         lock.acquire()
     except Timeout:
-        raise TransientError(f"serve is already running for this user ({place})") from None
+        from maorders.i18n import _
+
+        raise TransientError(_("serve is already running for this user ({place})").format(place=place)) from None
     try:
         _serve_until_stopped(place, token, commands, out)
     finally:
@@ -217,8 +219,10 @@ def _serve_until_stopped(place: Path, token: str, commands: list[str], out: Any)
                          "package": PACKAGE})
         if hasattr(signal, "SIGTERM"):
             signal.signal(signal.SIGTERM, _stop)
-        out.info(f"serving {', '.join(commands)} on 127.0.0.1:{port} with {WORKERS} warm workers; "
-                 "Ctrl+C stops")
+        from maorders.i18n import _
+
+        out.info(_("serving {commands} on 127.0.0.1:{port} with {workers} warm workers; Ctrl+C stops").format(
+            commands=", ".join(commands), port=port, workers=WORKERS))
         try:
             while True:
                 conn, _ = listener.accept()
@@ -227,7 +231,7 @@ def _serve_until_stopped(place: Path, token: str, commands: list[str], out: Any)
                     continue
                 threading.Thread(target=_serve_one, args=(conn, token, pool, out, slots), daemon=True).start()
         except KeyboardInterrupt:
-            out.info("stopped")
+            out.info(_("stopped"))
         finally:
             _withdraw(place, token)  # no new caller finds it; then the pool ends its workers and waits
 
@@ -278,8 +282,9 @@ def _serve_one(conn: socket.socket, token: str, pool: "WarmPool", out: Any, slot
     # never the arguments: they may hold a customer's card or code
     command = command_of(request.get("argv", [])) or "?"
     outcome = f"exit {reply['exit_code']}" if reply else \
-        _("the caller went away: worker stopped") if worker and worker.abandoned else "run by the command itself"
-    out.info(f"{command}: {outcome} in {time.perf_counter() - started:.3f} s")
+        _("the caller went away: worker stopped") if worker and worker.abandoned else _("run by the command itself")
+    out.info(_("{command}: {outcome} in {seconds} s").format(command=command, outcome=outcome,
+                                                              seconds=f"{time.perf_counter() - started:.3f}"))
 
 
 def _handshake(conn: socket.socket, token: str, out: Any) -> dict[str, Any] | None:
@@ -294,7 +299,9 @@ def _handshake(conn: socket.socket, token: str, out: Any) -> dict[str, Any] | No
             return None
         if not hmac.compare_digest(str(request.pop("token", "")), token):
             conn.sendall(json.dumps({"refused": "token"}).encode("ascii") + b"\n")
-            out.warn("refused a request with a wrong token")
+            from maorders.i18n import _
+
+            out.warn(_("refused a request with a wrong token"))
             return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -220,8 +220,11 @@ class _open:
 
 def title_body(note: dict[str, Any]) -> tuple[str, str]:
     """What the pop-up says: the connector and the message, as the seed's window did."""
-    title = f"maorders: {note['connector']}" + (" — needs a person" if note.get("problem", 1) else "")
-    return redact(title), redact(f"{note['message']}\n#{note['id']} · {note['created_at']}")
+    from maorders.i18n import local_time
+
+    title = (_("maorders: {connector} — needs a person") if note.get("problem", 1)
+             else _("maorders: {connector}")).format(connector=note["connector"])
+    return redact(title), redact(f"{note['message']}\n#{note['id']} · {local_time(note['created_at'])}")
 
 
 def follow(watcher: Watcher, interval: float, report: Callable[[dict[str, int]], None]) -> None:

@@ -8,8 +8,9 @@ Made from SCHEDULE (do not edit them by hand; tests/test_operations_schedule.py 
 each one and checks it against the list):
 - scripts/windows/tasks/*.xml and scripts/windows/install-tasks.ps1 (Task Scheduler);
 - scripts/linux/maorders.cron (/etc/cron.d/maorders);
-- scripts/linux/systemd/maorders-*.service and *.timer (system units) and
-  scripts/linux/maorders-watch.desktop (XDG autostart, the staff's session).
+- scripts/linux/systemd/maorders-*.service and *.timer (system units),
+  scripts/linux/maorders-{watch,serve,desk}.desktop (XDG autostart, the staff's session) and
+  scripts/linux/systemd-user/maorders-desk.service (a systemd user unit: the desk without a log-on).
 
 Linux places (issue 9): settings /etc/maorders/maorders.env, journal /var/lib/maorders,
 logs /var/log/maorders, everything created owner-only (umask 077). Windows:
@@ -42,6 +43,8 @@ class Job:
     limit_minutes: int = 9  # killed after this (the journal is made for that), before the next run
     help: str = ""
     till_only: bool = False  # only on a till PC (install-tasks.ps1 -Till)
+    desk_only: bool = False  # only where the staff desk runs (install-tasks.ps1 -Desk)
+    settings: bool = False  # at log-on, reads the settings file (not only the journal)
 
 
 SCHEDULE: tuple[Job, ...] = (
@@ -53,6 +56,8 @@ SCHEDULE: tuple[Job, ...] = (
     Job("scan-qr-reconcile", ("scan-qr", "--reconcile"), 10, 5, help="settle unfinished loyalty operations"),
     Job("watch", ("watch",), 0, help="desktop pop-ups for the logged-on staff"),
     Job("serve", ("serve",), 0, help="warm workers for the till's scan-qr (docs/loyalty.md)", till_only=True),
+    Job("desk", ("desk",), 0, help="the staff desk, a web page at http://127.0.0.1:8765 (docs/operations.md)",
+        desk_only=True, settings=True),
 )
 
 
@@ -94,9 +99,24 @@ def task_xml(job: Job) -> str:
       <RunLevel>LeastPrivilege</RunLevel>
     </Principal>"""
         # pythonw: no console window in the staff's session; the journal only read, no settings needed
-        command, arguments = "PYTHONW_EXE", f'-m maorders --journal "JOURNAL" {" ".join(job.args)}'
+        # (the desk acts as the connectors' commands do: it reads the settings file)
+        where = '--env-file "ENV_FILE"' if job.settings else '--journal "JOURNAL"'
+        command, arguments = "PYTHONW_EXE", f'-m maorders {where} {" ".join(job.args)}'
         limit, policy = "PT0S", "Parallel"  # one watcher per logged-on user
         note = f"maorders {' '.join(job.args)} at log-on of every user, in their session: {job.help}."
+        if job.desk_only:  # one desk on one port: at log-on of its one account (the installer's -DeskUser)
+            trigger = """    <LogonTrigger>
+      <Enabled>true</Enabled>
+      <Delay>PT30S</Delay>
+      <UserId>DESK_USER</UserId>
+    </LogonTrigger>"""
+            principal = """    <Principal id="Author">
+      <UserId>DESK_USER</UserId>
+      <LogonType>InteractiveToken</LogonType>
+      <RunLevel>LeastPrivilege</RunLevel>
+    </Principal>"""
+            policy = "IgnoreNew"
+            note = f"maorders {' '.join(job.args)} at log-on of the desk's account, in its session: {job.help}."
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <!-- Made by scripts/schedule.py from its SCHEDULE; edit that list, not this file. -->
 <Task version="1.4" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">
@@ -134,19 +154,23 @@ def task_xml(job: Job) -> str:
 
 def installer() -> str:
     names = ", ".join(f'"{job.name}"' for job in passes())
-    watch = ", ".join(f'"{job.name}"' for job in at_logon() if not job.till_only)
+    watch = ", ".join(f'"{job.name}"' for job in at_logon() if not (job.till_only or job.desk_only))
     till = ", ".join(f'"{job.name}"' for job in at_logon() if job.till_only)
+    desk = ", ".join(f'"{job.name}"' for job in at_logon() if job.desk_only)
     return f"""<#
 .SYNOPSIS
   Registers the maorders tasks made by scripts/schedule.py (edit its SCHEDULE, not this file):
   every pass every {passes()[0].every_minutes} minutes as SYSTEM, and `maorders watch` at log-on of every user;
-  with -Till (a fuel till PC) also `maorders serve` at log-on, for the till's scan-qr.
+  with -Till (a fuel till PC) also `maorders serve` at log-on, for the till's scan-qr; with -Desk
+  also `maorders desk` at log-on, the staff desk (a web page at http://127.0.0.1:8765).
 .DESCRIPTION
   The settings file is made readable by SYSTEM and Administrators only. The data folder
   (journal, WAL, logs, locks) is made owner-only: SYSTEM and Administrators, plus read
   access for -WatchGroup (the counter staff whose `maorders watch` reads the journal) and, with
   -Till, modify access for -TillUser (the account the till program and `maorders serve` run as:
-  scan-qr writes the journal). With no settings file yet, the example (maorders.env.example) is
+  scan-qr writes the journal) and, with -Desk, modify access for -DeskUser (the account the staff
+  desk runs as: its actions write the journal; it reads the settings file, secrets included, so
+  name the one account, not a group). With no settings file yet, the example (maorders.env.example) is
   copied there and the script stops: fill it in, then run the script again.
 .PARAMETER MaordersExe
   The installed command the tasks run, e.g. "C:\\Program Files\\maorders\\Scripts\\maorders.exe" (a venv
@@ -159,6 +183,8 @@ def installer() -> str:
   powershell -ExecutionPolicy Bypass -File install-tasks.ps1 -Passes pull-orders,push-statuses -NoWatch
 .EXAMPLE
   powershell -ExecutionPolicy Bypass -File install-tasks.ps1 -Passes scan-qr-reconcile -Till -TillUser "AZS\\cashier"
+.EXAMPLE
+  powershell -ExecutionPolicy Bypass -File install-tasks.ps1 -Desk -DeskUser "APTEKA\\pharmacist"
 #>
 param(
   [string[]]$Passes = @({names}),
@@ -168,12 +194,16 @@ param(
   [string]$WatchGroup = "Users",
   [switch]$NoWatch,
   [switch]$Till,
-  [string]$TillUser = "Users"
+  [string]$TillUser = "Users",
+  [switch]$Desk,
+  [string]$DeskUser = ""
 )
 $ErrorActionPreference = "Stop"
 $Known = @({names})
 $AtLogon = @({watch})
 $TillOnly = @({till})
+$DeskOnly = @({desk})
+if ($Desk -and -not $DeskUser) {{ throw "-Desk needs -DeskUser DOMAIN\\account: the one account the staff desk runs as" }}
 foreach ($pass in $Passes) {{ if ($Known -notcontains $pass) {{ throw "Unknown pass $pass (known: $($Known -join ', '))" }} }}
 New-Item -ItemType Directory -Force -Path $WorkDir | Out-Null
 if (-not (Test-Path $MaordersExe)) {{ throw "No maorders at $MaordersExe: install it first (README, Windows) or pass -MaordersExe." }}
@@ -188,21 +218,26 @@ if (-not (Test-Path $EnvFile)) {{
 $grants = @("*S-1-5-18:(OI)(CI)(F)", "*S-1-5-32-544:(OI)(CI)(F)")
 if (-not $NoWatch -and $WatchGroup) {{ $grants += "$($WatchGroup):(OI)(CI)(RX)" }}
 if ($Till) {{ $grants += "$($TillUser):(OI)(CI)(M)" }}
+if ($Desk) {{ $grants += "$($DeskUser):(OI)(CI)(M)" }}
 icacls $WorkDir /inheritance:r /grant:r @grants | Out-Null
 # The settings file holds secrets: only SYSTEM and Administrators may read it (not the watchers either).
 icacls $EnvFile /inheritance:r /grant:r "*S-1-5-18:(R)" "*S-1-5-32-544:(F)" | Out-Null
 # A till's program runs scan-qr as -TillUser: it needs the Megainsight settings too.
 if ($Till) {{ icacls $EnvFile /grant "$($TillUser):(R)" | Out-Null }}
+# The staff desk acts as the commands do (the same settings): its one account reads the file too.
+if ($Desk) {{ icacls $EnvFile /grant "$($DeskUser):(R)" | Out-Null }}
 $Pythonw = Join-Path (Split-Path $MaordersExe) "pythonw.exe"
 if (-not (Test-Path $Pythonw)) {{ $Pythonw = (Get-Command pythonw -ErrorAction SilentlyContinue).Source }}
 $Journal = Join-Path $WorkDir "journal.db"
 $names = @($Passes)
 if (-not $NoWatch) {{ $names += $AtLogon }}
 if ($Till) {{ $names += $TillOnly }}
+if ($Desk) {{ $names += $DeskOnly }}
 foreach ($name in $names) {{
   $template = Get-Content -Raw -Encoding UTF8 -Path (Join-Path $PSScriptRoot "tasks\\maorders-$name.xml")
   $xml = $template.Replace("MAORDERS_EXE", $MaordersExe).Replace("PYTHONW_EXE", $Pythonw).
-    Replace("ENV_FILE", $EnvFile).Replace("WORK_DIR", $WorkDir).Replace("JOURNAL", $Journal)
+    Replace("ENV_FILE", $EnvFile).Replace("WORK_DIR", $WorkDir).Replace("JOURNAL", $Journal).
+    Replace("DESK_USER", $DeskUser)
   Register-ScheduledTask -TaskName $name -TaskPath "\\maorders\\" -Xml $xml -Force | Out-Null
   Write-Host "registered \\maorders\\$name"
 }}
@@ -269,20 +304,49 @@ WantedBy=timers.target
 
 
 def desktop(job: Job) -> str:
-    where = ("# Copy to ~/.config/autostart/ of the user the till program runs as (the journal's owner)."
-             if job.till_only else
-             "# Copy to /etc/xdg/autostart/ (every user) or ~/.config/autostart/ (one user). The user needs\n"
-             "# read access to the journal, owner-only by default: see docs/operations.md, \"Who may read\".")
+    if job.till_only:
+        where = "# Copy to ~/.config/autostart/ of the user the till program runs as (the journal's owner)."
+    elif job.desk_only:
+        where = ("# Copy to ~/.config/autostart/ of the one user the staff desk runs as: it reads the settings\n"
+                 "# file and writes the journal (docs/operations.md, \"The staff desk\"). Or, without a log-on,\n"
+                 "# the user unit systemd-user/maorders-desk.service.")
+    else:
+        where = ("# Copy to /etc/xdg/autostart/ (every user) or ~/.config/autostart/ (one user). The user needs\n"
+                 "# read access to the journal, owner-only by default: see docs/operations.md, \"Who may read\".")
+    source = f"--env-file {ENV_FILE}" if job.settings else f"--journal {JOURNAL}"
     return f"""# Made by scripts/schedule.py from its SCHEDULE; edit that list, not this file.
 {where}
 [Desktop Entry]
 Type=Application
 Name=maorders {job.name}
 Comment=maorders: {job.help}
-Exec=maorders --journal {JOURNAL} {' '.join(job.args)}
+Exec=maorders {source} {' '.join(job.args)}
 Terminal=false
 NoDisplay=true
 X-GNOME-Autostart-enabled=true
+"""
+
+
+def user_service(job: Job) -> str:
+    """A systemd user unit: the desk runs for its one account, at boot with lingering, restarted
+    when it stops (a port taken at start, a crash); Ctrl+C's SIGINT and systemd's SIGTERM end it."""
+    return f"""# Made by scripts/schedule.py from its SCHEDULE; edit that list, not this file.
+# For the one account the staff desk runs as (it reads {ENV_FILE} and writes the journal):
+#   install -m 0644 maorders-{job.name}.service /etc/systemd/user/   (install.sh does it)
+#   systemctl --user enable --now maorders-{job.name}.service        (as that account)
+#   loginctl enable-linger ACCOUNT                                   (to run without a log-on)
+[Unit]
+Description=maorders {' '.join(job.args)}: {job.help}
+
+[Service]
+Type=simple
+UMask=0077
+ExecStart={BIN} --env-file {ENV_FILE} {' '.join(job.args)}
+Restart=on-failure
+RestartSec=30s
+
+[Install]
+WantedBy=default.target
 """
 
 
@@ -298,6 +362,9 @@ def files() -> dict[Path, str]:
         made[ROOT / "linux" / "systemd" / f"maorders-{job.name}.timer"] = timer(job)
     for job in at_logon():
         made[ROOT / "linux" / f"maorders-{job.name}.desktop"] = desktop(job)
+    for job in at_logon():
+        if job.desk_only:
+            made[ROOT / "linux" / "systemd-user" / f"maorders-{job.name}.service"] = user_service(job)
     return made
 
 

@@ -315,7 +315,8 @@ def finish(proc: subprocess.Popen) -> tuple[int, str]:
 
 def pass_span(r: Round, command: str, pid: int, started: float) -> tuple[float, float]:
     """When the pass itself ran (its lock held, its log open), in seconds from the start
-    of the process, from the `started (pid N)` and `finished` lines of its log."""
+    of the process, from the `started (pid N)` line of its log and the run's last line
+    (`<pass> exit <code>…`)."""
     from datetime import datetime
 
     def at(line: str) -> float:
@@ -323,7 +324,7 @@ def pass_span(r: Round, command: str, pid: int, started: float) -> tuple[float, 
 
     lines = (Path(r.env["MAORDERS_LOG_DIR"]) / f"{command}.log").read_text(encoding="utf-8").splitlines()
     first = next(n for n, line in enumerate(lines) if f"{command} started (pid {pid})" in line)
-    last = next(n for n in range(first, len(lines)) if lines[n].endswith(f"{command} finished"))
+    last = next(n for n in range(first, len(lines)) if f"{command} exit " in lines[n])
     return at(lines[first]), at(lines[last])
 
 

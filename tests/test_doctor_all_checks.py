@@ -34,3 +34,37 @@ def test_point4_json_passing_checks_carry_no_exit_code(cli):
     passing = [c for c in result["checks"] if c["ok"]]
     assert passing and all("exit_code" not in c for c in passing)
     assert "reason" not in result
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_doctor_says_whether_the_staff_desk_answers_a_warning_not_a_failure(cli):
+    """Issue 19 (Safety): `doctor` shows whether the desk answers on MAORDERS_DESK_PORT; when it
+    does not run, a warning (the passes do not need it), and once `maorders desk` runs, it answers."""
+    import time
+
+    port = str(_free_port())
+    code, result, _ = cli.json("doctor", MAORDERS_DESK_PORT=port, MAORDERS_LANG="en")
+    desk = next(c for c in result["checks"] if c["check"] == "staff desk")
+    assert not desk["ok"] and desk["warning"] and f"127.0.0.1:{port}" in desk["detail"]
+    assert "maorders desk" in desk["detail"] and code == result["exit_code"]
+    assert "staff desk" not in (result.get("reason") or "")  # a warning never becomes the doctor's failure
+
+    running = cli.popen("desk", MAORDERS_DESK_PORT=port)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and running.poll() is None:
+            code, result, _ = cli.json("doctor", MAORDERS_DESK_PORT=port, MAORDERS_LANG="en")
+            desk = next(c for c in result["checks"] if c["check"] == "staff desk")
+            if desk["ok"]:
+                break
+        assert desk["ok"] and f"127.0.0.1:{port} answers" in desk["detail"], (desk, running.poll())
+    finally:
+        running.terminate()
+        running.communicate(timeout=30)

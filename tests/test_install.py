@@ -108,6 +108,8 @@ def test_install_sh_puts_the_systemd_units_in_place(tmp_path):
         start = re.search(r"^ExecStart=(\S+)", unit.read_text(), re.M).group(1)
         assert start == "/usr/local/bin/maorders"  # the link the script made, under ROOT here
     assert (root / "usr" / "local" / "bin" / "maorders").exists()
+    desk = root / "etc" / "systemd" / "user" / "maorders-desk.service"  # the staff desk's user unit
+    assert re.search(r"^ExecStart=/usr/local/bin/maorders --env-file \S+ desk$", desk.read_text(), re.M)
 
 
 def test_install_sh_refuses_a_user_that_does_not_exist_under_a_root(tmp_path):

@@ -160,12 +160,13 @@ def test_cashier_at_a_terminal_picks_offers_and_points(loyalty_cli, megainsight)
     """On a terminal without --yes: the panel, «Не списывать / Списать N», then confirm."""
     master, slave = os.openpty()
     proc = subprocess.Popen([*command(), "scan-qr", "--code", megainsight.qr(), "--line", "AI95:40:56.00",
-                             "--receipt-number", "0090"], env={**loyalty_cli.env, "TERM": "dumb", "COLUMNS": "120"},
+                             "--receipt-number", "0090"], env={**loyalty_cli.env, "TERM": "dumb", "COLUMNS": "120",
+                                                              "MAORDERS_LANG": "en"},
                             cwd=loyalty_cli.workdir, stdin=slave, stdout=slave, stderr=slave)
     os.close(slave)
     screen = ""
     try:
-        for prompt, answer in [("Offers to apply", "1"), ("Списать N", "max"), ("Confirm", "y")]:
+        for prompt, answer in [("Offers to apply", "1"), ("Redeem N", "max"), ("Confirm", "y")]:
             screen = read_until(master, prompt, screen)
             os.write(master, answer.encode() + b"\r")
         proc.wait(timeout=30)
@@ -173,7 +174,8 @@ def test_cashier_at_a_terminal_picks_offers_and_points(loyalty_cli, megainsight)
     finally:
         os.close(master)
     assert proc.returncode == 0, screen
-    assert "Алексей" in screen and "АИ-95 по 52.90" in screen and "balance: 1520.00" in screen
+    assert "Алексей" in screen and "АИ-95 по 52.90" in screen and "balance: 1,520 points" in screen
+    assert "[y/n]" in screen and "Confirm: to pay RUB" in screen  # the question in the staff's forms
     op = megainsight.app.purchases()[0]
     assert (op.redeemed, op.total) == (1058, 1058)  # offer 1 applied, the most points redeemed
 

@@ -212,7 +212,7 @@ def test_no_secret_phone_or_email_in_any_alert(cli, megapteka, hook, mailbox):
 
 def test_alerts_test_reaches_every_channel_and_says_which_failed(cli, hook, mailbox):
     cli.env["MAORDERS_ALERT_URLS"] = f"{hook.url} {mailbox.url}"
-    result = ok(cli, "alerts", "test")
+    result = ok(cli, "alerts", "test", MAORDERS_LANG="en")
     assert [c["ok"] for c in result["channels"]] == [True, True]
     assert hook.accepted[0]["title"] == "maorders: test alert" and len(mailbox.messages) == 1
     hook.refusing = True

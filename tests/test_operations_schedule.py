@@ -45,13 +45,14 @@ def test_the_files_on_disk_are_what_the_list_makes():
     on_disk = {p for p in (SCRIPTS / "windows" / "tasks").glob("*.xml")}
     on_disk |= {p for p in (SCRIPTS / "linux" / "systemd").iterdir()}
     on_disk |= set((SCRIPTS / "linux").glob("*.desktop"))
+    on_disk |= set((SCRIPTS / "linux" / "systemd-user").iterdir())
     assert on_disk <= made, f"left over: {sorted(map(str, on_disk - made))}"
 
 
 def test_every_pass_the_command_has_is_scheduled_and_every_scheduled_pass_exists():
     scheduled = {job.args[0] for job in schedule.passes()}
     assert scheduled == set(connectors.commands())
-    assert [job.args for job in schedule.at_logon()] == [("watch",), ("serve",)]
+    assert [job.args for job in schedule.at_logon()] == [("watch",), ("serve",), ("desk",)]
     assert ("scan-qr", "--reconcile") in [job.args for job in JOBS]
     offsets = [job.offset_minutes for job in schedule.passes()]
     assert len(set(offsets)) == len(offsets)  # staggered
@@ -72,6 +73,11 @@ def test_task_scheduler_xml(job):
         assert root.find("t:Settings/t:MultipleInstancesPolicy", NS).text == "IgnoreNew"
         assert arguments[:2] == ["--env-file", "ENV_FILE"]
         assert root.find("t:Actions/t:Exec/t:Command", NS).text == "MAORDERS_EXE"
+    elif job.desk_only:  # one desk, one port: at log-on of its one account, with the settings
+        assert root.find("t:Triggers/t:LogonTrigger/t:UserId", NS).text == "DESK_USER"
+        assert root.find("t:Principals/t:Principal/t:UserId", NS).text == "DESK_USER"
+        assert root.find("t:Settings/t:MultipleInstancesPolicy", NS).text == "IgnoreNew"
+        assert arguments[:4] == ["-m", "maorders", "--env-file", "ENV_FILE"]
     else:
         assert root.find("t:Triggers/t:LogonTrigger", NS) is not None
         assert root.find("t:Principals/t:Principal/t:GroupId", NS).text == "S-1-5-32-545"  # the user's session
@@ -83,6 +89,8 @@ def test_the_installer_knows_every_pass():
     known = re.search(r"\$Known = @\(([^)]*)\)", text).group(1)
     assert [name.strip().strip('"') for name in known.split(",")] == [job.name for job in schedule.passes()]
     assert '$AtLogon = @("watch")' in text and '$TillOnly = @("serve")' in text
+    assert '$DeskOnly = @("desk")' in text and 'Replace("DESK_USER", $DeskUser)' in text
+    assert "if ($Desk) { $names += $DeskOnly }" in text  # -Desk registers the desk's task
 
 
 def test_cron_lines():
@@ -115,7 +123,16 @@ def test_autostart_entry():
         entry = ini(SCRIPTS / "linux" / f"maorders-{job.name}.desktop")["Desktop Entry"]
         assert entry["Type"] == "Application" and entry["Terminal"] == "false"
         assert shlex.split(entry["Exec"])[-len(job.args):] == list(job.args)
-        assert "--journal" in entry["Exec"]
+        assert ("--env-file" if job.settings else "--journal") in entry["Exec"]
+
+
+def test_the_desk_has_a_systemd_user_unit():
+    """Issue 19: the staff desk started like `serve`, also without a desktop log-on (a user unit)."""
+    desk = next(job for job in schedule.at_logon() if job.desk_only)
+    unit = ini(SCRIPTS / "linux" / "systemd-user" / f"maorders-{desk.name}.service")
+    command = shlex.split(unit["Service"]["ExecStart"])
+    assert command[0] == schedule.BIN and command[-1] == "desk" and "--env-file" in command
+    assert unit["Service"]["Restart"] == "on-failure" and unit["Install"]["WantedBy"] == "default.target"
 
 
 def test_prometheus_rules_use_only_metrics_maorders_writes():

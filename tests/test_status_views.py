@@ -23,7 +23,7 @@ def test_point7_status_without_any_settings_says_so_and_creates_nothing(tmp_path
     (tmp_path / "none.env").write_text("", encoding="utf-8")
     env = base_env(tmp_path) | {"MAORDERS_JOURNAL": str(tmp_path / "data" / "journal.db"),
                                 "MAORDERS_LOG_DIR": str(tmp_path / "data" / "logs")}
-    done = Cli(tmp_path, env).run("status")
+    done = Cli(tmp_path, env).run("status", MAORDERS_LANG="en")
     assert done.returncode == 78
     assert "nothing is configured" in done.stderr
     assert not (tmp_path / "data").exists()
@@ -49,10 +49,59 @@ def test_point7_a_pass_running_now_shows_as_running(cli, httpserver):
             if run["finished_at"] is None:
                 break
         assert run["finished_at"] is None and run["running"] is True
-        assert "running" in cli.run("status").stderr
+        assert "running" in cli.run("status", MAORDERS_LANG="en").stdout  # a result: on stdout
     finally:
         release.set()
         running.communicate(timeout=60)
     code, result, _ = cli.json("status")
     run = next(r for r in result["last_runs"] if r["command"] == "pull-orders")
     assert run["finished_at"] is not None and "running" not in run
+
+
+def test_acknowledge_given_notifications_marks_only_those_seen(tmp_path):
+    """The desk's "done" on one item: only that notification is seen; refused sends, failing passes
+    and the other notifications still need a person. Without ids, everything is acknowledged."""
+    from maorders import connectors, failures, health
+    from maorders.journal import Journal
+
+    journal = Journal.open(tmp_path / "journal.db", [failures.MIGRATIONS, *connectors.migrations()])
+    try:
+        with journal.write() as db:
+            for subject in ("A-1", "A-2", "A-3"):
+                journal.notify(db, "megapteka", subject, "new_order", f"order {subject}")
+            journal.enqueue(db, "megapteka", "status", "B-1", {"status": 5})
+            db.execute("UPDATE outbox SET state = 'failed'")
+        first, second, third = sorted(n["id"] for n in journal.notifications())
+        assert health.acknowledge(journal, [second]) == 0
+        assert sorted(n["id"] for n in journal.notifications()) == [first, third]
+        assert journal.value("SELECT COUNT(*) FROM outbox WHERE state = 'failed'") == 1
+        assert health.acknowledge(journal) == 1
+        assert journal.notifications() == []
+        assert journal.value("SELECT COUNT(*) FROM outbox WHERE state = 'failed'") == 0
+    finally:
+        journal.close()
+
+
+def test_doctor_ok_column_reads_yes_and_no_in_the_staff_language(cli):
+    """Issue 18 point 1: doctor's table is in Russian by default, «да»/«нет» in its ok column."""
+    russian = cli.run("doctor", MAORDERS_LANG="ru", MEGAPTEKA_SECRET="")
+    english = cli.run("doctor", MAORDERS_LANG="en", MEGAPTEKA_SECRET="")
+    rows = [line.split("\t") for line in russian.stdout.splitlines()[2:]]
+    assert {row[1] for row in rows} >= {"да", "нет"}, russian.stdout
+    assert {line.split("\t")[1] for line in english.stdout.splitlines()[2:]} >= {"yes", "no"}, english.stdout
+    assert "\tNO\t" not in russian.stdout + english.stdout
+
+
+def test_status_shows_times_in_the_staff_zone_and_form(cli):
+    """Issue 18 point 2: `status` under TZ=Europe/Moscow shows a run that started 08:41 UTC as
+    `06.12.2026 11:41` (Russian, the default), never the journal's ISO UTC; --json keeps ISO UTC."""
+    import sqlite3
+
+    assert cli.run("export-stock").returncode == 0
+    with sqlite3.connect(cli.journal) as db:
+        db.execute("UPDATE runs SET started_at = '2026-12-06T08:41:06+00:00'")
+    shown = cli.run("status", TZ="Europe/Moscow", MAORDERS_LANG="ru")
+    assert shown.returncode == 0, shown.stderr
+    assert "06.12.2026 11:41" in shown.stdout and "2026-12-06T08:41" not in shown.stdout, shown.stdout
+    _code, result, _err = cli.json("status", TZ="Europe/Moscow")
+    assert any(r["started_at"] == "2026-12-06T08:41:06+00:00" for r in result["last_runs"] if r)

@@ -5,6 +5,7 @@ start still shows the backlog that needs a person: how many, and the newest few.
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from test_alerts_failures import Receiver  # noqa: F401 - the `popups` fixture's receiver
@@ -43,3 +44,29 @@ def test_point2_watch_says_why_a_desktop_popup_cannot_be_shown(cli, tmp_path):
                    "--state-file", str(tmp_path / "w.json"))
     assert done.returncode == 75
     assert "dbus-python" in done.stderr and Path(tmp_path / "w.json").exists() is False
+
+
+def test_popups_and_alerts_show_the_time_in_the_staff_zone_and_language(cli, popups, tmp_path):
+    """Issue 18 point 2: a pop-up says when in the staff's zone (`TZ=Europe/Moscow`: UTC+3), as
+    people write it, not the journal's ISO UTC; its title is in their language."""
+    assert cli.run("pull-orders", MEGAPTEKA_SECRET="not-the-secret").returncode == 69
+    with sqlite3.connect(cli.journal) as db:
+        db.execute("UPDATE notifications SET created_at = '2026-12-06T08:41:06+00:00'")
+    done = cli.run("--journal", str(cli.journal), "watch", "--once", "--target", popups.url,
+                   "--state-file", str(tmp_path / "w.json"), MAORDERS_LANG="en", TZ="Europe/Moscow")
+    assert done.returncode == 0, done.stderr
+    shown = [p["message"] for p in popups.accepted if "#" in p["message"]]
+    assert shown and all("06/12/2026 11:41" in m and "2026-12-06T" not in m for m in shown), shown
+    assert all(p["title"].endswith("needs a person") for p in popups.accepted)
+
+
+def test_watch_help_names_task_files_that_exist():
+    """Issue 18 point 3: the files `watch --help` tells a technician to use are in the repository."""
+    import inspect
+    import re
+
+    from maorders.operations_cli import watch
+
+    root = Path(__file__).resolve().parents[1]
+    named = re.findall(r"scripts/[\w/.-]+\.(?:xml|desktop)", inspect.getdoc(watch))
+    assert named and all((root / path).is_file() for path in named), named

@@ -9,7 +9,8 @@
 # checkout installed in it; /usr/local/bin/maorders (a link to it); /etc/maorders/maorders.env
 # from maorders.env.example (0600, owner maorders) unless one exists; /var/lib/maorders and
 # /var/log/maorders (0700, owner maorders); the units in /etc/systemd/system (enable the timers
-# of the passes you use: systemctl enable --now maorders-pull-orders.timer) or /etc/cron.d/maorders.
+# of the passes you use: systemctl enable --now maorders-pull-orders.timer) or /etc/cron.d/maorders;
+# with systemd also the staff desk's user unit in /etc/systemd/user (maorders-desk.service).
 #
 # ROOT (default empty) puts every path under a prefix, for packaging and tests; then the user is
 # only checked, not made (MAORDERS_USER names another one). PYTHON picks the interpreter (3.11+).
@@ -71,6 +72,9 @@ case "$SCHEDULER" in
     systemd)
         install -d -m 0755 "$ROOT/etc/systemd/system"
         install -m 0644 "$SOURCE"/scripts/linux/systemd/maorders-* "$ROOT/etc/systemd/system/"
+        # the staff desk: a user unit, enabled by the one account it runs as (docs/operations.md)
+        install -d -m 0755 "$ROOT/etc/systemd/user"
+        install -m 0644 "$SOURCE"/scripts/linux/systemd-user/maorders-* "$ROOT/etc/systemd/user/"
         if [ -z "$ROOT" ]; then systemctl daemon-reload; fi
         say "units in $ROOT/etc/systemd/system: systemctl enable --now maorders-<pass>.timer for each pass you use"
         ;;
