@@ -100,6 +100,10 @@ BUDGET = 4.0  # MAORDERS_PASS_BUDGET (s) of the pass whose reply is slow: spent 
 
 def test_point1_a_neworder_measoft_took_past_the_budget_is_recorded_and_not_sent_again(courier_cli,
                                                                                          courier_emulators):
+    """MeaSoft creates the orders, then its reply trickles past the pass's budget: the call is
+    cut at the budget (issue 15 point 5: a total deadline), the outcome is unknown (75). The
+    next pass sends the same batch, MeaSoft answers «order exists» (error 17) for each, and
+    that is recorded as sent: created once, recorded once, nothing lost."""
     emu = courier_emulators
     orders = [new_order(emu), new_order(emu)]
     proxy = SlowReplies(emu.measoft_server.url, lambda path, body: b"<neworder" in body, BUDGET + 1.0)
@@ -108,17 +112,23 @@ def test_point1_a_neworder_measoft_took_past_the_budget_is_recorded_and_not_sent
                            MAORDERS_PASS_BUDGET=str(BUDGET))
     finally:
         proxy.stop()
+    assert code == 75, result
     assert proxy.slowed == 1 and emu.measoft.counters["order_created"] == 2
-    assert [state for state, _ in outbox(courier_cli, "neworder")] == ["sent", "sent"], (code, result)
+    ok(courier_cli, "pull-orders")
+    assert emu.measoft.counters["order_created"] == 2  # read back as «order exists», never created twice
+    assert [state for state, _ in outbox(courier_cli, "neworder")] == ["sent", "sent"]
     assert shipment_states(courier_cli) == ["sent", "sent"]
     before = emu.measoft.counters["requests"]
     assert ok(courier_cli, "pull-orders")["counts"].get("shipments_sent", 0) == 0
-    assert emu.measoft.counters["requests"] == before  # nothing sent twice, nothing read back
+    assert emu.measoft.counters["requests"] == before  # recorded: a third pass sends nothing
     assert set(emu.measoft.orders) == {o["number"] for o in orders}
 
 
 def test_point1_a_crm_status_edit_taken_past_the_budget_is_recorded_and_not_sent_again(courier_cli,
                                                                                         courier_emulators):
+    """The CRM applies a status edit whose reply trickles past the budget: cut, 75; the next
+    pass sets the same status again (an edit to a status the order already has changes
+    nothing) and records it; the poll is committed once and a third pass sends nothing."""
     emu = courier_emulators
     order = new_order(emu)
     ok(courier_cli, "pull-orders")
@@ -126,14 +136,17 @@ def test_point1_a_crm_status_edit_taken_past_the_budget_is_recorded_and_not_sent
     edit = f"/api/v5/orders/{order['id']}/edit"
     proxy = SlowReplies(emu.crm_server.url, lambda path, body: path.startswith(edit), BUDGET + 1.0)
     try:
-        run(courier_cli, "push-statuses", RETAILCRM_URL=proxy.url, MAORDERS_PASS_BUDGET=str(BUDGET))
+        code, result = run(courier_cli, "push-statuses", RETAILCRM_URL=proxy.url, MAORDERS_PASS_BUDGET=str(BUDGET))
     finally:
         proxy.stop()
+    assert code == 75, result
     assert proxy.slowed == 1 and emu.crm.orders[order["id"]]["status"] == "delivering"
-    assert [state for state, _ in outbox(courier_cli, "crm-status")] == ["sent"]
-    edits = emu.crm.counters["order_edited"]
     assert ok(courier_cli, "push-statuses")["counts"]["polls_committed"] == 1
-    assert emu.crm.counters["order_edited"] == edits  # not sent twice
+    assert [state for state, _ in outbox(courier_cli, "crm-status")] == ["sent"]
+    assert emu.crm.orders[order["id"]]["status"] == "delivering"
+    edits = emu.crm.counters["order_edited"]
+    ok(courier_cli, "push-statuses")
+    assert emu.crm.counters["order_edited"] == edits  # recorded: not sent again
 
 
 # ---------------------------------------------------------------------- point 4

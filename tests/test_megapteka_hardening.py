@@ -161,10 +161,11 @@ def test_a_rerun_after_a_lost_last_reply_replays_the_same_snapshot(cli, megaptek
 
 
 # -- 5. bad numbers: one rejected item, the feed goes on -------------------------------------------
+# (NaN and Infinity are not JSON, RFC 8259: a page holding one is a malformed reply, 75, as every
+# remote's is: tests/test_http_decoding.py)
 BAD_LINES = {
     "quantity 2^63": order_line(*NUROFEN, 2**63),
     "line_id 2^63": order_line(*NUROFEN, 1) | {"line_id": 2**63},
-    "price NaN": order_line(*NUROFEN, 1, float("nan")),
     "price 1e300": order_line(*NUROFEN, 1, 1e300),
     "quantity 2^64 packs as a float": order_line(*NUROFEN, 1) | {"quantity": 1.8e19},
 }
@@ -185,7 +186,7 @@ def test_orders_with_numbers_out_of_range_are_rejected_and_the_feed_goes_on(cli,
     assert cursors(cli)["orders"] == str(last["id"]) and cursors(cli)["events"] == "1"
     shown = " ".join(errors(result))
     for words in ("field 'quantity' must be a whole number of packs", "field 'line_id' must be a whole number",
-                  "field 'price' must be a number 0..10000000, got nan", "got 1e+300",
+                  "field 'price' must be a number 0..10000000, got 1e+300",
                   "site event 1: order 9223372036854775808", "events entry with the id 18446744073709551616"):
         assert words in shown, (words, shown)
     assert sorted(r[0] for r in rows(cli, "SELECT id FROM mp_orders WHERE outcome = 'rejected'")) == sorted(bad.values())
