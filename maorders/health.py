@@ -171,13 +171,18 @@ def doctor(app: AppState) -> int:
 
     out = app.output
     settings, checks = settings_checks(app)
-    basics = app.basics() if settings is not None else _basics(app)
-    checks += operations.doctor_checks(settings, app.env_file, basics)
-    checks.append(operations.desk_check(app.raw_values()))
-    if settings is not None:
-        checks += tillservice.doctor_checks(settings.configured())
-    checks += _journal_checks(app, basics)
-    checks += _probes(settings)
+    if not any(c["check"].startswith(_("settings file")) for c in checks):  # else no value can be read
+        basics = app.basics() if settings is not None else _basics(app)
+        checks += operations.doctor_checks(settings, app.env_file, basics)
+        checks.append(operations.desk_check(app.raw_values()))
+        if settings is not None:
+            checks += tillservice.doctor_checks(settings.configured())
+        checks += _journal_checks(app, basics)
+        checks += _probes(settings)
+    return _report(out, checks)
+
+
+def _report(out: Output, checks: list[dict[str, Any]]) -> int:
     # a check marked "warning" (who may read a file) is shown, but does not fail the doctor
     failed = [c.get("exit_code", 69) for c in checks if not c["ok"] and not c.get("warning")]
     code = max(failed) if failed else 0
@@ -218,7 +223,8 @@ def variable_rows(app: AppState) -> list[dict[str, Any]]:
     try:
         values = read_values(app.env_file)
     except ConfigError as exc:
-        return [{"check": "settings file", "ok": False, "exit_code": 78, "detail": str(exc), "variable": ""}]
+        return unparsed_rows(app) or [{"check": _("settings file"), "ok": False, "exit_code": 78, "detail": str(exc),
+                                       "variable": ""}]
     rows: list[dict[str, Any]] = []
     for name, connector in connectors.registered().items():
         env = NotingEnv(values)
@@ -229,6 +235,23 @@ def variable_rows(app: AppState) -> list[dict[str, Any]]:
         rows += [{"check": f"setting {variable}", "ok": False, "exit_code": 78, "detail": f"{name}: {message}",
                   "variable": variable} for variable, message in env.noted.items()]
     return rows
+
+
+def unparsed_rows(app: AppState) -> list[dict[str, Any]]:
+    """One row per line of the settings file python-dotenv cannot parse (a pass stops at the
+    first; the technician fixes them all at once). The line's text is never shown: it may hold a secret."""
+    import os
+
+    from maorders.settings import site_config_dir, unparsed_lines
+
+    path = app.env_file or Path(os.environ.get("MAORDERS_ENV_FILE") or site_config_dir() / "maorders.env")
+    try:
+        lines = unparsed_lines(path)
+    except ConfigError:
+        return []  # unreadable: the settings file's own row says why
+    return [{"check": _("settings file, line {line}").format(line=line), "ok": False, "exit_code": 78,
+             "detail": _("{path}, line {line}: not a KEY=value line").format(path=path, line=line),
+             "variable": ""} for line in lines]
 
 
 def _noting(method: Any, fallback: Any) -> Any:

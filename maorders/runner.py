@@ -523,8 +523,12 @@ def guarded(app: AppState, action: Callable[[], int]) -> int:
 
 def _operator_log(app: AppState, stack: ExitStack) -> dict[str, Any]:
     """The operator log; a log folder that cannot be written does not stop a person's command
-    (the journal keeps its audit row; `doctor` shows the folder as a row)."""
-    basics = app.basics()
+    (the journal keeps its audit row; `doctor` shows the folder as a row), nor does a settings
+    file that cannot be read (the command itself says so; `doctor` lists its every bad line)."""
+    try:
+        basics = app.basics()
+    except ConfigError:
+        return {}
     if not basics.configured and not basics.journal.is_file():
         return {}  # nothing is configured: no folder is made just to say so
     folder = basics.log_dir

@@ -68,3 +68,18 @@ def test_doctor_says_whether_the_staff_desk_answers_a_warning_not_a_failure(cli)
     finally:
         running.terminate()
         running.communicate(timeout=30)
+
+
+def test_issue17_point5_doctor_lists_every_line_of_the_settings_file_it_cannot_parse(cli):
+    """A pass stops at the first bad line (78 naming it); doctor lists them all, never their text."""
+    settings = cli.workdir / "wrong.env"
+    settings.write_text("MAORDERS_LANG=en\nthis is no setting 'secret-words\nGOOD=1\n\"also broken\n",
+                        encoding="utf-8")
+    done = cli.run("--env-file", str(settings), "--json", "doctor")
+    result = json.loads(done.stdout)
+    assert done.returncode == 78 == result["exit_code"], done.stderr
+    rows = [c for c in result["checks"] if c["check"].startswith("settings file, line")]
+    assert [c["check"] for c in rows] == ["settings file, line 2", "settings file, line 4"], result["checks"]
+    assert "secret-words" not in done.stdout + done.stderr
+    passed = cli.run("--env-file", str(settings), "export-stock")
+    assert passed.returncode == 78 and "line 2" in passed.stderr and "secret-words" not in passed.stderr
