@@ -221,7 +221,7 @@ def test_status_shows_the_last_run_in_the_machines_local_time(cli):
     done = cli.run("status", TZ="Europe/Moscow", MAORDERS_LANG="ru")
     assert done.returncode == 0 and moscow in done.stdout, (moscow, done.stdout)
     assert result["started_at"] not in done.stdout
-    done = cli.run("status", TZ="UTC", MAORDERS_TZ="Asia/Vladivostok")
+    done = cli.run("status", TZ="UTC", MAORDERS_TZ="Asia/Vladivostok", MAORDERS_LANG="ru")
     assert (started + timedelta(hours=10)).strftime("%d.%m.%Y %H:%M") in done.stdout
 
 

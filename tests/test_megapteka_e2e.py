@@ -317,7 +317,7 @@ def test_an_expired_booking_is_deleted_cancelled_on_the_site_and_shown(cli, mega
     assert site_statuses(site, order) == [1, 3]
     assert states(cli, order) == ("Deleted", "Отменен")
     message = f"«{order['number']}» удален, заказ необходимо расформировать"
-    assert message in cli.run("status").stderr
+    assert message in cli.run("status").stdout
     code, status, _ = cli.json("status")
     assert message in [n["message"] for n in status["notifications"]]
     ok(cli, "export-stock")
