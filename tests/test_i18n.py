@@ -239,3 +239,11 @@ def test_a_translation_made_ahead_comes_back_when_its_text_is_used():
     merged = catalog.merged("ru", pot)
     assert merged.get(ahead[0].id).string == ahead[0].string
     assert not catalog.problems(merged)
+
+
+def test_the_desk_templates_texts_are_in_the_catalog():
+    """The catalog tool reads the desk's Jinja templates too: their words have Russian translations."""
+    found = {message: where for message, where, _line in catalog.templated()}
+    assert found.get("Sign in") == "maorders/desk/templates/signin.html"
+    assert found.get("Nothing needs a person.") == "maorders/desk/templates/_needs_rows.html"
+    assert i18n.read_po(PO.read_text(encoding="utf-8"))["Nothing needs a person."]
