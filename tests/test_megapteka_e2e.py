@@ -340,6 +340,19 @@ def test_an_order_is_found_by_its_number_and_by_its_id(cli, megapteka):
     assert site_statuses(site, order) == [1, 5, 2]
 
 
+def test_bookings_list_state_takes_any_case_or_is_refused(cli, megapteka):
+    """Issue 18 point 3: `--state new` lists the New bookings (it listed nothing); a word that is no
+    state is a usage error (exit 2) naming the states, not an empty list."""
+    _, site = megapteka
+    order = booked_order(cli, site)
+    for word in ("new", "NEW", "New", "новый"):
+        code, listed, _ = cli.json("bookings", "list", "--state", word)
+        assert code == 0 and [b["number"] for b in listed["bookings"]] == [order["number"]], word
+    refused = cli.run("bookings", "list", "--state", "newest")
+    assert refused.returncode == 2 and "newest" in refused.stderr and "Closed" in refused.stderr
+    assert refused.stdout == ""
+
+
 def test_operator_mistakes_exit_65_with_one_line_and_change_nothing(cli, megapteka):
     _, site = megapteka
     order = booked_order(cli, site)

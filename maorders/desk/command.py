@@ -7,6 +7,8 @@ from typing import Any, Optional
 
 import typer
 
+from maorders.i18n import _
+
 DEFAULT_PORT = 8765
 
 
@@ -48,26 +50,25 @@ def build(app_state: Any, desk_settings: DeskSettings) -> Any:
     return create_app(desk)
 
 
+def desk_help() -> str:
+    return _("The staff desk: a web page on this computer for the people who act: what needs a person, and "
+             "each configured connector's pages, with the same actions as its commands.\n\n"
+             "Open {url} in a browser. Start it at log-on like `serve`; Ctrl+C stops.").format(
+                 url="http://127.0.0.1:8765") + "\n\n" + _("Example: {command}").format(command="maorders desk")
+
+
 def desk(
     ctx: typer.Context,
-    host: Optional[str] = typer.Option(None, "--host", help="The address to serve on (default MAORDERS_DESK_HOST, "
+    host: Optional[str] = typer.Option(None, "--host", help=_("The address to serve on (default MAORDERS_DESK_HOST, "
                                        "else 127.0.0.1). Any other than 127.0.0.1 needs MAORDERS_DESK_PASSWORD. "
-                                       "Example: --host 192.168.1.20"),
-    port: Optional[int] = typer.Option(None, "--port", help="The port (default MAORDERS_DESK_PORT, else 8765; 0: any "
-                                       "free port, the address printed). Example: --port 8765"),
-    hash_password: bool = typer.Option(False, "--hash-password", help="Ask for a password and print its hash, the "
+                                       "Example: --host 192.168.1.20")),
+    port: Optional[int] = typer.Option(None, "--port", help=_("The port (default MAORDERS_DESK_PORT, else 8765; 0: any "
+                                       "free port, the address printed). Example: --port 8765")),
+    hash_password: bool = typer.Option(False, "--hash-password", help=_("Ask for a password and print its hash, the "
                                        "value to put in MAORDERS_DESK_PASSWORD; serve nothing. "
-                                       "Example: maorders desk --hash-password"),
+                                       "Example: maorders desk --hash-password")),
 ) -> None:
-    """The staff desk: a web page on this computer for the people who act: what needs a person, and
-    each configured connector's pages, with the same actions as its commands.
-
-    Open http://127.0.0.1:8765 in a browser. Start it at log-on like `serve`; Ctrl+C stops.
-
-    Example: maorders desk
-    """
     from maorders.errors import MaordersError
-    from maorders.i18n import _
     from maorders.operator import app_state
 
     state = app_state(ctx)
@@ -91,7 +92,6 @@ def serve(app: Any, chosen: DeskSettings, out: Any) -> int:
     import waitress
 
     from maorders.errors import EXIT_UNAVAILABLE
-    from maorders.i18n import _
 
     shown = f"[{chosen.host}]" if ":" in chosen.host else chosen.host
     try:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from maorders.errors import ConfigError, InputError, TransientError
+from maorders.i18n import _
 from maorders.journal import Journal, stamp
 from maorders.megapteka import store
 from maorders.megapteka.client import PART_SIZE, MegaptekaClient
@@ -280,7 +281,7 @@ def upload(ctx: PassContext, snapshot_id: str, spool: PartSpool, pharmacy: dict[
     writer.start()
     reply: dict[str, Any] = {}
     try:
-        with ctx.out.progress("uploading stock", total=parts, every=1) as progress:
+        with ctx.out.progress(_("uploading stock"), total=parts, every=1) as progress:
             for part, (items, count) in enumerate(spool.read(), 1):
                 if part == parts:
                     writer.committed()  # the last part makes the site show it: the journal first
