@@ -353,6 +353,13 @@ def test_bookings_list_state_takes_any_case_or_is_refused(cli, megapteka):
     assert refused.stdout == ""
 
 
+def test_an_operator_mistake_reads_in_russian_by_default(cli, megapteka):
+    """Issue 18 point 1: the refusal a person reads comes from the catalog; `error:` stays as it is."""
+    done = cli.run("bookings", "show", "MA-404", MAORDERS_LANG="ru")
+    assert done.returncode == 65
+    assert done.stderr.strip() == "error: заказа 'MA-404' нет в журнале (укажите его номер, MA-1042, или id, 1042)"
+
+
 def test_operator_mistakes_exit_65_with_one_line_and_change_nothing(cli, megapteka):
     _, site = megapteka
     order = booked_order(cli, site)

@@ -136,7 +136,7 @@ ITEM_JSON = ('{"sku": %s, "name": %s, "manufacturer": %s, "price": %r, "quantity
 
 def item_json(row: StockRow, held: dict[str, int]) -> str:
     """One item of a part: what is free of the row's stock, after active bookings."""
-    _, sku, name, manufacturer, _, quantity, price, barcode, protek, katren, egk, expires_at = row
+    _id, sku, name, manufacturer, _maker, quantity, price, barcode, protek, katren, egk, expires_at = row
     if held:
         quantity = max(0, quantity - held.get(sku, 0))
     return ITEM_JSON % (_text(sku), _text(name), _text(manufacturer), price, quantity, _text(barcode),
