@@ -94,4 +94,4 @@ def sandbox(ports: Iterator[int]) -> SandboxPart:
     measoft = EmulatorServer(MeasoftEmulator(), next(ports), "/api/").start()
     crm = EmulatorServer(RetailcrmEmulator(), next(ports), "").start()
     return SandboxPart([measoft, crm], environment(measoft.url, crm.url),
-                       ["(the masked MeaSoft password is the public test cabinet's: testm)"])
+                       [_("MeaSoft emulator: the login and password are the public test cabinet's (test, testm)")])

@@ -94,11 +94,22 @@ class ClinicDemo(DemoPart):
 
 
 def sandbox(ports: Iterator[int]) -> SandboxPart:
+    """ТМ:МИС with invoice 814 waiting, sms.ru, an SMTP server; the action `invoice` adds another."""
     mis_server, mis = serve_mis(next(ports))
     mis.add_invoice(814, [service("B01.065.008", 2000)])
-    sms_server, _ = serve_sms(next(ports))
+    sms_server, _sms = serve_sms(next(ports))
     smtp = SmtpServer(next(ports)).start()  # its thread ends with the sandbox's process
     env = environment(mis_server.url, f"{sms_server.url}/sms/send", smtp.port)
+    numbers = iter(range(815, 10**6))
+
+    def invoice() -> str:
+        number = next(numbers)
+        mis.add_invoice(number, [service("B01.065.008", 2000, tax="0%", name="Приём врача"),
+                                 service("A16.07.002", 3000, tax="20%", name="Пломба")])
+        return _("Invoice {number} waits for this cash desk: maorders pull-orders takes it").format(number=number)
+
     return SandboxPart([mis_server, sms_server], env,
-                       ["ТМ:МИС emulator has invoice 814 waiting for the cash desk.",
-                        f"SMTP server (aiosmtpd, no TLS, no login) on 127.0.0.1:{smtp.port} keeps what it receives."])
+                       [_("ТМ:МИС emulator has invoice 814 waiting for the cash desk."),
+                        _("SMTP server (aiosmtpd, no TLS, no login) on 127.0.0.1:{port} keeps what it receives.")
+                        .format(port=smtp.port)],
+                       {"invoice": (N_("a new invoice in ТМ:МИС for the cash desk"), invoice)})

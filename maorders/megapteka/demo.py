@@ -120,10 +120,24 @@ class PharmacyDemo(DemoPart):
 
 
 def sandbox(ports: Iterator[int]) -> SandboxPart:
+    """The site's emulator, a demo stock file for export-stock, and the action `order` (a new
+    customer order in the site's feed, for pull-orders)."""
+    import tempfile
+    from pathlib import Path
+
     from maorders.emulation import EmulatorServer
     from maorders.megapteka.emulator import BASE_PATH, MegaptekaEmulator
 
-    server = EmulatorServer(MegaptekaEmulator(), next(ports), BASE_PATH).start()
-    env = {k: v for k, v in environment(server.url).items() if k in
-           ("MEGAPTEKA_URL", "MEGAPTEKA_PHARMACY_CODE", "MEGAPTEKA_SECRET", "MEGAPTEKA_COMPANY_INFO")}
-    return SandboxPart([server], env)
+    site = MegaptekaEmulator()
+    server = EmulatorServer(site, next(ports), BASE_PATH).start()
+    stock = Path(tempfile.mkdtemp(prefix="maorders-sandbox-megapteka-")) / "stock.csv"
+    stock.write_bytes(STOCK.encode("cp1251"))  # the shape a pharmacy's program writes (cp1251, decimal comma)
+    env = {k: v for k, v in environment(server.url, str(stock)).items() if k != "MEGAPTEKA_BOOKING_TTL_HOURS"}
+
+    def order() -> str:
+        added = site.add_order([_line("A-1001", "4601234567890", 1, 189.5, "Нурофен таб. 200мг №20")])
+        return _("Order {number} is waiting on the site: maorders pull-orders books it").format(number=added["number"])
+
+    return SandboxPart([server], env, [_("MegApteka emulator: the demo stock file {file} (export-stock uploads it)")
+                                       .format(file=stock)],
+                       {"order": (N_("a new internet order on the MegApteka site"), order)})
