@@ -22,7 +22,8 @@ DONE_STATES = ("paid", "refunded", "annulled")
 
 def _config(view: View) -> Any:
     if view.config is None:
-        raise ConfigError("the cash desk is not configured: set MIS_URL (and MIS_OGRN, MIS_OID, MIS_CASHDESK_GUID)")
+        raise ConfigError(_("the cash desk is not configured: set MIS_URL (and MIS_OGRN, MIS_OID, "
+                            "MIS_CASHDESK_GUID)"))
     return view.config
 
 

@@ -31,11 +31,11 @@ def read_settings(app_state: Any, host: str | None, port: int | None) -> DeskSet
     chosen_host = host or env.text("MAORDERS_DESK_HOST", "127.0.0.1")
     chosen_port = port if port is not None else env.integer("MAORDERS_DESK_PORT", DEFAULT_PORT, 1, 65535)
     if not 0 <= chosen_port <= 65535:
-        raise ConfigError(f"--port must be 0..65535 (0: any free port, printed), got {chosen_port}")
+        raise ConfigError(_("--port must be 0..65535 (0: any free port, printed), got {chosen_port}").format(chosen_port=chosen_port))
     hashed = safety.password_hash(env.optional("MAORDERS_DESK_PASSWORD"))
     if not safety.is_loopback(chosen_host) and not hashed:
-        raise ConfigError(f"the desk serves {chosen_host} only with MAORDERS_DESK_PASSWORD set "
-                          "(maorders desk --hash-password makes its value); without it, only 127.0.0.1")
+        raise ConfigError(_("the desk serves {chosen_host} only with MAORDERS_DESK_PASSWORD set (maorders desk "
+                            "--hash-password makes its value); without it, only 127.0.0.1").format(chosen_host=chosen_host))
     poll = env.number("MAORDERS_DESK_POLL_SECONDS", 3, minimum=1, maximum=60)
     return DeskSettings(chosen_host, chosen_port, hashed, poll)
 
