@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from maorders.demo import DemoPart, SandboxPart
+from maorders.i18n import N_, _, money
 
 
 def environment(measoft_url: str, retailcrm_url: str) -> dict[str, str]:
@@ -49,14 +50,14 @@ class CourierDemo(DemoPart):
         sent = crm.create_order(status="SentMeaSoft")
         bad = crm.create_order(status="SentMeaSoft", phone="12-34")
         moved = crm.create_order(status="SentMeaSoft", lastName="О'Нил «Ёлка»")
-        codes = [self.step("Three CRM orders ready for the courier, one with a bad phone", "pull-orders")]
+        codes = [self.step(N_("Three CRM orders ready for the courier, one with a bad phone"), "pull-orders")]
         crm.manager_edit(moved["id"], delivery={"code": "pickup"})
         crm.manager_edit(bad["id"], phone="+7 903 111-22-33")
-        codes.append(self.step("The customer picks one up himself (cancel); the bad phone is fixed",
+        codes.append(self.step(N_("The customer picks one up himself (cancel); the bad phone is fixed"),
                                "pull-orders"))
         measoft.set_status(sent["number"], "COMPLETE", paytype="CARD")
         measoft.set_status(bad["number"], "PARTIALLY", price=450)
-        codes.append(self.step("Delivered (paid by card at the door) and partially delivered", "push-statuses"))
+        codes.append(self.step(N_("Delivered (paid by card at the door) and partially delivered"), "push-statuses"))
         self._show()
         return codes
 
@@ -69,12 +70,13 @@ class CourierDemo(DemoPart):
         finally:
             journal.close()
         out = self.demo.out
-        out.table("\nShipments in the journal", ["CRM order", "MeaSoft orderno", "state", "MeaSoft status",
-                                                 "CRM status", "CRM payments"],
+        out.table("\n" + _("Shipments in the journal"), [_("CRM order"), _("MeaSoft orderno"), _("State"),
+                                                          _("MeaSoft status"), _("CRM status"), _("CRM payments")],
                   [(r["crm_number"], r["orderno"], r["state"], r["measoft_status"] or "-", r["crm_status"] or "-",
-                    ", ".join(f"{p['type']} {p['amount']} {p['status']}" for p in self.crm.orders[
+                    ", ".join(f"{p['type']} {money(p['amount'])} {p['status']}" for p in self.crm.orders[
                         r["crm_order_id"]]["payments"].values())) for r in rows])
-        out.info(f"MeaSoft accepted: {dict(self.measoft.counters)}; RetailCRM: {dict(self.crm.counters)}")
+        out.result(_("MeaSoft accepted: {measoft}; RetailCRM: {crm}").format(measoft=dict(self.measoft.counters),
+                                                                            crm=dict(self.crm.counters)))
         self._summary = {"shipments": rows}
 
     def summary(self) -> dict[str, Any]:
@@ -92,4 +94,4 @@ def sandbox(ports: Iterator[int]) -> SandboxPart:
     measoft = EmulatorServer(MeasoftEmulator(), next(ports), "/api/").start()
     crm = EmulatorServer(RetailcrmEmulator(), next(ports), "").start()
     return SandboxPart([measoft, crm], environment(measoft.url, crm.url),
-                       ["(the masked MeaSoft password is the public test cabinet's: testm)"])
+                       [_("MeaSoft emulator: the login and password are the public test cabinet's (test, testm)")])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from courier import store
+from maorders.i18n import _
 from maorders.errors import InputError
 from maorders.journal import Journal
 
@@ -28,8 +29,8 @@ def rows(journal: Journal, state: str | None = None, problems: bool = False) -> 
 def detail(journal: Journal, ref: str) -> dict[str, Any]:
     shipment = store.find(journal, ref)
     if shipment is None:
-        raise InputError(f"no shipment {ref!r} in the journal (give the CRM order number, the CRM order id "
-                         "or the MeaSoft orderno)")
+        raise InputError(_("no shipment {ref} in the journal (give the CRM order number, the CRM order id or the "
+                           "MeaSoft orderno)").format(ref=repr(ref)))
     sends = journal.rows("""SELECT kind, business_key, state, attempts, last_error, sent_at FROM outbox
                             WHERE connector = ? AND (substr(business_key, 1, ?) = ?
                             OR json_extract(payload, '$.shipment_id') = ?) ORDER BY id""",

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from urllib.parse import quote, urlencode
 
 from maorders.desk import Column, Facts, Filters, Note, Page, Pages, Table, View
-from maorders.i18n import N_, _
+from maorders.i18n import N_, _, local_time
 
 FILTERS = (("problems", N_("With errors")), ("all", N_("All")))
 
@@ -36,7 +36,7 @@ def shipments(view: View) -> list[Any]:
                                    Column("crm", _("In the CRM"), link="crm_link"),
                                    Column("orderno", _("MeaSoft orderno")), Column("state", _("State")),
                                    Column("measoft", _("MeaSoft status")), Column("crm_status", _("CRM status")),
-                                   Column("error", _("Error")), Column("updated_at", _("Updated"))],
+                                   Column("error", _("Error")), Column("updated_at", _("Updated"), kind="time")],
                   rows, empty=_("No shipments in this list."), problem_key="error")]
 
 
@@ -48,7 +48,7 @@ def _detail(view: View, ref: str) -> list[Any]:
     blocks: list[Any] = [Facts(_("CRM order {number}").format(number=d["crm_number"]), [
         (_("CRM order id"), d["crm_order_id"]), (_("MeaSoft orderno"), d["orderno"]), (_("AWB"), d["awb"]),
         (_("State"), d["state"]), (_("MeaSoft status"), f"{d['measoft_status'] or '-'} {d['measoft_title'] or ''}"),
-        (_("CRM status"), d["crm_status"]), (_("Updated"), d["updated_at"])])]
+        (_("CRM status"), d["crm_status"]), (_("Updated"), local_time(d["updated_at"]))])]
     if d["error"]:
         blocks.append(Note(d["error"], problem=True))
     if crm:
@@ -56,11 +56,11 @@ def _detail(view: View, ref: str) -> list[Any]:
                             [{"text": d["crm_number"], "url": crm}]))
     blocks.append(Table(_("MeaSoft statuses"), [
         Column("status", _("Status")), Column("title", _("Title")), Column("event_time", _("Event time")),
-        Column("paytype", _("Pay type")), Column("price", _("Price")), Column("returns", _("Refused items")),
+        Column("paytype", _("Pay type")), Column("price", _("Price"), kind="money"), Column("returns", _("Refused items")),
         Column("crm_status", _("CRM status"))], d["statuses"], empty=_("No status from MeaSoft yet.")))
     blocks.append(Table(_("Sends"), [
         Column("kind", _("Kind")), Column("state", _("State")), Column("attempts", _("Attempts")),
-        Column("last_error", _("Last error")), Column("sent_at", _("Sent at"))], d["sends"], problem_key="last_error"))
+        Column("last_error", _("Last error")), Column("sent_at", _("Sent at"), kind="time")], d["sends"], problem_key="last_error"))
     return blocks
 
 

@@ -269,8 +269,8 @@ for _connector in connectors.registered().values():  # operator groups come afte
         app.add_typer(load(_reference), name=_group)
 from maorders.operations_cli import alerts, watch  # noqa: E402 - staff alerts and the desktop watcher (issue 9)
 app.add_typer(alerts, name="alerts"), app.command("watch")(watch)
-from maorders.desk.command import desk as desk_command  # noqa: E402 - the staff desk (issue 19); loads no Flask
-app.command("desk")(desk_command)
+from maorders.desk.command import desk as desk_command, desk_help  # noqa: E402 - the staff desk (issue 19); no Flask
+app.command("desk", help=desk_help())(desk_command)
 
 
 def main(command: Any = None) -> None:

@@ -123,7 +123,7 @@ class Demo:
     def step(self, title: str, command: str, only: list[str] | None = None,
              options: dict[str, Any] | None = None, **overrides: str) -> int:
         """Run one pass as the scheduler would; `overrides` are settings for this step alone."""
-        self.out.info("\n" + _("== {title}: maorders {command}").format(title=title, command=command))
+        self.out.info("\n" + _("== {title}: maorders {command}").format(title=_(title), command=command))
         code = run_pass(self.app(**overrides), command, only, options)
         self.record(title, command, code)
         return code

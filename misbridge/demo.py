@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from maorders.demo import DemoPart, SandboxPart
+from maorders.i18n import N_, _
 from misbridge.emulator import API_ID, CASHDESK, OGRN, OID, SmtpServer, serve_mis, serve_sms, service
 
 
@@ -34,7 +35,7 @@ class ClinicDemo(DemoPart):
         return self.demo.step(title, command, only=["misbridge"])
 
     def operator(self, title: str, action: Any) -> Any:
-        self.demo.out.info(f"\n== {title}")
+        self.demo.out.info("\n== " + _(title))
         journal = self.demo.app().open_journal()
         try:
             return action(journal, self.demo.app().settings().of("misbridge"))
@@ -49,19 +50,19 @@ class ClinicDemo(DemoPart):
                                        service("A16.07.002", 3000, tax="20%", name="Восстановление зуба пломбой")])
         course = mis.add_invoice(6903, [service("A17.30.001", 9000, tax="без НДС", name="Курс физиотерапии")])
         mistaken = mis.add_invoice(6904, [service("B01.001.001", 1500)])
-        codes = [self.step("Three invoices wait for this cash desk", "pull-orders")]
-        self.operator("Paid in cash and by card; the e-receipt by e-mail (maorders receipts pay 6902 …)",
+        codes = [self.step(N_("Three invoices wait for this cash desk"), "pull-orders")]
+        self.operator(N_("Paid in cash and by card; the e-receipt by e-mail (maorders receipts pay 6902 …)"),
                       lambda j, c: desk.record_receipt(j, c, "6902", 235, ["cash:1000", "card:4000"],
                                                        email="buyer@example.org"))
-        self.operator("Half of the course now, e-receipt by SMS (maorders receipts pay 6903 --partial …)",
+        self.operator(N_("Half of the course now, e-receipt by SMS (maorders receipts pay 6903 --partial …)"),
                       lambda j, c: desk.record_receipt(j, c, "6903", 236, ["card:4500"], partial=True,
                                                        phone="+7 999 123-45-67"))
         mis.annul(mistaken["invoiceGuid"])
         mis.faults.error_rate = 1.0
-        codes.append(self.step("ТМ:МИС is down: Pays stay queued («Отложенная отправка»)", "resend-receipts"))
+        codes.append(self.step(N_("ТМ:МИС is down: Pays stay queued («Отложенная отправка»)"), "resend-receipts"))
         mis.faults.error_rate = 0.0
-        codes.append(self.step("The annulled invoice comes back marked", "pull-orders"))
-        codes.append(self.step("ТМ:МИС is back: «Обработать все»", "resend-receipts"))
+        codes.append(self.step(N_("The annulled invoice comes back marked"), "pull-orders"))
+        codes.append(self.step(N_("ТМ:МИС is back: «Обработать все»"), "resend-receipts"))
         self._show(visit, course)
         return [c for c in codes if c != 75]  # the outage step is meant to exit 75
 
@@ -73,11 +74,13 @@ class ClinicDemo(DemoPart):
             rows = desk.invoice_rows(journal)
         finally:
             journal.close()
-        self.demo.out.table("\nInvoices at the cash desk", ["number", "state", "receive", "checks", "pay", "errors"],
+        self.demo.out.table("\n" + _("Invoices at the cash desk"), [_("Invoice"), _("State"), _("Receive"), _("Checks"),
+                                                                    _("Pay"), _("Errors")],
                             [(r["number"], r["state"], r["receive"], r["checks"], r["pays"], "; ".join(r["errors"]))
                              for r in rows])
-        self.demo.out.info(f"ТМ:МИС accepted: {dict(self.mis.counters)}; e-mails: {len(self.smtp.messages)} over "
-                           f"{self.smtp.connections} connection(s); SMS: {len(self.sms.sent)}")
+        self.demo.out.result(_("ТМ:МИС accepted: {mis}; e-mails: {emails} over {connections} connection(s); "
+                               "SMS: {sms}").format(mis=dict(self.mis.counters), emails=len(self.smtp.messages),
+                                                    connections=self.smtp.connections, sms=len(self.sms.sent)))
         self._summary = {"clinic_invoices": rows, "mis_counters": dict(self.mis.counters),
                          "emails": len(self.smtp.messages), "sms": len(self.sms.sent)}
 
@@ -91,11 +94,22 @@ class ClinicDemo(DemoPart):
 
 
 def sandbox(ports: Iterator[int]) -> SandboxPart:
+    """ТМ:МИС with invoice 814 waiting, sms.ru, an SMTP server; the action `invoice` adds another."""
     mis_server, mis = serve_mis(next(ports))
     mis.add_invoice(814, [service("B01.065.008", 2000)])
-    sms_server, _ = serve_sms(next(ports))
+    sms_server, _sms = serve_sms(next(ports))
     smtp = SmtpServer(next(ports)).start()  # its thread ends with the sandbox's process
     env = environment(mis_server.url, f"{sms_server.url}/sms/send", smtp.port)
+    numbers = iter(range(815, 10**6))
+
+    def invoice() -> str:
+        number = next(numbers)
+        mis.add_invoice(number, [service("B01.065.008", 2000, tax="0%", name="Приём врача"),
+                                 service("A16.07.002", 3000, tax="20%", name="Пломба")])
+        return _("Invoice {number} waits for this cash desk: maorders pull-orders takes it").format(number=number)
+
     return SandboxPart([mis_server, sms_server], env,
-                       ["ТМ:МИС emulator has invoice 814 waiting for the cash desk.",
-                        f"SMTP server (aiosmtpd, no TLS, no login) on 127.0.0.1:{smtp.port} keeps what it receives."])
+                       [_("ТМ:МИС emulator has invoice 814 waiting for the cash desk."),
+                        _("SMTP server (aiosmtpd, no TLS, no login) on 127.0.0.1:{port} keeps what it receives.")
+                        .format(port=smtp.port)],
+                       {"invoice": (N_("a new invoice in ТМ:МИС for the cash desk"), invoice)})

@@ -12,6 +12,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from maorders.i18n import _
 from maorders.clock import now
 from maorders.errors import InputError
 from maorders.journal import Journal
@@ -34,10 +35,11 @@ def record_receipt(journal: Journal, config: Any, ref: str, check_num: int, paym
     with journal.write() as db:
         invoice = _invoice_for(journal, ref)
         if invoice["cancelled"] and kind == SALE:
-            raise InputError(f"invoice {ref}: annulled in the MIS, it cannot be paid")
+            raise InputError(_("invoice {ref}: annulled in the MIS, it cannot be paid").format(ref=ref))
         used = store.check_used(db, config.cashdesk_guid, check_num)
         if used is not None:
-            raise InputError(f"--check-num {check_num}: already used at this cash desk (invoice {used['invoice_num']})")
+            raise InputError(_("--check-num {check_num}: already used at this cash desk (invoice {invoice_num})")
+                .format(check_num=check_num, invoice_num=used['invoice_num']))
         sold, refunded = store.paid_so_far(db, invoice["guid"])
         if kind == SALE:
             receipts.check_sale(Decimal(invoice["pay_sum"]), sold - refunded, payments, partial)
@@ -61,7 +63,8 @@ def record_receipt(journal: Journal, config: Any, ref: str, check_num: int, paym
 def _invoice_for(journal: Journal, ref: str) -> dict[str, Any]:
     invoice = store.find_invoice(journal, ref)
     if invoice is None:
-        raise InputError(f"invoice {ref}: not in the journal (run pull-orders, or give its number or guid)")
+        raise InputError(_("invoice {ref}: not in the journal (run pull-orders, or give its number or guid)")
+            .format(ref=ref))
     return invoice
 
 
@@ -153,7 +156,7 @@ def _public_ereceipt(e: dict[str, Any]) -> dict[str, Any]:
 def mask(recipient: str) -> str:
     """Enough for a person to tell two recipients apart, not enough to be personal data."""
     if "@" in recipient:
-        name, _, domain = recipient.partition("@")
+        name, _at, domain = recipient.partition("@")
         return f"{name[:1]}…@{domain[:1]}…"
     return f"…{recipient[-2:]}"
 
@@ -170,9 +173,10 @@ def requeue_ereceipt(journal: Journal, ereceipt_id: int, delete: bool = False) -
     with journal.write() as db:
         row = store.ereceipt(db, ereceipt_id)
         if row is None or row["state"] == "deleted":
-            raise InputError(f"e-receipt {ereceipt_id}: not in the queue (see receipts ereceipts)")
+            raise InputError(_("e-receipt {ereceipt_id}: not in the queue (see receipts ereceipts)")
+                .format(ereceipt_id=ereceipt_id))
         if row["state"] == "sent" and not delete:
-            raise InputError(f"e-receipt {ereceipt_id}: already sent")
+            raise InputError(_("e-receipt {ereceipt_id}: already sent").format(ereceipt_id=ereceipt_id))
         key = f"{row['channel']}/{ereceipt_id}"
         state = "dismissed" if delete else "pending"
         db.execute("""UPDATE outbox SET state = ?, next_attempt_at = NULL WHERE connector = ? AND kind = ?
@@ -203,16 +207,16 @@ def edit_service(journal: Journal, config: Any, ref: str, name: str | None, tax:
     from misbridge.mis import TAXES
 
     if name is None and tax is None:
-        raise InputError("give --name and/or --vat")
+        raise InputError(_("give --name and/or --vat"))
     if tax is not None and tax not in TAXES:
-        raise InputError(f"--vat {tax!r}: one of {', '.join(TAXES)}")
+        raise InputError(_("--vat {tax}: one of {rates}").format(tax=repr(tax), rates=', '.join(TAXES)))
     if name is not None and not 0 < len(name.strip()) <= 1000:
-        raise InputError("--name: 1..1000 characters")
+        raise InputError(_("--name: 1..1000 characters"))
     with journal.write() as db:
         entry = store.one(db, "SELECT * FROM misbridge_catalog WHERE sm_guid = ? OR code = ? ORDER BY updated_at DESC",
                           (ref.lower(), ref))
         if entry is None:
-            raise InputError(f"service {ref!r}: not in the catalog (give its smGuid or smCode)")
+            raise InputError(_("service {ref}: not in the catalog (give its smGuid or smCode)").format(ref=repr(ref)))
         store.edit_catalog_entry(db, entry["sm_guid"], name.strip() if name else None, tax)
         vat = receipts.vat_rate(tax, config.zero_vat_as_no_vat) if tax else None
         changed = db.execute("""UPDATE misbridge_services SET name = COALESCE(?, name), tax = COALESCE(?, tax),

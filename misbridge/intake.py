@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from maorders.i18n import _
 from misbridge import receipts, store
 from misbridge.mis import BadInvoice, Invoice, parse_invoice
 
@@ -103,8 +104,8 @@ def annulled(desk: Any, db: Any, invoice: Invoice, existing: dict[str, Any] | No
     elif not existing["cancelled"]:
         store.save_invoice(db, invoice, "annulled")
     paid = store.receipts_of(db, invoice.guid)
-    message = (f"invoice {invoice.number} annulled in the MIS after a receipt: check whether a refund is due"
-               if paid else f"invoice {invoice.number} annulled in the MIS: do not take payment")
+    message = (_("invoice {number} annulled in the MIS after a receipt: check whether a refund is due") if paid
+               else _("invoice {number} annulled in the MIS: do not take payment")).format(number=invoice.number)
     desk.journal.notify(db, NAME, invoice.guid, "annulled", message)
     if desk.journal.enqueue(db, NAME, "receive", f"receive/{invoice.guid}/annulled",
                             {"invoiceGuid": invoice.guid, "invoiceNum": invoice.number}):

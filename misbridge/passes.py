@@ -143,7 +143,8 @@ def record(desk: Desk, db: Any, kind: str, item: OutboxItem, reply: Reply, final
         # a person looks at it (receipts list --failed, status --check exits 1)
         desk.journal.finish_send(item, "failed", reply.http_code, reply.message, db=db)
         desk.journal.notify(db, NAME, item.business_key, f"{kind}_refused",
-                            f"{METHOD[kind]} of invoice {invoice} refused: {reply.http_code} {reply.message}")
+                            _("{method} of invoice {invoice} refused: {code} {message}").format(
+                                method=METHOD[kind], invoice=invoice, code=reply.http_code, message=reply.message))
         desk.counts[f"{kind}_refused"] += 1
         desk.problem(f"{METHOD[kind]} of invoice {invoice} refused by the MIS: {reply.http_code} {reply.message}")
 
@@ -290,7 +291,8 @@ def finish_ereceipt_in(desk: Desk, db: Any, item: OutboxItem, state: str, code: 
     store.set_ereceipt(db, _ereceipt_id(item), state, code, text, sms_id)
     if result == "failed":
         desk.journal.notify(db, NAME, item.business_key, f"{item.kind}_failed",
-                            f"e-receipt {_ereceipt_id(item)} by {item.kind} not sent: {code or ''} {text}")
+                            _("e-receipt {id} by {channel} not sent: {code} {text}").format(
+                                id=_ereceipt_id(item), channel=item.kind, code=code or "", text=text))
     desk.counts[f"{item.kind}_{state}"] += 1
     if result == "failed":
         desk.problem(f"e-receipt {_ereceipt_id(item)} by {item.kind}: {code or ''} {text}".replace("  ", " "))

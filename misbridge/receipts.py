@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
+from maorders.i18n import _
 from maorders.errors import InputError
 
 PAYMENT_TYPES = {"cash": 1, "card": 2, "advance": 3}
@@ -53,11 +54,12 @@ def amount(raw: str, where: str) -> Decimal:
     try:
         value = Decimal(raw.strip().replace(",", "."))
     except InvalidOperation:
-        raise InputError(f"{where}: {raw!r} is not a sum") from None
+        raise InputError(_("{where}: {raw} is not a sum").format(where=where, raw=repr(raw))) from None
     if not value.is_finite() or value <= 0 or value >= MAX_SUM:
-        raise InputError(f"{where}: the sum must be more than 0 and less than {MAX_SUM}")
+        raise InputError(_("{where}: the sum must be more than 0 and less than {max_sum}")
+            .format(where=where, max_sum=MAX_SUM))
     if value != value.quantize(Decimal("0.01")):
-        raise InputError(f"{where}: the sum has more than 2 decimals (kopecks)")
+        raise InputError(_("{where}: the sum has more than 2 decimals (kopecks)").format(where=where))
     return value.quantize(Decimal("0.01"))
 
 
@@ -68,13 +70,14 @@ def parse_payments(raw: Iterable[str]) -> list[Payment]:
         kind, sep, sum_text = item.partition(":")
         kind = kind.strip().lower()
         if not sep or kind not in PAYMENT_TYPES:
-            raise InputError(f"--payment {item!r}: write TYPE:SUM with TYPE cash, card or advance")
+            raise InputError(_("--payment {item}: write TYPE:SUM with TYPE cash, card or advance")
+                .format(item=repr(item)))
         code = PAYMENT_TYPES[kind]
         if code in payments:
-            raise InputError(f"--payment {item!r}: {kind} is given twice")
+            raise InputError(_("--payment {item}: {kind} is given twice").format(item=repr(item), kind=kind))
         payments[code] = amount(sum_text, f"--payment {item!r}")
     if not payments:
-        raise InputError("--payment is required: e.g. --payment cash:1000")
+        raise InputError(_("--payment is required: e.g. --payment cash:1000"))
     return [Payment(code, value) for code, value in sorted(payments.items())]
 
 
@@ -87,24 +90,27 @@ def check_sale(pay_sum: Decimal, paid_before: Decimal, payments: list[Payment], 
     due = pay_sum - paid_before
     paid = total(payments)
     if due <= 0:
-        raise InputError(f"--payment: nothing is due on this invoice (paySum {pay_sum}, paid {paid_before})")
+        raise InputError(_("--payment: nothing is due on this invoice (paySum {pay_sum}, paid {paid_before})")
+            .format(pay_sum=pay_sum, paid_before=paid_before))
     if paid > due:
-        raise InputError(f"--payment: {paid} is more than is due ({due})")
+        raise InputError(_("--payment: {paid} is more than is due ({due})").format(paid=paid, due=due))
     if paid < due and not partial:
-        raise InputError(f"--payment: {paid} does not add up to what is due ({due}); "
-                         "add --partial for a partial payment")
+        raise InputError(_("--payment: {paid} does not add up to what is due ({due}); add --partial for a partial "
+                           "payment").format(paid=paid, due=due))
 
 
 def check_refund(paid_before: Decimal, refunded_before: Decimal, payments: list[Payment]) -> None:
     refundable = paid_before - refunded_before
     asked = total(payments)
     if asked > refundable:
-        raise InputError(f"--payment: a refund of {asked} is more than was paid and not refunded ({refundable})")
+        raise InputError(_("--payment: a refund of {asked} is more than was paid and not refunded ({refundable})")
+            .format(asked=asked, refundable=refundable))
 
 
 def check_number(value: int) -> int:
     if not 1 <= value <= MAX_CHECK:
-        raise InputError(f"--check-num must be 1..{MAX_CHECK}, got {value}")
+        raise InputError(_("--check-num must be 1..{max_check}, got {value}")
+            .format(max_check=MAX_CHECK, value=value))
     return value
 
 
@@ -115,11 +121,12 @@ def bill_date(raw: str | None, now: datetime) -> str:
     try:
         parsed = datetime.fromisoformat(raw.strip())
     except ValueError:
-        raise InputError(f"--date {raw!r}: write an ISO date and time, e.g. 2023-06-21T09:48:26") from None
+        raise InputError(_("--date {raw}: write an ISO date and time, e.g. 2023-06-21T09:48:26")
+            .format(raw=repr(raw))) from None
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone().replace(tzinfo=None)
     if not 2000 <= parsed.year <= 2100:
-        raise InputError(f"--date {raw!r}: the year must be 2000..2100")
+        raise InputError(_("--date {raw}: the year must be 2000..2100").format(raw=repr(raw)))
     return parsed.strftime(DATE_FORMAT)
 
 
@@ -131,15 +138,15 @@ def contact(email: str | None, phone: str | None) -> tuple[str, str] | None:
     from misbridge.sms import normalise_phone
 
     if email and phone:
-        raise InputError("give --email or --phone, not both")
+        raise InputError(_("give --email or --phone, not both"))
     if email:
         if not EMAIL.fullmatch(email.strip()) or len(email) > 254 or not _idna_ok(email):
-            raise InputError("--email: not an e-mail address")
+            raise InputError(_("--email: not an e-mail address"))
         return "email", email.strip()
     if phone:
         number = normalise_phone(phone)
         if number is None:
-            raise InputError("--phone: not a mobile number (write +79XXXXXXXXX)")
+            raise InputError(_("--phone: not a mobile number (write +79XXXXXXXXX)"))
         return "sms", number
     return None
 

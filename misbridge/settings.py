@@ -68,7 +68,7 @@ def _ogrn(env: Env) -> str:
     # for an organisation, 15 for an entrepreneur (ОГРНИП).
     value = env.text("MIS_OGRN")
     if not re.fullmatch(r"\d{13}|\d{15}", value):
-        raise ConfigError(f"MIS_OGRN must be 13 or 15 digits, got {value!r}")
+        raise ConfigError(_("MIS_OGRN must be 13 or 15 digits, got {value}").format(value=repr(value)))
     return value
 
 
@@ -76,7 +76,8 @@ def _oid(env: Env) -> str:
     # OID of the subdivision: varchar(50), dotted numbers (1.2.643.5.1.13.13.12.2.50.4782).
     value = env.text("MIS_OID")
     if len(value) > 50 or not re.fullmatch(r"\d+(\.\d+)+", value):
-        raise ConfigError(f"MIS_OID must be a dotted OID of at most 50 characters, got {value!r}")
+        raise ConfigError(_("MIS_OID must be a dotted OID of at most 50 characters, got {value}")
+            .format(value=repr(value)))
     return value
 
 
@@ -85,9 +86,10 @@ def _guid(env: Env, name: str) -> str:
     try:
         parsed = uuid.UUID(value)
     except ValueError:
-        raise ConfigError(f"{name} must be a GUID like 7f469ab8-bc96-11ec-9d45-00d861a563e9, got {value!r}") from None
+        raise ConfigError(_("{name} must be a GUID like 7f469ab8-bc96-11ec-9d45-00d861a563e9, got {value}")
+            .format(name=name, value=repr(value))) from None
     if parsed.int == 0:
-        raise ConfigError(f"{name} must not be the all-zero GUID")
+        raise ConfigError(_("{name} must not be the all-zero GUID").format(name=name))
     return str(parsed)
 
 
@@ -101,14 +103,14 @@ def _smtp(env: Env, timeout: float) -> SmtpSettings | None:
     user = env.optional("SMTP_USER")
     password = env.optional("SMTP_PASSWORD")
     if user and not password:
-        raise ConfigError("SMTP_PASSWORD is not set (SMTP_USER is)")
+        raise ConfigError(_("SMTP_PASSWORD is not set (SMTP_USER is)"))
     if user and not (implicit or starttls) and host.lower() not in LOCAL_HOSTS:
         # public-apis.md: never a password before TLS unless the server is local
-        raise ConfigError("SMTP_STARTTLS=no with SMTP_USER sends the password in clear text: "
-                          "only allowed for a local server (set SMTP_STARTTLS=yes or SMTP_TLS=implicit)")
+        raise ConfigError(_("SMTP_STARTTLS=no with SMTP_USER sends the password in clear text: only allowed for a "
+                            "local server (set SMTP_STARTTLS=yes or SMTP_TLS=implicit)"))
     sender = env.text("SMTP_FROM")
     if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", sender):
-        raise ConfigError(f"SMTP_FROM must be an e-mail address, got {sender!r}")
+        raise ConfigError(_("SMTP_FROM must be an e-mail address, got {sender}").format(sender=repr(sender)))
     return SmtpSettings(host=host, port=env.integer("SMTP_PORT", 465 if implicit else 587, 1, 65535),
                         user=user, password=password, starttls=starttls, implicit_tls=implicit,
                         sender=sender, timeout=timeout, tls_chosen=chosen)
@@ -120,7 +122,7 @@ def _tls(env: Env) -> tuple[bool, str]:
     told = env.optional("SMTP_TLS")
     if told is not None:
         if told.lower() not in ("implicit", "starttls"):
-            raise ConfigError(f"SMTP_TLS must be implicit or starttls, got {told!r}")
+            raise ConfigError(_("SMTP_TLS must be implicit or starttls, got {told}").format(told=repr(told)))
         return told.lower() == "implicit", (N_("implicit TLS (SMTP_TLS=implicit)") if told.lower() == "implicit" else "")
     if env.integer("SMTP_PORT", 587, 1, 65535) != 465:
         return False, ""
@@ -135,11 +137,12 @@ def _sms(env: Env) -> SmsSettings | None:
     api_id = env.optional("SMS_API_ID")
     if not api_id:
         if env.optional("SMS_URL"):
-            raise ConfigError("SMS_API_ID is not set (SMS_URL is)")
+            raise ConfigError(_("SMS_API_ID is not set (SMS_URL is)"))
         return None
     sender = env.optional("SMS_SENDER")
     if sender and len(sender) > 11:
-        raise ConfigError(f"SMS_SENDER must be at most 11 characters (an approved sender name), got {sender!r}")
+        raise ConfigError(_("SMS_SENDER must be at most 11 characters (an approved sender name), got {sender}")
+            .format(sender=repr(sender)))
     return SmsSettings(url=env.url("SMS_URL", SMS_URL), api_id=api_id, sender=sender)
 
 

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from maorders.desk import Act, Actions, Button, Column, Facts, Field, Filters, Form, Note, Page, Pages, Table, View
 from maorders.errors import ConfigError, InputError
-from maorders.i18n import N_, _
+from maorders.i18n import N_, _, money
 
 FILTERS = (("waiting", N_("Waiting")), ("paid", N_("Paid")), ("annulled", N_("Annulled")),
            ("failed", N_("With errors")), ("all", N_("All")))
@@ -22,7 +22,8 @@ DONE_STATES = ("paid", "refunded", "annulled")
 
 def _config(view: View) -> Any:
     if view.config is None:
-        raise ConfigError("the cash desk is not configured: set MIS_URL (and MIS_OGRN, MIS_OID, MIS_CASHDESK_GUID)")
+        raise ConfigError(_("the cash desk is not configured: set MIS_URL (and MIS_OGRN, MIS_OID, "
+                            "MIS_CASHDESK_GUID)"))
     return view.config
 
 
@@ -46,7 +47,7 @@ def invoices(view: View) -> list[Any]:
             Filters("show", [(value, _(label)) for value, label in FILTERS], which),
             Table(_("Invoices"), [
                 Column("number", _("Invoice"), link="link"), Column("date", _("Date")), Column("state", _("State")),
-                Column("pay_sum", _("To pay")), Column("receive", _("Receive")), Column("checks", _("Checks")),
+                Column("pay_sum", _("To pay"), kind="money"), Column("receive", _("Receive")), Column("checks", _("Checks")),
                 Column("pays", _("Pay")), Column("problems", _("Errors"))],
                 rows, empty=_("No invoices in this list."), problem_key="problems")]
 
@@ -56,21 +57,21 @@ def _detail(view: View, ref: str) -> list[Any]:
 
     d = desk.detail(view.journal, ref)
     blocks: list[Any] = [Facts(_("Invoice {number}").format(number=d["number"]), [
-        (_("Guid"), d["guid"]), (_("Date"), d["date"]), (_("State"), d["state"]), (_("Invoice sum"), d["invoice_sum"]),
-        (_("To pay"), d["pay_sum"]), (_("Receive"), d["receive"]), (_("Child of"), d["child_of"])])]
+        (_("Guid"), d["guid"]), (_("Date"), d["date"]), (_("State"), d["state"]), (_("Invoice sum"), money(d["invoice_sum"])),
+        (_("To pay"), money(d["pay_sum"])), (_("Receive"), d["receive"]), (_("Child of"), d["child_of"])])]
     blocks += [Note(flag, problem=True) for flag in d["errors"]]
     blocks.append(Actions(str(d["number"]), [Button("resend", _("Send again"))]))
     blocks.append(Table(_("Services"), [
-        Column("code", _("Code")), Column("name", _("Name")), Column("count", _("Count")),
-        Column("price", _("Price")), Column("cost", _("Cost")), Column("vat", _("VAT"))], d["services"]))
+        Column("code", _("Code")), Column("name", _("Name")), Column("count", _("Count"), kind="quantity"),
+        Column("price", _("Price"), kind="money"), Column("cost", _("Cost"), kind="money"), Column("vat", _("VAT"))], d["services"]))
     receipts = [r | {"ereceipt_list": ", ".join(f"{e['id']} {e['channel']} {e['state']}" for e in r["ereceipts"])}
                 for r in d["receipts"]]
     blocks.append(Table(_("Receipts"), [
         Column("check_num", _("Check")), Column("type", _("Type")), Column("bill_date", _("Bill date")),
-        Column("total", _("Total")), Column("pay", _("Pay")), Column("error", _("Error")),
+        Column("total", _("Total"), kind="money"), Column("pay", _("Pay")), Column("error", _("Error")),
         Column("ereceipt_list", _("E-receipts"))], receipts, empty=_("No receipt yet."), problem_key="error"))
     blocks.append(Table(_("История МИС: every send"), [
-        Column("at", _("Time")), Column("method", _("Method")), Column("check_num", _("Check")),
+        Column("at", _("Time"), kind="time"), Column("method", _("Method")), Column("check_num", _("Check")),
         Column("attempt", _("Attempt")), Column("http_code", _("HTTP code")), Column("result", _("Result")),
         Column("message", _("Message"))], d["history"], empty=_("Nothing sent yet.")))
     if d["state"] not in DONE_STATES:
@@ -138,7 +139,7 @@ def ereceipts(view: View) -> list[Any]:
             Table(_("E-receipts"), [
                 Column("id", _("Id")), Column("invoice", _("Invoice")), Column("check_num", _("Check")),
                 Column("channel", _("Channel")), Column("recipient", _("To")), Column("state", _("State")),
-                Column("status_code", _("Code")), Column("status_text", _("Status")), Column("sent_at", _("Sent at"))],
+                Column("status_code", _("Code")), Column("status_text", _("Status")), Column("sent_at", _("Sent at"), kind="time")],
                 rows, [Button("resend", _("Send again"), show=lambda r: r["state"] != "sent"),
                        Button("delete", _("Delete"), danger=True,
                               confirm=_("Delete this e-receipt from the queue? It will not be sent."))],

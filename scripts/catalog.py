@@ -7,7 +7,8 @@ translation.
     python scripts/catalog.py --check    # write nothing; exit 1 when a text is untranslated,
                                          # its placeholders differ, or the .po is out of date
 
-The texts come from Babel's Python extractor over the product's packages, plus the connectors'
+The texts come from Babel's Python extractor over the product's packages and Jinja's extractor
+over the desk's templates, plus the connectors'
 descriptions that the CLI passes through `_()` when it builds the help (a connector's purpose,
 each pass's help, its options' help). New ids land in the .po with an empty translation (shown
 in English until a translator fills them in); ids no longer used become obsolete (`#~`).
@@ -42,6 +43,27 @@ def extracted() -> Iterator[tuple[str | tuple[str, str], str, int]]:
             relative = path.relative_to(ROOT).as_posix()
             for line, message, _comments, _context in extract_from_file(
                     "python", str(path), keywords=KEYWORDS, comment_tags=("Translators:",)):
+                if isinstance(message, tuple):
+                    if message[0]:
+                        yield (message[0], message[1]), relative, line
+                elif message:
+                    yield message, relative, line
+    yield from templated()
+
+
+TEMPLATES = ("maorders/desk/templates",)
+
+
+def templated() -> Iterator[tuple[str | tuple[str, str], str, int]]:
+    """The texts of the desk's Jinja templates (`{{ _('Sign in') }}`), read by Jinja's own extractor."""
+    from babel.messages.extract import extract_from_file
+    from jinja2.ext import babel_extract
+
+    for folder in TEMPLATES:
+        for path in sorted((ROOT / folder).rglob("*.html")):
+            relative = path.relative_to(ROOT).as_posix()
+            for line, message, _comments, _context in extract_from_file(
+                    babel_extract, str(path), keywords=KEYWORDS, options={"trimmed": "false"}):
                 if isinstance(message, tuple):
                     if message[0]:
                         yield (message[0], message[1]), relative, line

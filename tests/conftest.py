@@ -19,6 +19,10 @@ from maorders.megapteka.demo import STOCK
 BIN = Path(sys.executable).parent
 MAORDERS = shutil.which("maorders", path=str(BIN)) or shutil.which("maorders")
 
+# Tests compare English text (issue 18: Russian is the people's default); the in-process CLI tests
+# read the language from here, the subprocesses from base_env. Tests of the Russian texts set it.
+os.environ.setdefault("MAORDERS_LANG", "en")
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--crash-rounds", type=int, default=int(os.environ.get("MAORDERS_CRASH_ROUNDS", "6")),
@@ -80,7 +84,8 @@ def base_env(workdir: Path) -> dict[str, str]:
             if k in ("PATH", "SYSTEMROOT", "HOME", "TMPDIR", "TEMP", "TMP", "LANG", "LC_ALL")}
     return {**keep, "PYTHONIOENCODING": "utf-8", "MAORDERS_JOURNAL": str(workdir / "journal.db"),
             "MAORDERS_LOG_DIR": str(workdir / "logs"), "MAORDERS_HTTP_TIMEOUT": "5",
-            "MAORDERS_HTTP_RETRIES": "2", "MAORDERS_ENV_FILE": str(workdir / "none.env")}
+            "MAORDERS_HTTP_RETRIES": "2", "MAORDERS_ENV_FILE": str(workdir / "none.env"),
+            "MAORDERS_LANG": "en"}
 
 
 @pytest.fixture

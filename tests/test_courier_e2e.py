@@ -393,7 +393,7 @@ def test_shipments_list_show_status_and_doctor(courier_cli, courier_emulators):
     done = courier_cli.run("shipments", "show", "nope")
     assert done.returncode == 65 and "no shipment 'nope'" in done.stderr
     table = courier_cli.run("shipments", "list")
-    assert good["number"] in table.stderr and PHONE_MESSAGE in table.stderr
+    assert good["number"] in table.stdout and PHONE_MESSAGE in table.stdout
     code, summary, _ = courier_cli.json("status")
     assert summary["connectors"]["courier"]["counts"]["shipments sent"] == 1
     code, summary, _ = courier_cli.json("doctor")

@@ -67,19 +67,60 @@ def test_sandbox_prints_settings_that_work_as_printed(tmp_path):
         settings = Path(line.split("--env-file", 1)[1].split()[0])
         printed = settings.read_text(encoding="utf-8")
         assert "***" not in printed and "MEASOFT_PASSWORD=testm" in printed
-        # megapteka's sandbox part names no stock file or department yet: try the other connectors
-        others = tmp_path / "others.env"
-        others.write_text("".join(l + "\n" for l in printed.splitlines() if not l.startswith("MEGAPTEKA_")),
-                          encoding="utf-8")
-        doctor = subprocess.run([MAORDERS, "--env-file", str(others), "--json", "doctor"], env=base_env(tmp_path),
+        assert "MEGAPTEKA_STOCK_FILE=" in printed and "MEGAPTEKA_DEPARTMENT=Основной" in printed
+        doctor = subprocess.run([MAORDERS, "--env-file", str(settings), "--json", "doctor"], env=base_env(tmp_path),
                                 capture_output=True, text=True, encoding="utf-8", timeout=120)
         checks = json.loads(doctor.stdout)["checks"]
         assert doctor.returncode == 0, checks
         assert {"retailcrm", "measoft", "megainsight"} <= {c["check"] for c in checks if c["ok"]}, checks
+        exported = subprocess.run([MAORDERS, "--env-file", str(settings), "--json", "export-stock"],
+                                  env=base_env(tmp_path), capture_output=True, text=True, encoding="utf-8", timeout=120)
+        assert exported.returncode == 0, exported.stdout + exported.stderr
     finally:
         sandbox.send_signal(signal.SIGINT)
         out, _ = sandbox.communicate(timeout=60)
     assert sandbox.returncode == 0 and out == printed
+
+
+def test_sandbox_adds_a_test_order_and_invoice_that_pull_orders_takes(tmp_path):
+    """Issue 18 point 5: typed `order` and `invoice` add a site order and a ТМ:МИС invoice to the
+    running emulators; pull-orders with the printed settings books the one and takes the other."""
+    import queue
+    import signal
+    import threading
+
+    sandbox = subprocess.Popen([MAORDERS, "sandbox", "--port", "0"], env={**base_env(tmp_path), "MAORDERS_LANG": "en"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE, text=True,
+                               encoding="utf-8")
+    try:
+        line = ""
+        while "--env-file" not in line:
+            line = sandbox.stderr.readline()
+            assert line, "the sandbox ended before printing its settings"
+        settings = line.split("--env-file", 1)[1].split()[0]
+        sandbox.stdin.write("order\ninvoice\n")
+        sandbox.stdin.flush()
+        lines: queue.Queue = queue.Queue()  # read in a thread: a sandbox that never answers fails, not hangs
+        threading.Thread(target=lambda: [lines.put(x) for x in sandbox.stdout], daemon=True).start()
+        said = [line]
+        while not any(s.startswith("Invoice ") for s in said):
+            said.append(lines.get(timeout=60))
+        assert any(s.startswith("Order MA-") and "pull-orders" in s for s in said), said
+
+        def run(*args: str) -> dict:
+            done = subprocess.run([MAORDERS, "--env-file", settings, "--json", *args], env=base_env(tmp_path),
+                                  capture_output=True, text=True, encoding="utf-8", timeout=120)
+            assert done.returncode == 0, done.stdout + done.stderr
+            return json.loads(done.stdout)["connectors"]
+
+        run("export-stock", "--only", "megapteka")
+        pulled = run("pull-orders", "--only", "megapteka,misbridge")
+        assert pulled["megapteka"]["counts"]["booked_full"] == 1, pulled
+        assert pulled["misbridge"]["counts"]["invoices_fetched"] == 2, pulled  # 814 waiting, and the new one
+    finally:
+        sandbox.send_signal(signal.SIGINT)
+        sandbox.communicate(timeout=60)
+    assert sandbox.returncode == 0
 
 
 def test_sandbox_test_data_is_added_by_typing_an_actions_name():

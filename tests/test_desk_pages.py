@@ -125,3 +125,28 @@ def test_the_ereceipt_queue_resends_and_deletes(desk_cli, clinic):
     assert category == "ok" and "sent" in text
     assert [m["to"] for m in clinic.smtp.messages] == [[EMAIL]]
     assert "The queue is empty" in desk.get("/misbridge/ereceipts").get_data(as_text=True)
+
+
+def test_desk_pages_show_sums_in_roubles_and_times_in_the_local_zone(desk_cli, clinic, monkeypatch):
+    """Issue 18 point 2 on the desk: an invoice's sums as `5 000,00 ₽`, the «История МИС» times on
+    Moscow's clock (the journal keeps ISO UTC), the template's own words in Russian."""
+    from datetime import datetime, timedelta
+
+    from maorders import i18n
+
+    cli = desk_cli
+    visit(clinic, 6902)
+    cli.ok("pull-orders")
+    cli.quick_pay("6902", 235, "cash:5000")
+    cli.ok("resend-receipts")
+    at = rows(cli, "SELECT at FROM misbridge_history ORDER BY id LIMIT 1")[0]["at"]
+    moscow = (datetime.fromisoformat(at) + timedelta(hours=3)).strftime("%d.%m.%Y %H:%M")
+    monkeypatch.setenv("MAORDERS_TZ", "Europe/Moscow")
+    i18n.set_language("ru")
+    try:
+        page = DeskClient(cli).get("/misbridge/invoices?ref=6902").get_data(as_text=True)
+    finally:
+        i18n.set_language(None)
+    assert "5\xa0000,00\xa0₽" in page and "5000.0" not in page
+    assert moscow in page and at not in page
+    assert "Нужен человек" in page  # base.html's «Needs a person» from the catalog

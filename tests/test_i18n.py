@@ -163,7 +163,10 @@ def test_booking_statuses_by_the_names_the_staff_use(language):
 
 
 # -- nothing for people bypasses the catalog (the files of the CLI, output and demo) ----------------
-OWN_FILES = ("maorders/cli.py", "maorders/output.py", "maorders/demo.py", "maorders/i18n.py")
+OWN_FILES = ("maorders/cli.py", "maorders/output.py", "maorders/demo.py", "maorders/i18n.py", *sorted(
+    path.relative_to(ROOT).as_posix() for package in ("courier", "misbridge", "maorders/megapteka", "maorders/desk")
+    for path in (ROOT / package).rglob("*.py") if "emulator" not in path.as_posix()))  # emulators speak as the remotes
+LOGGERS = {"log", "logger", "LOG", "_log"}  # log lines are for a technician's tools: English, as the fields
 PEOPLE_METHODS = {"info", "warn", "error", "result", "table", "ask", "progress"}
 CATALOG_CALLS = {"_", "N_", "ngettext", "_example"}  # cli._example(command) is _("Example: {command}")
 
@@ -175,6 +178,8 @@ def bare_texts(node: ast.AST) -> list[ast.AST]:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format" \
             and isinstance(node.func.value, ast.Call) and getattr(node.func.value.func, "id", None) in CATALOG_CALLS:
         return []  # `_("… {command}").format(command="maorders demo")`: the values are commands, paths, numbers
+    if isinstance(node, ast.Subscript):  # row["error"]: the key is the program's, the value is shown
+        return bare_texts(node.value)
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return [node] if any(c.isalpha() for c in node.value) else []
     if isinstance(node, ast.JoinedStr):
@@ -192,7 +197,8 @@ def human_arguments(tree: ast.AST) -> list[ast.AST]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
-        if isinstance(node.func, ast.Attribute) and node.func.attr in PEOPLE_METHODS:
+        if isinstance(node.func, ast.Attribute) and node.func.attr in PEOPLE_METHODS \
+                and getattr(node.func.value, "id", None) not in LOGGERS:
             found += node.args[:2]
         found += [k.value for k in node.keywords if k.arg == "help"]
     return found
@@ -206,8 +212,9 @@ def test_no_text_for_people_bypasses_the_catalog(path):
 
 
 def test_the_check_sees_a_bare_text():
-    tree = ast.parse('out.info(f"Journal at {x}")\nout.table(_("T"), [_("a")], rows)\nout.warn(_("ok {x}").format(x=1))')
-    assert [ast.unparse(t) for arg in human_arguments(tree) for t in bare_texts(arg)] == ["f'Journal at {x}'"]
+    tree = ast.parse('out.info(f"Journal at {x}")\nout.table(_("T"), [_("a")], rows)\nout.warn(_("ok {x}").format(x=1))\n'
+                     'out.warn(row["error"])\nlog.info("pass %s", name)\nout.result("Invoice " + row["number"])')
+    assert [ast.unparse(t) for arg in human_arguments(tree) for t in bare_texts(arg)] == ["f'Journal at {x}'", "'Invoice '"]
 
 
 def test_status_shows_the_last_run_in_the_machines_local_time(cli):
@@ -221,7 +228,7 @@ def test_status_shows_the_last_run_in_the_machines_local_time(cli):
     done = cli.run("status", TZ="Europe/Moscow", MAORDERS_LANG="ru")
     assert done.returncode == 0 and moscow in done.stdout, (moscow, done.stdout)
     assert result["started_at"] not in done.stdout
-    done = cli.run("status", TZ="UTC", MAORDERS_TZ="Asia/Vladivostok")
+    done = cli.run("status", TZ="UTC", MAORDERS_TZ="Asia/Vladivostok", MAORDERS_LANG="ru")
     assert (started + timedelta(hours=10)).strftime("%d.%m.%Y %H:%M") in done.stdout
 
 
@@ -239,3 +246,11 @@ def test_a_translation_made_ahead_comes_back_when_its_text_is_used():
     merged = catalog.merged("ru", pot)
     assert merged.get(ahead[0].id).string == ahead[0].string
     assert not catalog.problems(merged)
+
+
+def test_the_desk_templates_texts_are_in_the_catalog():
+    """The catalog tool reads the desk's Jinja templates too: their words have Russian translations."""
+    found = {message: where for message, where, _line in catalog.templated()}
+    assert found.get("Sign in") == "maorders/desk/templates/signin.html"
+    assert found.get("Nothing needs a person.") == "maorders/desk/templates/_needs_rows.html"
+    assert i18n.read_po(PO.read_text(encoding="utf-8"))["Nothing needs a person."]

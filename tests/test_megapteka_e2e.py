@@ -317,7 +317,7 @@ def test_an_expired_booking_is_deleted_cancelled_on_the_site_and_shown(cli, mega
     assert site_statuses(site, order) == [1, 3]
     assert states(cli, order) == ("Deleted", "Отменен")
     message = f"«{order['number']}» удален, заказ необходимо расформировать"
-    assert message in cli.run("status").stderr
+    assert message in cli.run("status").stdout
     code, status, _ = cli.json("status")
     assert message in [n["message"] for n in status["notifications"]]
     ok(cli, "export-stock")
@@ -338,6 +338,26 @@ def test_an_order_is_found_by_its_number_and_by_its_id(cli, megapteka):
     assert cli.run("bookings", "issue", "MA-1042").returncode == 0
     ok(cli, "push-statuses")
     assert site_statuses(site, order) == [1, 5, 2]
+
+
+def test_bookings_list_state_takes_any_case_or_is_refused(cli, megapteka):
+    """Issue 18 point 3: `--state new` lists the New bookings (it listed nothing); a word that is no
+    state is a usage error (exit 2) naming the states, not an empty list."""
+    _, site = megapteka
+    order = booked_order(cli, site)
+    for word in ("new", "NEW", "New", "новый"):
+        code, listed, _ = cli.json("bookings", "list", "--state", word)
+        assert code == 0 and [b["number"] for b in listed["bookings"]] == [order["number"]], word
+    refused = cli.run("bookings", "list", "--state", "newest")
+    assert refused.returncode == 2 and "newest" in refused.stderr and "Closed" in refused.stderr
+    assert refused.stdout == ""
+
+
+def test_an_operator_mistake_reads_in_russian_by_default(cli, megapteka):
+    """Issue 18 point 1: the refusal a person reads comes from the catalog; `error:` stays as it is."""
+    done = cli.run("bookings", "show", "MA-404", MAORDERS_LANG="ru")
+    assert done.returncode == 65
+    assert done.stderr.strip() == "error: заказа 'MA-404' нет в журнале (укажите его номер, MA-1042, или id, 1042)"
 
 
 def test_operator_mistakes_exit_65_with_one_line_and_change_nothing(cli, megapteka):

@@ -19,10 +19,10 @@ from urllib.parse import urlencode
 from flask import Flask, abort, g, flash, get_flashed_messages, redirect, render_template, request, session, url_for
 from markupsafe import Markup
 
-from maorders.desk import Act, Pages, View, safety
+from maorders.desk import Act, Pages, View, safety, shown
 from maorders.desk.output import CapturingOutput
 from maorders.errors import MaordersError, TransientError
-from maorders.i18n import _, ngettext
+from maorders.i18n import _, local_time, money, ngettext
 
 log = logging.getLogger("maorders.desk")
 ACTION_WAIT = 5.0  # seconds an action waits for the journal or for another action
@@ -89,7 +89,8 @@ def create_app(desk: Desk) -> Flask:
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_NAME="maorders_desk", MAX_CONTENT_LENGTH=64 * 1024)
     app.jinja_env.globals.update(_=_, ngettext=ngettext, desk=desk, csrf=lambda: safety.csrf_token(session),
-                                 page_url=_page_url)
+                                 page_url=_page_url, shown=shown)
+    app.jinja_env.filters.update(local_time=local_time, money=money)
     app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
     app.jinja_env.autoescape = True  # every remote's text is escaped, templates or not
     app.extensions["desk"] = desk

@@ -7,6 +7,8 @@ from typing import Any, Optional
 
 import typer
 
+from maorders.i18n import _
+
 DEFAULT_PORT = 8765
 
 
@@ -29,11 +31,11 @@ def read_settings(app_state: Any, host: str | None, port: int | None) -> DeskSet
     chosen_host = host or env.text("MAORDERS_DESK_HOST", "127.0.0.1")
     chosen_port = port if port is not None else env.integer("MAORDERS_DESK_PORT", DEFAULT_PORT, 1, 65535)
     if not 0 <= chosen_port <= 65535:
-        raise ConfigError(f"--port must be 0..65535 (0: any free port, printed), got {chosen_port}")
+        raise ConfigError(_("--port must be 0..65535 (0: any free port, printed), got {chosen_port}").format(chosen_port=chosen_port))
     hashed = safety.password_hash(env.optional("MAORDERS_DESK_PASSWORD"))
     if not safety.is_loopback(chosen_host) and not hashed:
-        raise ConfigError(f"the desk serves {chosen_host} only with MAORDERS_DESK_PASSWORD set "
-                          "(maorders desk --hash-password makes its value); without it, only 127.0.0.1")
+        raise ConfigError(_("the desk serves {chosen_host} only with MAORDERS_DESK_PASSWORD set (maorders desk "
+                            "--hash-password makes its value); without it, only 127.0.0.1").format(chosen_host=chosen_host))
     poll = env.number("MAORDERS_DESK_POLL_SECONDS", 3, minimum=1, maximum=60)
     return DeskSettings(chosen_host, chosen_port, hashed, poll)
 
@@ -51,26 +53,25 @@ def build(app_state: Any, desk_settings: DeskSettings) -> Any:
     return app
 
 
+def desk_help() -> str:
+    return _("The staff desk: a web page on this computer for the people who act: what needs a person, and "
+             "each configured connector's pages, with the same actions as its commands.\n\n"
+             "Open {url} in a browser. Start it at log-on like `serve`; Ctrl+C stops.").format(
+                 url="http://127.0.0.1:8765") + "\n\n" + _("Example: {command}").format(command="maorders desk")
+
+
 def desk(
     ctx: typer.Context,
-    host: Optional[str] = typer.Option(None, "--host", help="The address to serve on (default MAORDERS_DESK_HOST, "
+    host: Optional[str] = typer.Option(None, "--host", help=_("The address to serve on (default MAORDERS_DESK_HOST, "
                                        "else 127.0.0.1). Any other than 127.0.0.1 needs MAORDERS_DESK_PASSWORD. "
-                                       "Example: --host 192.168.1.20"),
-    port: Optional[int] = typer.Option(None, "--port", help="The port (default MAORDERS_DESK_PORT, else 8765; 0: any "
-                                       "free port, the address printed). Example: --port 8765"),
-    hash_password: bool = typer.Option(False, "--hash-password", help="Ask for a password and print its hash, the "
+                                       "Example: --host 192.168.1.20")),
+    port: Optional[int] = typer.Option(None, "--port", help=_("The port (default MAORDERS_DESK_PORT, else 8765; 0: any "
+                                       "free port, the address printed). Example: --port 8765")),
+    hash_password: bool = typer.Option(False, "--hash-password", help=_("Ask for a password and print its hash, the "
                                        "value to put in MAORDERS_DESK_PASSWORD; serve nothing. "
-                                       "Example: maorders desk --hash-password"),
+                                       "Example: maorders desk --hash-password")),
 ) -> None:
-    """The staff desk: a web page on this computer for the people who act: what needs a person, and
-    each configured connector's pages, with the same actions as its commands.
-
-    Open http://127.0.0.1:8765 in a browser. Start it at log-on like `serve`; Ctrl+C stops.
-
-    Example: maorders desk
-    """
     from maorders.errors import MaordersError
-    from maorders.i18n import _
     from maorders.operator import app_state
 
     state = app_state(ctx)
@@ -94,7 +95,6 @@ def serve(app: Any, chosen: DeskSettings, out: Any) -> int:
     import waitress
 
     from maorders.errors import EXIT_UNAVAILABLE
-    from maorders.i18n import _
 
     shown = f"[{chosen.host}]" if ":" in chosen.host else chosen.host
     try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
+from maorders.i18n import _
 from maorders.errors import InputError
 
 # booking document states
@@ -149,19 +150,22 @@ def on_expiry(number: str, order_state: str) -> Change:
 def operator_action(action: str, number: str, booking_state: str | None, order_state: str) -> Change:
     """What a person at the pharmacy does with a booking: each checked before it is queued."""
     if booking_state not in ACTIVE:
-        raise InputError(f"order {number} has no active booking (booking {booking_state or 'none'}, "
-                         f"order {order_state})")
+        raise InputError(_("order {number} has no active booking (booking {booking}, order {order_state})")
+            .format(number=number, booking=booking_state or 'none', order_state=order_state))
     if action == "request-confirmation":
         if order_state != ORDER_NEW:
-            raise InputError(f"order {number} is «{order_state}»: confirmation is asked only of a new order")
+            raise InputError(_("order {number} is «{order_state}»: confirmation is asked only of a new order")
+                .format(number=number, order_state=order_state))
         return Change(CLOSED, AWAITING, STATUS_AWAITING)
     if action == "ready":
         if order_state not in (ORDER_NEW, CONFIRMED):
-            raise InputError(f"order {number} is «{order_state}»: only a new or confirmed order can be ready")
+            raise InputError(_("order {number} is «{order_state}»: only a new or confirmed order can be ready")
+                .format(number=number, order_state=order_state))
         return Change(CLOSED, READY, STATUS_READY)
     if action == "issue":
         if order_state != READY:
-            raise InputError(f"order {number} is «{order_state}»: mark it ready (status 5) before issuing")
+            raise InputError(_("order {number} is «{order_state}»: mark it ready (status 5) before issuing")
+                .format(number=number, order_state=order_state))
         return Change(ISSUED, ISSUED_STATE, STATUS_ISSUED, release=True)
     if action == "delete":
         status = None if order_state in (CANCELLED_BY_CLIENT, CANCELLED) else STATUS_CANCELLED

@@ -6,59 +6,77 @@ from typing import Any, Optional
 
 import typer
 
+from maorders.i18n import _, booking_status, money, quantity
 from maorders.operator import answer
 
-bookings = typer.Typer(help="Internet-order bookings at the pharmacy (MegApteka).\n\n"
-                            "Example: maorders bookings list --cancelled-by-client",
+bookings = typer.Typer(help=_("Internet-order bookings at the pharmacy (MegApteka).\n\nExample: {command}").format(
+                           command="maorders bookings list --cancelled-by-client"),
                        no_args_is_help=True)
 
-ORDER_ARG = typer.Argument(..., help="The order as people know it: its site number (MA-1042) or id (1042).")
+ORDER_ARG = typer.Argument(..., help=_("The order as people know it: its site number (MA-1042) or id (1042)."))
 
 
-@bookings.command("list")
+def states() -> list[str]:
+    """What `--state` takes: the booking states, the site's order states, the booking outcomes."""
+    from maorders.megapteka import booking
+
+    return [*booking.ACTIVE, booking.ISSUED, booking.DELETED, *booking.STATUS_NAMES.values(),
+            booking.CANCELLED_BY_CLIENT, "Ошибка", "full", "partial", "none", "cancelled", "rejected"]
+
+
+def state_choice(value: Optional[str]) -> Optional[str]:
+    """`--state new` is `New`, `--state «готов к выдаче»` is «Готов к выдаче»; any other word is
+    refused (exit 2) instead of listing nothing."""
+    if value is None:
+        return None
+    found = {s.casefold(): s for s in states()}.get(value.strip().casefold())
+    if found is None:
+        raise typer.BadParameter(_("{value} is not a state; one of: {states}").format(
+            value=repr(value), states=", ".join(states())))
+    return found
+
+
+@bookings.command("list", help=_("List orders and their bookings, newest first.\n\nExample: {command}").format(
+    command="maorders bookings list --state New"))
 def bookings_list(
     ctx: typer.Context,
-    booking_state: Optional[str] = typer.Option(None, "--state", help="Only this booking or order state "
-                                                "(New, Closed, Issued, Deleted, or an order state). "
-                                                "Example: --state New"),
-    cancelled_by_client: bool = typer.Option(False, "--cancelled-by-client", help="The saved filter: "
-                                             "«Аннулирован клиентом» and not deleted — bookings to unbook."),
+    booking_state: Optional[str] = typer.Option(None, "--state", callback=state_choice, help=_(
+        "Only this booking state (New, Closed, Issued, Deleted), order state («Готов к выдаче» …) or "
+        "outcome (full, partial, none, cancelled, rejected), in any case. Example: {option}").format(option="--state new")),
+    cancelled_by_client: bool = typer.Option(False, "--cancelled-by-client", help=_(
+        "The saved filter: «Аннулирован клиентом» and not deleted — bookings to unbook.")),
 ) -> None:
-    """List orders and their bookings, newest first.
-
-    Example: maorders bookings list --state New
-    """
     def fetch(journal: Any) -> list[dict[str, Any]]:
         from maorders.megapteka import desk, store
 
         return [desk.public(r) for r in store.list_orders(journal, booking_state, cancelled_by_client)]
 
     answer(ctx, "bookings list", "bookings", fetch, lambda out, rows: out.table(
-        "Bookings", ["number", "id", "booking", "order state", "outcome", "booked at"],
+        _("Bookings"), [_("Order"), _("Id"), _("Booking"), _("Order state"), _("Booked"), _("Booked at")],
         [(r["number"], r["id"], r["booking_state"] or "-", r["order_state"], r["outcome"], r["booked_at"] or "")
          for r in rows]))
 
 
-@bookings.command("show")
+@bookings.command("show", help=_("Show one order: its lines, what is booked, its statuses and their sending."
+                                 "\n\nExample: {command}").format(command="maorders bookings show MA-1042"))
 def bookings_show(ctx: typer.Context, order: str = ORDER_ARG) -> None:
-    """Show one order: its lines, what is booked, its statuses and their sending.
-
-    Example: maorders bookings show MA-1042
-    """
     def fetch(journal: Any) -> dict[str, Any]:
         from maorders.megapteka import desk
 
         return desk.detail(journal, order)
 
     def human(out: Any, detail: dict[str, Any]) -> None:
-        out.info(f"{detail['number']} (id {detail['id']}): booking {detail['booking_state'] or '-'}, "
-                 f"«{detail['order_state']}», {detail['outcome']}")
+        out.result(_("{number} (id {id}): booking {booking}, «{state}», booked: {outcome}").format(
+            number=detail["number"], id=detail["id"], booking=detail["booking_state"] or "-",
+            state=detail["order_state"], outcome=detail["outcome"]))
         if detail["problem"]:
             out.warn(detail["problem"])
-        out.table("Lines", ["line", "name", "stock sku", "ordered", "booked", "price"],
-                  [tuple(line.values()) for line in detail["lines"]])
-        out.table("Statuses", ["status", "state", "attempts", "last error", "sent at"],
-                  [tuple(s.values()) for s in detail["statuses"]])
+        out.table(_("Lines"), [_("Line"), _("Name"), _("Stock item"), _("Ordered"), _("Booked"), _("Price")],
+                  [(line["line_id"], line["name"], line["stock_sku"], quantity(line["ordered"]),
+                    quantity(line["booked"]), money(line["price"])) for line in detail["lines"]])
+        out.table(_("Statuses"), [_("Status"), _("Sending"), _("Attempts"), _("Last error"), _("Sent at")],
+                  [(booking_status(s["status"], with_number=True), s["state"], s["attempts"], s["last_error"],
+                    s["sent_at"]) for s in detail["statuses"]])
 
     answer(ctx, "bookings show", "booking", fetch, human)
 
@@ -70,43 +88,37 @@ def _booking_action(ctx: typer.Context, order: str, action_name: str) -> None:
         return desk.act(journal, order, action_name)
 
     def human(out: Any, result: dict[str, Any]) -> None:
-        queued = f"; status {result['queued_status']} queued for push-statuses" if result["queued_status"] else ""
-        out.info(f"{result['number']}: booking {result['booking_state']}, «{result['order_state']}»{queued}")
+        queued = (_("; status «{status}» queued for push-statuses").format(
+            status=booking_status(result["queued_status"], with_number=True)) if result["queued_status"] else "")
+        out.result(_("{number}: booking {booking}, «{state}»").format(
+            number=result["number"], booking=result["booking_state"], state=result["order_state"]) + queued)
 
     answer(ctx, f"bookings {action_name}", "booking", fetch, human)
 
 
-@bookings.command("request-confirmation")
+@bookings.command("request-confirmation", help=_("Close the booking and ask the customer to accept what can be given "
+                                  "(status 7 with the items).\n\nExample: {command}").format(
+    command="maorders bookings request-confirmation MA-1042"))
 def bookings_request_confirmation(ctx: typer.Context, order: str = ORDER_ARG) -> None:
-    """Close the booking and ask the customer to accept what can be given (status 7 with the items).
-
-    Example: maorders bookings request-confirmation MA-1042
-    """
     _booking_action(ctx, order, "request-confirmation")
 
 
-@bookings.command("ready")
+@bookings.command("ready", help=_("The order is assembled and ready to be given (status 5).\n\n"
+                                   "Example: {command}").format(
+    command="maorders bookings ready MA-1042"))
 def bookings_ready(ctx: typer.Context, order: str = ORDER_ARG) -> None:
-    """The order is assembled and ready to be given (status 5).
-
-    Example: maorders bookings ready MA-1042
-    """
     _booking_action(ctx, order, "ready")
 
 
-@bookings.command("issue")
+@bookings.command("issue", help=_("The order was sold at the till (status 2); its booking stops holding "
+                                   "stock.\n\nExample: {command}").format(
+    command="maorders bookings issue MA-1042"))
 def bookings_issue(ctx: typer.Context, order: str = ORDER_ARG) -> None:
-    """The order was sold at the till (status 2); its booking stops holding stock.
-
-    Example: maorders bookings issue MA-1042
-    """
     _booking_action(ctx, order, "issue")
 
 
-@bookings.command("delete")
+@bookings.command("delete", help=_("Unbook: delete the booking and release its stock (status 3 unless the "
+                                  "site cancelled it).\n\nExample: {command}").format(
+    command="maorders bookings delete MA-1042"))
 def bookings_delete(ctx: typer.Context, order: str = ORDER_ARG) -> None:
-    """Unbook: delete the booking and release its stock (status 3 unless the site cancelled it).
-
-    Example: maorders bookings delete MA-1042
-    """
     _booking_action(ctx, order, "delete")

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from maorders.connector import Connector, Option, Pass
+from maorders.i18n import N_
 
 PASSES = "maorders.megapteka.passes"
 
@@ -24,8 +25,8 @@ CONNECTOR = Connector(
             "upload the pharmacy's stock (default department, less what bookings hold) to MegApteka.",
             example="--stock-file ostatki.csv",
             options=(Option("stock_file", Optional[Path], typer.Option(
-                None, "--stock-file", help="Read this stock export instead of MEGAPTEKA_STOCK_FILE. "
-                                           "Example: --stock-file ostatki.csv")),)),
+                None, "--stock-file", help=N_("Read this stock export instead of MEGAPTEKA_STOCK_FILE. "
+                                           "Example: --stock-file ostatki.csv"))),)),
         "pull-orders": Pass(f"{PASSES}:pull_orders",
                             "apply the site's events first (a cancel read before its order waits for it), then "
                             "book new site orders against stock (all / part / none) and queue their statuses.",

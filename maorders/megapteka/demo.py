@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from maorders.demo import DemoPart, SandboxPart
+from maorders.i18n import N_, _, booking_status
 
 STOCK = """sku;name;manufacturer;department;quantity;price;barcode;protek_code;katren_code;egk_code;expires_at
 A-1001;Нурофен таб. 200мг №20;Reckitt;Основной;7;189,50;4601234567890;12345;;;2027-05-01
@@ -56,38 +57,40 @@ class PharmacyDemo(DemoPart):
     def operator(self, title: str, action: str, number: str) -> None:
         from maorders.megapteka import desk
 
-        self.demo.out.info(f"\n== {title}: maorders bookings {action} {number}")
+        self.demo.out.info("\n" + _("== {title}: maorders {command}").format(
+            title=_(title), command=f"bookings {action} {number}"))
         journal = self.demo.app().open_journal()
         try:
             result = desk.act(journal, number, action)
         finally:
             journal.close()
-        self.demo.out.info(f"{number}: booking {result['booking_state']}, «{result['order_state']}»")
+        self.demo.out.info(_("{number}: booking {booking}, «{state}»").format(
+            number=number, booking=result["booking_state"], state=result["order_state"]))
         self.demo.record(title, f"bookings {action} {number}", 0)
 
     def run(self) -> list[int]:
         site = self.site
-        codes = [self.step("Upload stock (cp1251, decimal comma; one row without codes is skipped)", "export-stock")]
+        codes = [self.step(N_("Upload stock (cp1251, decimal comma; one row without codes is skipped)"), "export-stock")]
         full = site.add_order([_line("A-1001", "4601234567890", 2, 189.5)], {"name": "Иванова А.", "phone": "+79990001122"})
         part = site.add_order([_line("A-1002", "4602345678901", 5, 412.0), _line("", "", 1, 55.0, "Нет такого")
                                | {"protek_code": "99999"}], {"name": "Петров П.", "phone": "+79990002233"})
         none = site.add_order([_line("A-1005", "4603456789012", 1, 45.0)], {"name": "Сидоров С.", "phone": "+79990003344"})
-        codes.append(self.step("Three orders arrive: all in stock, part, none", "pull-orders"))
-        codes.append(self.step("Statuses 1, 1, 3 go to the site", "push-statuses"))
-        self.operator("The partial order is assembled; ask the customer", "request-confirmation", part["number"])
-        codes.append(self.step("Status 7 with the items that can be given", "push-statuses"))
+        codes.append(self.step(N_("Three orders arrive: all in stock, part, none"), "pull-orders"))
+        codes.append(self.step(N_("Statuses 1, 1, 3 go to the site"), "push-statuses"))
+        self.operator(N_("The partial order is assembled; ask the customer"), "request-confirmation", part["number"])
+        codes.append(self.step(N_("Status 7 with the items that can be given"), "push-statuses"))
         site.confirm_order(part["id"])
-        codes.append(self.step("The customer accepts (event 8)", "push-statuses"))
-        self.operator("Assembled", "ready", part["number"])
-        self.operator("Sold at the till", "issue", part["number"])
+        codes.append(self.step(N_("The customer accepts (event 8)"), "push-statuses"))
+        self.operator(N_("Assembled"), "ready", part["number"])
+        self.operator(N_("Sold at the till"), "issue", part["number"])
         site.cancel_order(full["id"])
-        codes.append(self.step("Statuses 5 and 2 sent; the customer cancels the other order (event 3)", "push-statuses"))
+        codes.append(self.step(N_("Statuses 5 and 2 sent; the customer cancels the other order (event 3)"), "push-statuses"))
         late = site.add_order([_line("A-1004", "", 3, 99.9) | {"katren_code": "77001"}], {"name": "Орлова О."})
-        codes.append(self.step("A fourth order, matched by its Катрен code", "pull-orders"))
-        codes.append(self.step("Nobody came for it: keeping time 0 h", "expire-bookings",
+        codes.append(self.step(N_("A fourth order, matched by its Катрен code"), "pull-orders"))
+        codes.append(self.step(N_("Nobody came for it: keeping time 0 h"), "expire-bookings",
                                MEGAPTEKA_BOOKING_TTL_HOURS="0"))
-        codes.append(self.step("Status 3 for the expired booking", "push-statuses"))
-        codes.append(self.step("Stock again, less nothing now held", "export-stock"))
+        codes.append(self.step(N_("Status 3 for the expired booking"), "push-statuses"))
+        codes.append(self.step(N_("Stock again, less nothing now held"), "export-stock"))
         self._show(full, part, none, late)
         return codes
 
@@ -101,11 +104,12 @@ class PharmacyDemo(DemoPart):
             journal.close()
         statuses = {o["number"]: [s["status"] for s in self.site.order_statuses.get(o["id"], [])] for o in orders}
         out = self.demo.out
-        out.table("\nBookings in the journal", ["number", "booking", "order state", "outcome", "site statuses"],
+        out.table("\n" + _("Bookings in the journal"), [_("Order"), _("Booking"), _("Order state"), _("Booked"),
+                                                         _("Site statuses")],
                   [(r["number"], r["booking_state"] or "-", r["order_state"], r["outcome"],
-                    " → ".join(map(str, statuses.get(r["number"], [])))) for r in rows])
-        out.info(f"The site shows {len(self.site.stock_items)} stock items; "
-                 f"effects it accepted: {dict(self.site.counters)}")
+                    " → ".join(booking_status(s) for s in statuses.get(r["number"], []))) for r in rows])
+        out.result(_("The site shows {count} stock items; effects it accepted: {effects}").format(
+            count=len(self.site.stock_items), effects=dict(self.site.counters)))
         self._summary = {"bookings": rows, "site_statuses": statuses, "site_counters": dict(self.site.counters)}
 
     def summary(self) -> dict[str, Any]:
@@ -116,10 +120,24 @@ class PharmacyDemo(DemoPart):
 
 
 def sandbox(ports: Iterator[int]) -> SandboxPart:
+    """The site's emulator, a demo stock file for export-stock, and the action `order` (a new
+    customer order in the site's feed, for pull-orders)."""
+    import tempfile
+    from pathlib import Path
+
     from maorders.emulation import EmulatorServer
     from maorders.megapteka.emulator import BASE_PATH, MegaptekaEmulator
 
-    server = EmulatorServer(MegaptekaEmulator(), next(ports), BASE_PATH).start()
-    env = {k: v for k, v in environment(server.url).items() if k in
-           ("MEGAPTEKA_URL", "MEGAPTEKA_PHARMACY_CODE", "MEGAPTEKA_SECRET", "MEGAPTEKA_COMPANY_INFO")}
-    return SandboxPart([server], env)
+    site = MegaptekaEmulator()
+    server = EmulatorServer(site, next(ports), BASE_PATH).start()
+    stock = Path(tempfile.mkdtemp(prefix="maorders-sandbox-megapteka-")) / "stock.csv"
+    stock.write_bytes(STOCK.encode("cp1251"))  # the shape a pharmacy's program writes (cp1251, decimal comma)
+    env = {k: v for k, v in environment(server.url, str(stock)).items() if k != "MEGAPTEKA_BOOKING_TTL_HOURS"}
+
+    def order() -> str:
+        added = site.add_order([_line("A-1001", "4601234567890", 1, 189.5, "Нурофен таб. 200мг №20")])
+        return _("Order {number} is waiting on the site: maorders pull-orders books it").format(number=added["number"])
+
+    return SandboxPart([server], env, [_("MegApteka emulator: the demo stock file {file} (export-stock uploads it)")
+                                       .format(file=stock)],
+                       {"order": (N_("a new internet order on the MegApteka site"), order)})

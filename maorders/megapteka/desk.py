@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from maorders.i18n import _
 from maorders.errors import InputError
 from maorders.journal import Journal
 from maorders.megapteka import booking, store
@@ -20,7 +21,8 @@ PUBLIC_FIELDS = ("id", "number", "outcome", "booking_state", "order_state", "rec
 def find(journal: Journal, ref: str) -> dict[str, Any]:
     order = store.find_order(journal, ref)
     if order is None:
-        raise InputError(f"no order {ref!r} in the journal (give its number, MA-1042, or its id, 1042)")
+        raise InputError(_("no order {ref} in the journal (give its number, MA-1042, or its id, 1042)")
+            .format(ref=repr(ref)))
     return order
 
 

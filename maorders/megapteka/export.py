@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from maorders.errors import ConfigError, InputError, TransientError
+from maorders.i18n import _
 from maorders.journal import Journal, stamp
 from maorders.megapteka import store
 from maorders.megapteka.client import PART_SIZE, MegaptekaClient
@@ -135,7 +136,7 @@ ITEM_JSON = ('{"sku": %s, "name": %s, "manufacturer": %s, "price": %r, "quantity
 
 def item_json(row: StockRow, held: dict[str, int]) -> str:
     """One item of a part: what is free of the row's stock, after active bookings."""
-    _, sku, name, manufacturer, _, quantity, price, barcode, protek, katren, egk, expires_at = row
+    _id, sku, name, manufacturer, _maker, quantity, price, barcode, protek, katren, egk, expires_at = row
     if held:
         quantity = max(0, quantity - held.get(sku, 0))
     return ITEM_JSON % (_text(sku), _text(name), _text(manufacturer), price, quantity, _text(barcode),
@@ -280,7 +281,7 @@ def upload(ctx: PassContext, snapshot_id: str, spool: PartSpool, pharmacy: dict[
     writer.start()
     reply: dict[str, Any] = {}
     try:
-        with ctx.out.progress("uploading stock", total=parts, every=1) as progress:
+        with ctx.out.progress(_("uploading stock"), total=parts, every=1) as progress:
             for part, (items, count) in enumerate(spool.read(), 1):
                 if part == parts:
                     writer.committed()  # the last part makes the site show it: the journal first

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from maorders.i18n import _
 from maorders.errors import ConfigError
 from maorders.settings import Env
 
@@ -31,7 +32,7 @@ def _company(env: Env) -> CompanyInfo:
     raw = env.text("MEGAPTEKA_COMPANY_INFO")
     parts = [p.strip() for p in raw.split(",")]
     if len(parts) != 3 or not all(parts):
-        raise ConfigError(f"MEGAPTEKA_COMPANY_INFO must be 'регион, город, бренд', got {raw!r}")
+        raise ConfigError(_("MEGAPTEKA_COMPANY_INFO must be 'регион, город, бренд', got {raw}").format(raw=repr(raw)))
     return CompanyInfo(*parts)
 
 

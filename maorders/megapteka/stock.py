@@ -58,9 +58,9 @@ class BadRow:
 
 def detect_encoding(head: bytes, path: Path) -> str:
     if not head.strip():
-        raise InputError(f"{path}: the stock file is empty")
+        raise InputError(_("{path}: the stock file is empty").format(path=path))
     if b"\x00" in head:
-        raise InputError(f"{path}: not a text file (binary data at the start)")
+        raise InputError(_("{path}: not a text file (binary data at the start)").format(path=path))
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     try:
@@ -98,14 +98,16 @@ class StockFile:
             # peek, not read and seek: a pipe (a file written while it is read) works too
             raw = self.path.open("rb", buffering=SNIFF_BYTES)
         except FileNotFoundError:
-            raise InputError(f"{self.path}: the stock file does not exist") from None
+            raise InputError(_("{path}: the stock file does not exist").format(path=self.path)) from None
         except OSError as exc:
-            raise InputError(f"{self.path}: the stock file cannot be read: {exc.strerror}") from None
+            raise InputError(_("{path}: the stock file cannot be read: {strerror}")
+                .format(path=self.path, strerror=exc.strerror)) from None
         try:
             head = raw.peek(SNIFF_BYTES)[:SNIFF_BYTES]
         except OSError as exc:  # a folder opens on some systems and fails on the first read
             raw.close()
-            raise InputError(f"{self.path}: the stock file cannot be read: {exc.strerror}") from None
+            raise InputError(_("{path}: the stock file cannot be read: {strerror}")
+                .format(path=self.path, strerror=exc.strerror)) from None
         try:
             return raw, detect_encoding(head, self.path)
         except InputError:
@@ -128,7 +130,8 @@ class StockFile:
                     if row is not None:
                         yield row
             except csv.Error as exc:
-                raise InputError(f"{self.path}: line {reader.line_num + 1 if reader else 1}: {exc}") from None
+                raise InputError(_("{path}: line {line}: {exc}")
+                    .format(path=self.path, line=reader.line_num + 1 if reader else 1, exc=exc)) from None
             except UnicodeDecodeError:
                 # decoded in chunks ahead of the rows: find the line and the byte. A byte the
                 # encoding leaves undefined (0x98 in cp1251) means the file is not what it
@@ -155,11 +158,11 @@ class StockFile:
         columns = {name: names.index(name) for name in COLUMNS if name in names}
         missing = [name for name in REQUIRED if name not in columns]
         if missing:
-            raise InputError(f"{self.path}: line 1: no header with the columns {', '.join(REQUIRED)} "
-                             f"(missing: {', '.join(missing)})")
+            raise InputError(_("{path}: line 1: no header with the columns {columns} (missing: {missing})")
+                .format(path=self.path, columns=', '.join(REQUIRED), missing=', '.join(missing)))
         if not any(code in columns for code in CODE_COLUMNS):
-            raise InputError(f"{self.path}: line 1: the header has none of the columns "
-                             f"{', '.join(CODE_COLUMNS)}")
+            raise InputError(_("{path}: line 1: the header has none of the columns {columns}")
+                .format(path=self.path, columns=', '.join(CODE_COLUMNS)))
         return itemgetter(*(columns.get(name, len(header)) for name in COLUMNS))
 
     @staticmethod

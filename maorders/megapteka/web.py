@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from maorders.desk import Act, Actions, Button, Column, Facts, Filters, Note, Page, Pages, Table, View
 from maorders.errors import InputError
-from maorders.i18n import N_, _
+from maorders.i18n import N_, _, local_time
 
 SOON_HOURS = 12.0  # "expiring soon": the booking's keeping time ends within this many hours
 
@@ -74,21 +74,20 @@ def bookings(view: View) -> list[Any]:
     return [Filters("state", [(value, _(label)) for value, label in STATES], state),
             Table(_("Bookings"), [Column("number", _("Order"), link="link"), Column("booking_state", _("Booking")),
                                   Column("order_state", _("Order state")), Column("outcome", _("Booked")),
-                                  Column("received_at", _("Received")), Column("booked_at", _("Booked at")),
+                                  Column("received_at", _("Received"), kind="time"), Column("booked_at", _("Booked at"), kind="time"),
                                   Column("problem", _("Problem"))],
                   rows, _buttons(), empty=_("No bookings in this list."), problem_key="problem")]
 
 
 def _detail(view: View, ref: str) -> list[Any]:
-    from maorders.megapteka import booking, desk
+    from maorders.megapteka import desk
 
     d = desk.detail(view.journal, ref)
     lines = [line | {"missing": line["ordered"] - line["booked"]} for line in d["lines"]]
-    statuses = [s | {"name": booking.STATUS_NAMES.get(s["status"], "")} for s in d["statuses"]]
     blocks: list[Any] = [Facts(_("Order {number}").format(number=d["number"]), [
         (_("Site id"), d["id"]), (_("Booking"), d["booking_state"] or "-"), (_("Order state"), d["order_state"]),
-        (_("Booked"), d["outcome"]), (_("Received"), d["received_at"]), (_("Booked at"), d["booked_at"]),
-        (_("Updated"), d["updated_at"])])]
+        (_("Booked"), d["outcome"]), (_("Received"), local_time(d["received_at"])), (_("Booked at"), local_time(d["booked_at"])),
+        (_("Updated"), local_time(d["updated_at"]))])]
     if d["problem"]:
         blocks.append(Note(d["problem"], problem=True))
     row = {**d, "ref": d["number"]}
@@ -96,11 +95,11 @@ def _detail(view: View, ref: str) -> list[Any]:
     blocks.append(Table(_("Lines"), [Column("line_id", _("Line")), Column("name", _("Name")),
                                      Column("stock_sku", _("Stock item")), Column("ordered", _("Ordered")),
                                      Column("booked", _("Booked")), Column("missing", _("Missing")),
-                                     Column("price", _("Price"))], lines, problem_key="missing"))
+                                     Column("price", _("Price"), kind="money")], lines, problem_key="missing"))
     blocks.append(Table(_("Statuses sent to the site"), [
-        Column("status", _("Status")), Column("name", _("Name")), Column("state", _("Sending")),
-        Column("attempts", _("Attempts")), Column("last_error", _("Last error")), Column("sent_at", _("Sent at"))],
-        statuses, empty=_("No status queued."), problem_key="last_error"))
+        Column("status", _("Status")), Column("status", _("Name"), kind="booking_status"), Column("state", _("Sending")),
+        Column("attempts", _("Attempts")), Column("last_error", _("Last error")), Column("sent_at", _("Sent at"), kind="time")],
+        d["statuses"], empty=_("No status queued."), problem_key="last_error"))
     return blocks
 
 
