@@ -83,3 +83,25 @@ def test_issue17_point5_doctor_lists_every_line_of_the_settings_file_it_cannot_p
     assert "secret-words" not in done.stdout + done.stderr
     passed = cli.run("--env-file", str(settings), "export-stock")
     assert passed.returncode == 78 and "line 2" in passed.stderr and "secret-words" not in passed.stderr
+
+
+def _stock_check(cli, **env: str) -> tuple[int, dict]:
+    done = cli.run("--json", "doctor", **env)
+    result = json.loads(done.stdout)
+    (check,) = [c for c in result["checks"] if c["check"] == "megapteka stock file"]
+    return done.returncode, check
+
+
+def test_issue17_point4_doctor_reads_the_stock_file_as_export_stock_does(cli):
+    """Doctor said yes to a file whose rows were all of another department, then export-stock
+    exited 65: now it reads the file with export-stock's reader and says what it would do."""
+    code, check = _stock_check(cli)
+    assert check["ok"] and "Windows-1251" in check["detail"] and "«Основной»" in check["detail"], check
+    code, check = _stock_check(cli, MEGAPTEKA_DEPARTMENT="Аптека 2")
+    assert code == 65 and not check["ok"] and check["exit_code"] == 65
+    assert "no row belongs to the department «Аптека 2»" in check["detail"] and "«Основной»" in check["detail"]
+    assert cli.run("export-stock", MEGAPTEKA_DEPARTMENT="Аптека 2").returncode == 65  # doctor foretold it
+    broken = cli.workdir / "broken.csv"
+    broken.write_bytes(b"sku;name;department;quantity;price;barcode\n1;\x98;x;1;1;46\n")
+    code, check = _stock_check(cli, MEGAPTEKA_STOCK_FILE=str(broken))
+    assert code == 65 and "line 2" in check["detail"] and "0x98" in check["detail"], check

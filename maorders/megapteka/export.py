@@ -104,6 +104,31 @@ def read_stock_file(ctx: PassContext, path: Path, department: str, held: dict[st
         raise InputError(nothing_to_export(path, department, read, others))
 
 
+def stock_file_check(path: Path, department: str) -> dict[str, Any]:
+    """`doctor`'s row for the stock file, read as export-stock reads it: its encoding and how
+    many rows of the default department it would export; 65 naming the line or the department
+    when export-stock would refuse it."""
+    source = StockFile(path)
+    try:
+        encoding = source.encoding()
+        rows = exportable = 0
+        others: Counter[str] = Counter()
+        for rows, row in enumerate(source.rows(), 1):
+            if row.department and row.department != department:
+                others[row.department] += 1
+            elif type(row) is not BadRow:
+                exportable += 1
+    except InputError as exc:
+        return {"check": "megapteka stock file", "ok": False, "exit_code": 65, "detail": str(exc)}
+    if not exportable:
+        return {"check": "megapteka stock file", "ok": False, "exit_code": 65,
+                "detail": nothing_to_export(path, department, rows, others)}
+    return {"check": "megapteka stock file", "ok": True,
+            "detail": _("{path}: {encoding}; {count} row(s) of «{department}» to export, of {rows}").format(
+                path=path, encoding="Windows-1251" if encoding == "cp1251" else "UTF-8", count=exportable,
+                department=department, rows=rows)}
+
+
 def nothing_to_export(path: Path, department: str, rows: int, others: Counter) -> str:
     """Why a file would empty the site's stock: it is refused instead (65)."""
     unchanged = "nothing exported; the site's stock and the journal are unchanged"

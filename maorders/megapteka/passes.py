@@ -263,9 +263,9 @@ def doctor_checks(settings: Any, budget: Any) -> list[dict[str, Any]]:
     mp = settings.megapteka
     checks = []
     if mp.stock_file:
-        ok = mp.stock_file.is_file()
-        checks.append({"check": "megapteka stock file", "ok": ok, "exit_code": 65,
-                       "detail": f"{mp.stock_file}" + ("" if ok else " does not exist")})
+        from maorders.megapteka.export import stock_file_check
+
+        checks.append(stock_file_check(mp.stock_file, mp.department))
     remote = Remote("megapteka", mp.url, settings.general.http_timeout, 1, budget)
     try:
         client = MegaptekaClient(remote, mp.pharmacy_code, mp.secret)

@@ -114,6 +114,12 @@ class StockFile:
             raw.close()
             raise
 
+    def encoding(self) -> str:
+        """The encoding the file is read in (`utf-8-sig` or `cp1251`); InputError when unreadable."""
+        raw, encoding = self._open()
+        raw.close()
+        return encoding
+
     def rows(self) -> Iterator[StockRow | BadRow]:
         raw, encoding = self._open()
         with io.TextIOWrapper(raw, encoding=encoding, newline="") as text:
