@@ -68,6 +68,20 @@ def test_done_is_status_ack(pharmacy):
     assert code == 0 and status["notifications"] == []
 
 
+def test_done_on_one_item_marks_only_that_notification_seen(pharmacy):
+    cli, _, _ = pharmacy
+    desk = DeskClient(cli)
+    unseen = rows(cli, "SELECT id FROM notifications WHERE seen_at IS NULL ORDER BY id")
+    assert len(unseen) >= 2
+    first, rest = unseen[0]["id"], [r["id"] for r in unseen[1:]]
+    category, text = desk.act(f"/needs/{first}/done")
+    assert category == "ok" and "seen" in text
+    left = [r["id"] for r in rows(cli, "SELECT id FROM notifications WHERE seen_at IS NULL ORDER BY id")]
+    assert left == rest
+    page = desk.get("/").get_data(as_text=True)
+    assert f'data-notification="{first}"' not in page and f'data-notification="{rest[0]}"' in page
+
+
 # -- bookings -------------------------------------------------------------------------------------
 def test_bookings_by_state_and_a_bookings_lines_booked_and_missing(pharmacy):
     cli, full, partial = pharmacy

@@ -34,6 +34,17 @@ def register(app: Flask, desk: Desk) -> None:
         show_result(*perform(desk, "status --ack", ack))
         return redirect(url_for("needs"), 303)
 
+    @app.post("/needs/<int:notification_id>/done")
+    def needs_item_done(notification_id: int) -> Any:
+        from maorders import health
+
+        def seen(journal: Any) -> str:
+            health.acknowledge(journal, [notification_id])
+            return _("Marked as seen.")
+
+        show_result(*perform(desk, "status --ack (one notification)", seen))
+        return redirect(url_for("needs"), 303)
+
     @app.get("/<connector>/<slug>")
     def page(connector: str, slug: str) -> Any:
         found = desk.page(connector, slug)
