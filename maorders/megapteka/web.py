@@ -63,17 +63,30 @@ def _orders(view: View, state: str) -> list[dict[str, Any]]:
     return store.list_orders(journal)
 
 
+# the journal's words for a booking and its outcome, as the pharmacist says them (SmartApteka's
+# booking document states; how much of the order was booked)
+BOOKING_WORDS = {"New": N_("new booking"), "Closed": N_("closed booking"), "Issued": N_("issued booking"),
+                 "Deleted": N_("deleted booking"), "rejected": N_("order rejected"),
+                 "full": N_("in full"), "partial": N_("in part"), "none": N_("nothing in stock")}
+
+
+def _in_words(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its words for people beside the journal's (the buttons read the journal's)."""
+    return row | {f"{key}_shown": _(BOOKING_WORDS[row[key]]) if row.get(key) in BOOKING_WORDS else row.get(key)
+                  for key in ("booking_state", "outcome")}
+
+
 def bookings(view: View) -> list[Any]:
     from maorders.megapteka import desk
 
     if view.arg("ref"):
         return _detail(view, view.arg("ref"))
     state = view.arg("state", "new")
-    rows = [desk.public(o) | {"ref": o["number"], "link": "bookings?" + urlencode({"ref": o["number"]})}
+    rows = [_in_words(desk.public(o)) | {"ref": o["number"], "link": "bookings?" + urlencode({"ref": o["number"]})}
             for o in _orders(view, state)]
     return [Filters("state", [(value, _(label)) for value, label in STATES], state),
-            Table(_("Bookings"), [Column("number", _("Order"), link="link"), Column("booking_state", _("Booking")),
-                                  Column("order_state", _("Order state")), Column("outcome", _("Booked")),
+            Table(_("Bookings"), [Column("number", _("Order"), link="link"), Column("booking_state_shown", _("Booking")),
+                                  Column("order_state", _("Order state")), Column("outcome_shown", _("Booked")),
                                   Column("received_at", _("Received"), kind="time"), Column("booked_at", _("Booked at"), kind="time"),
                                   Column("problem", _("Problem"))],
                   rows, _buttons(), empty=_("No bookings in this list."), problem_key="problem")]
