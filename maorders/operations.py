@@ -207,7 +207,7 @@ def desk_check(values: dict[str, str], timeout: float = 1.0) -> dict[str, Any]:
     not (it is started at log-on; the passes do not need it). A real HTTP request, as a browser's."""
     import http.client
 
-    from maorders.desk.command import DEFAULT_PORT
+    from maorders.desk import DEFAULT_PORT
 
     raw_port = (values.get("MAORDERS_DESK_PORT") or "").strip() or str(DEFAULT_PORT)
     host = (values.get("MAORDERS_DESK_HOST") or "").strip() or "127.0.0.1"

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+DEFAULT_PORT = 8765  # MAORDERS_DESK_PORT unset (here, not in the command: doctor reads it without the app)
+
 
 # -- blocks: what a page shows ----------------------------------------------------------------
 @dataclass(frozen=True)

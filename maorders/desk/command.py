@@ -7,9 +7,8 @@ from typing import Any, Optional
 
 import typer
 
+from maorders.desk import DEFAULT_PORT
 from maorders.i18n import _
-
-DEFAULT_PORT = 8765
 
 
 @dataclass(frozen=True)
