@@ -6,10 +6,19 @@ and a pass that hung past its timeout are retried, every other non-zero code fai
 once (its reason logged) and the others go on. The decision is `maorders_fleet.decide`, shared
 with the Airflow DAG; keep maorders_fleet.py beside this file.
 
+MAORDERS_BIN (default /usr/local/bin/maorders) and MAORDERS_ACCOUNTS (default
+/etc/maorders/accounts) may point elsewhere; they are read from the environment of the process
+that runs the flow (the worker's, when deployed).
+
+One run now, without a Prefect server (Prefect starts a temporary one on 127.0.0.1):
+    MAORDERS_BIN=… MAORDERS_ACCOUNTS=… python scripts/fleet/prefect_maorders.py
+Every 10 minutes, with a Prefect server (PREFECT_API_URL) and a process work pool:
+    prefect work-pool create default --type process                 # once
     cd scripts/fleet && prefect deploy prefect_maorders.py:maorders_courier_accounts \
         --name maorders-accounts --pool default --cron "*/10 * * * *"
-    python scripts/fleet/prefect_maorders.py          # one run now
-Written for Prefect 3.
+    MAORDERS_BIN=… MAORDERS_ACCOUNTS=… prefect worker start --pool default
+Run by hand with Prefect 3.9.1 (Python 3.11.7) against `maorders sandbox` on 2026-12-06, both
+ways (docs/operations.md).
 """
 
 from __future__ import annotations
