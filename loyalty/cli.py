@@ -6,22 +6,23 @@ from typing import Any
 
 import typer
 
+from maorders.i18n import _
 from maorders.operator import answer
 
-app = typer.Typer(help="Loyalty operations at the till (Megainsight): receipts, request ids, points, refunds.\n\n"
-                       "Example: maorders loyalty list --unfinished",
+app = typer.Typer(help=_("Loyalty operations at the till (Megainsight): receipts, request ids, points, refunds.\n\n"
+                       "Example: maorders loyalty list --unfinished"),
                   no_args_is_help=True)
 
-OPERATION_ARG = typer.Argument(..., help="The operation id scan-qr printed (op-17), the receipt number or the "
-                                         "request id. Example: op-17")
+OPERATION_ARG = typer.Argument(..., help=_("The operation id scan-qr printed (op-17), the receipt number or the "
+                                         "request id. Example: op-17"))
 
 
 @app.command("list")
 def loyalty_list(
     ctx: typer.Context,
-    unfinished: bool = typer.Option(False, "--unfinished", help="Only sales whose outcome is not known yet "
+    unfinished: bool = typer.Option(False, "--unfinished", help=_("Only sales whose outcome is not known yet "
                                     "(sent, unanswered): `scan-qr --reconcile` settles them. "
-                                    "Example: maorders loyalty list --unfinished"),
+                                    "Example: maorders loyalty list --unfinished")),
 ) -> None:
     """List the till's loyalty sales, newest first: receipt, state, operation, points.
 

@@ -11,9 +11,9 @@ from maorders.i18n import _
 from maorders.operator import app_state, with_journal
 from maorders.runner import guarded
 
-alerts = typer.Typer(help="Staff alerts: every notification sent once through MAORDERS_ALERT_URLS "
+alerts = typer.Typer(help=_("Staff alerts: every notification sent once through MAORDERS_ALERT_URLS "
                           "(Apprise: Telegram, e-mail, Slack, Teams, a webhook, the desktop).\n\n"
-                          "Example: maorders alerts list --failed",
+                          "Example: maorders alerts list --failed"),
                      no_args_is_help=True)
 
 
@@ -54,10 +54,10 @@ def alerts_test(ctx: typer.Context) -> None:
 @alerts.command("list")
 def alerts_list(
     ctx: typer.Context,
-    failed: bool = typer.Option(False, "--failed", help="Only alerts not delivered yet after a failed try, "
-                                "or dropped. Example: maorders alerts list --failed"),
-    limit: int = typer.Option(100, "--limit", min=1, max=10000, help="At most this many, newest first. "
-                              "Example: --limit 20"),
+    failed: bool = typer.Option(False, "--failed", help=_("Only alerts not delivered yet after a failed try, "
+                                "or dropped. Example: maorders alerts list --failed")),
+    limit: int = typer.Option(100, "--limit", min=1, max=10000, help=_("At most this many, newest first. "
+                              "Example: --limit 20")),
 ) -> None:
     """List staff alerts, newest first: the notification, whether it was delivered, the last error.
 
@@ -81,18 +81,18 @@ def alerts_list(
 
 def watch(
     ctx: typer.Context,
-    target: Optional[str] = typer.Option(None, "--target", help="Where pop-ups go: any Apprise URL "
+    target: Optional[str] = typer.Option(None, "--target", help=_("Where pop-ups go: any Apprise URL "
                                          "(default the desktop: windows://, macosx://, dbus://). "
-                                         "Example: --target json://localhost:8080/popups"),
-    interval: float = typer.Option(15.0, "--interval", min=1.0, max=3600.0, help="Seconds between "
-                                   "looks at the journal. Example: --interval 30"),
-    problems_only: bool = typer.Option(False, "--problems-only", help="Only what needs a person, not news "
-                                       "such as a new order. Example: maorders watch --problems-only"),
-    once: bool = typer.Option(False, "--once", help="Look once, show what is new, exit (for scripts and "
-                              "tests). Example: maorders watch --once"),
-    state_file: Optional[Path] = typer.Option(None, "--state-file", help="Where what was shown is remembered "
+                                         "Example: --target json://localhost:8080/popups")),
+    interval: float = typer.Option(15.0, "--interval", min=1.0, max=3600.0, help=_("Seconds between "
+                                   "looks at the journal. Example: --interval 30")),
+    problems_only: bool = typer.Option(False, "--problems-only", help=_("Only what needs a person, not news "
+                                       "such as a new order. Example: maorders watch --problems-only")),
+    once: bool = typer.Option(False, "--once", help=_("Look once, show what is new, exit (for scripts and "
+                              "tests). Example: maorders watch --once")),
+    state_file: Optional[Path] = typer.Option(None, "--state-file", help=_("Where what was shown is remembered "
                                               "(default: this user's state folder). "
-                                              "Example: --state-file ~/.maorders-watch.json"),
+                                              "Example: --state-file ~/.maorders-watch.json")),
 ) -> None:
     """Show each new notification as a desktop pop-up, for the logged-on staff.
 

@@ -68,7 +68,8 @@ def audit(journal: "Journal", ctx: typer.Context, code: int) -> dict[str, Any]:
     arguments = redact(json.dumps({k: MASK if PERSONAL.search(k) else _plain(v) for k, v in ctx.params.items()
                                    if v not in (None, False, [], ())}, ensure_ascii=False, sort_keys=True))
     entry = {"at": stamp(), "user": user, "action": action, "arguments": arguments, "exit_code": code}
-    logging.getLogger("maorders.audit").info("operator %s: %s %s (exit %s)", user, action, arguments, code)
+    log = logging.getLogger("maorders.audit")  # a log line: English fields, as every log's
+    log.info("operator %s: %s %s (exit %s)", user, action, arguments, code)
     with journal.recording() as db:  # what a person did is written whatever happens next
         db.execute("INSERT INTO audit (at, user, action, arguments, exit_code) VALUES (?, ?, ?, ?, ?)",
                    (entry["at"], user, action, arguments, code))
