@@ -10,6 +10,7 @@ from courier import ours, store
 from courier.measoft import NOT_FOUND, MeasoftClient
 from courier.outbox import NAME, drop, failed, unsent_item
 from courier.sync import OrderChange
+from maorders.i18n import _
 from maorders.journal import OutboxItem
 from maorders.runner import PassContext
 
@@ -38,8 +39,9 @@ def send_cancel(ctx: PassContext, measoft: MeasoftClient, item: OutboxItem) -> N
         parcel = ours.pick(measoft.lookup(orderno), store.by_id(ctx.journal.db, item.payload["shipment_id"]) or {})
         cancelled = parcel is not None and parcel.status == "CANCELED"
     if not cancelled:
-        failed(ctx, item, f"MeaSoft order {orderno} is already in work, cannot be cancelled "
-                          f"(MeaSoft: error {result.code}: {result.message})", state="sent",
+        failed(ctx, item, _("MeaSoft order {orderno} is already in work, cannot be cancelled (MeaSoft: error "
+                            "{code}: {message})").format(orderno=orderno, code=result.code, message=result.message),
+               state="sent",
                counter="cancels_refused")
         return
     with ctx.journal.recording() as db:  # MeaSoft cancelled it: recorded even past the budget

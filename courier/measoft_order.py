@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from maorders.i18n import _
+
 import phonenumbers
 
 from courier.rules import Rules
@@ -52,17 +54,17 @@ def _receiver(order: dict[str, Any], problems: list[str]) -> dict[str, str]:
     person = " ".join(p for p in (text_of(order.get(k)) for k in ("lastName", "firstName", "patronymic")) if p)
     company = _company(order)
     if not person and not company:
-        problems.append("field [receiver person] is empty")
+        problems.append(_("field [receiver person] is empty"))
     phone = receiver_phone(order)
     if phone is None:
-        problems.append("field [receiver phone] has no valid phone number")
+        problems.append(_("field [receiver phone] has no valid phone number"))
     delivery = order.get("delivery") if isinstance(order.get("delivery"), dict) else {}
     address = delivery.get("address") if isinstance(delivery.get("address"), dict) else {}
     town, street = text_of(address.get("city")), address_text(address)
     if not town:
-        problems.append("field [receiver town] is empty")
+        problems.append(_("field [receiver town] is empty"))
     if not street:
-        problems.append("field [receiver address] is empty")
+        problems.append(_("field [receiver address] is empty"))
     receiver = {"company": company, "person": person, "phone": phone or "",
                 "zipcode": text_of(address.get("index")), "town": town, "address": street}
     receiver.update(_window(delivery, problems))
@@ -115,26 +117,26 @@ def _window(delivery: dict[str, Any], problems: list[str]) -> dict[str, str]:
         if DATE.match(date):
             window["date"] = date
         else:
-            problems.append(f"field [delivery date] is not a date (YYYY-MM-DD): {date!r}")
+            problems.append(_("field [delivery date] is not a date (YYYY-MM-DD): {date}").format(date=repr(date)))
     time = delivery.get("time") if isinstance(delivery.get("time"), dict) else {}
     for key, tag in (("from", "time_min"), ("to", "time_max")):
         value = text_of(time.get(key))
         if value and TIME.match(value):
             window[tag] = value
         elif value:
-            problems.append(f"field [delivery time {key}] is not a time (HH:MM): {value!r}")
+            problems.append(_("field [delivery time {key}] is not a time (HH:MM): {value}").format(key=key, value=repr(value)))
     return window
 
 
 def _items(order: dict[str, Any], problems: list[str]) -> list[dict[str, str]]:
     raw_items = order.get("items")
     if not isinstance(raw_items, list) or not raw_items:
-        problems.append("field [items] is empty: an order with no items cannot be sent")
+        problems.append(_("field [items] is empty: an order with no items cannot be sent"))
         return []
     items = []
     for index, raw in enumerate(raw_items, 1):
         if not isinstance(raw, dict):
-            problems.append(f"field [items[{index}]] is not an item")
+            problems.append(_("field [items[{index}]] is not an item").format(index=index))
             continue
         item = _item(raw, index, problems)
         if item:
@@ -147,18 +149,18 @@ def _item(raw: dict[str, Any], index: int, problems: list[str]) -> dict[str, str
     offer = raw.get("offer") if isinstance(raw.get("offer"), dict) else {}
     name = text_of(offer.get("name")) or text_of(raw.get("productName"))
     if not name:
-        problems.append(f"field [{where}.name] is empty")
+        problems.append(_("field [{where}.name] is empty").format(where=where))
     quantity = decimal_of(raw.get("quantity", 1), f"{where}.quantity", problems)
     price = decimal_of(raw.get("initialPrice", 0), f"{where}.price", problems)
     discount = decimal_of(raw.get("discountTotal", 0), f"{where}.discount", problems)
     if quantity is not None and quantity <= 0:
-        problems.append(f"field [{where}.quantity] must be more than 0, got {quantity}")
+        problems.append(_("field [{where}.quantity] must be more than 0, got {quantity}").format(where=where, quantity=quantity))
         return None
     if None in (quantity, price, discount):
         return None
     unit_price = price - discount
     if unit_price < 0:
-        problems.append(f"field [{where}.price] is negative after discounts ({unit_price})")
+        problems.append(_("field [{where}.price] is negative after discounts ({price})").format(where=where, price=unit_price))
         return None
     item = {"name": name, "extcode": text_of(offer.get("externalId")) or text_of(offer.get("xmlId"))
             or text_of(offer.get("id")) or text_of(raw.get("id")),
@@ -200,7 +202,7 @@ def _sums(order: dict[str, Any], problems: list[str]) -> Sums:
     for key, value in values.items():
         if value is not None and value < 0:
             name = {"cost": "delivery.cost"}.get(key, key)
-            problems.append(f"field [{name}] is negative ({value})")
+            problems.append(_("field [{name}] is negative ({value})").format(name=name, value=value))
     return Sums(*(values[k] if values[k] is not None and values[k] >= 0 else Decimal(0)
                   for k in ("totalSumm", "prepaySum", "cost")))
 

@@ -10,6 +10,8 @@ import logging
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
+from maorders.i18n import _
+
 from sqlite3 import Connection
 
 from courier import store
@@ -68,7 +70,8 @@ def failed(ctx: PassContext, item: OutboxItem, message: str, state: str | None =
            counter: str | None = None) -> None:
     """Refused for good: recorded on the item and the shipment, shown, not retried."""
     number = item.payload.get("number", "?")
-    text = message if message.startswith("order ") else f"order {number}: {message}"
+    prefix = _("order {number}: {what}").format(number=number, what="")
+    text = message if message.startswith(("order ", prefix)) else prefix + message
     with ctx.journal.write() as db:
         ctx.journal.finish_send(item, "failed", message=text, db=db)
         shipment_id = item.payload["shipment_id"]

@@ -20,6 +20,8 @@ import json
 from collections import defaultdict
 from typing import Any, Callable
 
+from maorders.i18n import _
+
 from sqlite3 import Connection
 
 from courier import store, sync
@@ -134,11 +136,12 @@ def _reject(ctx: PassContext, db: Connection, change: OrderChange) -> None:
     shipment, number = change.shipment, change.number
     if shipment is not None and shipment["state"] in ("queued", "sent"):
         # MeaSoft has the order; the change is what cannot be passed on
-        message = f"order {number}: the change was not sent to MeaSoft: {change.decision.message}"
+        message = _("order {number}: the change was not sent to MeaSoft: {why}").format(
+            number=number, why=change.decision.message)
         store.set_error(db, shipment["id"], message)
         counter = "edits_rejected"
     else:
-        message = f"order {number}: not sent to MeaSoft: {change.decision.message}"
+        message = _("order {number}: not sent to MeaSoft: {why}").format(number=number, why=change.decision.message)
         store.reject(db, shipment, change.order_id, number, change.orderno, change.generation, message)
         counter = "shipments_rejected"
     tell(ctx, db, number, "rejected", message)
@@ -146,7 +149,7 @@ def _reject(ctx: PassContext, db: Connection, change: OrderChange) -> None:
 
 
 def _refuse(ctx: PassContext, db: Connection, change: OrderChange) -> None:
-    message = f"order {change.number}: {change.decision.message}"
+    message = _("order {number}: {what}").format(number=change.number, what=change.decision.message)
     store.set_error(db, change.shipment["id"], message)
     tell(ctx, db, change.number, change.decision.action, message)
     ctx.counts["cancels_refused" if change.decision.action == "refuse_cancel" else "edits_refused"] += 1

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from maorders.i18n import _
+
 from courier.rules import Rules
 from courier.values import DELIVERED, PAID, json_number, money
 
@@ -60,12 +62,12 @@ def _follow_measoft(open_payments: list[dict[str, Any]], payments: list[dict[str
                     wanted_type: str, price: Decimal, rules: Rules, external_id: str) -> PaymentPlan:
     amount = json_number(price)
     if len(open_payments) > 1:
-        return PaymentPlan(note=f"{len(open_payments)} unpaid payments: MeaSoft collected {money(price)} "
-                                f"as {wanted_type}; set the payments by hand")
+        return PaymentPlan(note=_("{count} unpaid payments: MeaSoft collected {sum} as {type}; set the payments "
+                                  "by hand").format(count=len(open_payments), sum=money(price), type=wanted_type))
     if not open_payments:
         if payments:
-            return PaymentPlan(note=f"every payment is already settled, yet MeaSoft collected "
-                                    f"{money(price)} as {wanted_type}; check the payments by hand")
+            return PaymentPlan(note=_("every payment is already settled, yet MeaSoft collected {sum} as {type}; "
+                                      "check the payments by hand").format(sum=money(price), type=wanted_type))
         return PaymentPlan((PaymentAction("create", fields=_ours(external_id, wanted_type, amount, rules)),))
     payment = open_payments[0]
     if payment.get("externalId") == external_id:
@@ -94,8 +96,8 @@ def _settle(open_payments: list[dict[str, Any]], rules: Rules, external_id: str)
     if not rules.payment_status or not open_payments:
         return PaymentPlan()
     if len(open_payments) > 1:
-        return PaymentPlan(note=f"{len(open_payments)} unpaid payments on a delivered order; "
-                                f"set COURIER_PAYMENT_STATUS by hand")
+        return PaymentPlan(note=_("{count} unpaid payments on a delivered order; set COURIER_PAYMENT_STATUS by "
+                                  "hand").format(count=len(open_payments)))
     payment = open_payments[0]
     ours = payment.get("externalId") == external_id
     return PaymentPlan((PaymentAction("edit", external_id if ours else str(payment.get("id")),

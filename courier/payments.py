@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from maorders.i18n import _
+
 from sqlite3 import Connection
 
 from courier import sync
@@ -25,12 +27,13 @@ def queue_payments(ctx: PassContext, db: Connection, shipment: dict[str, Any], p
     order = crm_orders.get(shipment["crm_order_id"])
     number = shipment["crm_number"]
     if order is None:
-        ctx.problem(f"order {number}: not found in the CRM; its payment was not synchronised")
+        ctx.problem(_("order {number}: not found in the CRM; its payment was not synchronised").format(number=number))
         return
     price = sync.sane_measoft_number(parcel.price)
     if price is None:  # NaN, 1e400: one payment not synchronised, shown; the status still goes
-        tell(ctx, db, number, "payment", f"order {number}: MeaSoft's collected sum {parcel.price[:40]!r} is "
-                                         "not a sane number; the payment was not synchronised, set it by hand")
+        tell(ctx, db, number, "payment", _("order {number}: MeaSoft's collected sum {sum} is not a sane number; "
+                                           "the payment was not synchronised, set it by hand").format(
+                                               number=number, sum=repr(parcel.price[:40])))
         ctx.counts["payments_with_insane_sums"] += 1
         return
     plan = sync.payment_plan(parcel.status, parcel.paytype, price, sync.payments_of(order), rules,
@@ -41,7 +44,7 @@ def queue_payments(ctx: PassContext, db: Connection, shipment: dict[str, Any], p
                             {"shipment_id": shipment["id"], "crm_order_id": shipment["crm_order_id"],
                              "number": number, "ident": action.ident, "by": action.by, "fields": action.fields})
     if plan.note:
-        tell(ctx, db, number, "payment", f"order {number}: {plan.note}")
+        tell(ctx, db, number, "payment", _("order {number}: {what}").format(number=number, what=plan.note))
 
 
 def _crm_payment_delete(ctx: PassContext, crm: RetailcrmClient, item: OutboxItem) -> None:

@@ -22,6 +22,7 @@ from courier.cancelling import send_cancel
 from courier.measoft import ORDER_EXISTS, TRANSIENT, ItemResult, MeasoftClient, Parcel
 from courier.outbox import NAME, begin_all, failed, send_item
 from maorders.errors import ConfigError, PermanentError, RefusedError, TransientError
+from maorders.i18n import _
 from maorders.journal import OutboxItem
 from maorders.runner import PassContext
 
@@ -93,7 +94,8 @@ def _take_results(ctx: PassContext, measoft: MeasoftClient, items: list[OutboxIt
             else:
                 refused.append((item, result))
     for item, result in refused:
-        failed(ctx, item, f"MeaSoft refused order {result.orderno}: {_words(result)}", state="rejected",
+        failed(ctx, item, _("MeaSoft refused order {orderno}: {words}").format(orderno=result.orderno,
+                                                                              words=_words(result)), state="rejected",
                counter="shipments_refused")
     if exists:
         _recognise(ctx, measoft, exists)
@@ -115,8 +117,9 @@ def _recognise(ctx: PassContext, measoft: MeasoftClient, items: list[OutboxItem]
         parcel = next((p for p in found.get(order["orderno"], []) if ours.adoptable(p, phone, queued[item.id])),
                       None)
         if parcel is None:
-            failed(ctx, item, f"MeaSoft already has an order numbered {order['orderno']} that is not provably "
-                              "this one (error 17; not our receiver's phone, or made earlier); rename one of them",
+            failed(ctx, item, _("MeaSoft already has an order numbered {orderno} that is not provably this one "
+                                "(error 17; not our receiver's phone, or made earlier); rename one of them").format(
+                                    orderno=order["orderno"]),
                    state="rejected", counter="shipments_refused")
             continue
         with ctx.journal.recording() as db:  # ours, in MeaSoft already: recorded even past the budget
@@ -147,7 +150,7 @@ def _lookup(measoft: MeasoftClient, wanted: list[tuple[str, str]]) -> dict[str, 
             if parcel.orderno in numbers:
                 found[parcel.orderno].append(parcel)
         return found
-    for orderno, _ in wanted:
+    for orderno, _queued in wanted:
         found[orderno] = measoft.lookup(orderno)
     return found
 
@@ -161,16 +164,17 @@ def send_edit(ctx: PassContext, measoft: MeasoftClient, item: OutboxItem,
     candidates = known[order["orderno"]] if order["orderno"] in known else measoft.lookup(order["orderno"])
     parcel = ours.pick(candidates, shipment)
     if parcel is None:
-        failed(ctx, item, f"MeaSoft has no order {order['orderno']} of ours to change")
+        failed(ctx, item, _("MeaSoft has no order {orderno} of ours to change").format(orderno=order["orderno"]))
         return
     if parcel.status not in sync.NOT_IN_WORK:
-        failed(ctx, item, f"MeaSoft order {order['orderno']} is already in work ({parcel.status}); "
-                          "the change was not passed on", counter="edits_refused")
+        failed(ctx, item, _("MeaSoft order {orderno} is already in work ({status}); the change was not passed "
+                            "on").format(orderno=order["orderno"], status=parcel.status), counter="edits_refused")
         return
     codes = {i.extcode: i.code for i in parcel.items if i.extcode and i.code}
     result = measoft.edit_order(order, codes)
     if not result.ok:
-        failed(ctx, item, f"MeaSoft refused the change of order {order['orderno']}: {_words(result)}",
+        failed(ctx, item, _("MeaSoft refused the change of order {orderno}: {words}").format(
+            orderno=order["orderno"], words=_words(result)),
                counter="edits_refused")
         return
     with ctx.journal.recording() as db:  # MeaSoft took the edit: recorded even past the budget

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from maorders.i18n import _
+
 from sqlite3 import Connection
 
 from courier import ours, store, sync
@@ -108,8 +110,8 @@ def take_status(ctx: PassContext, db: Connection, shipment: dict[str, Any], parc
         return
     if not sync.is_known_status(parcel.status):
         ctx.counts["unknown_status_codes"] += 1
-        ctx.problem(f"order {number}: MeaSoft status {parcel.status!r} ({parcel.title}) is not one MeaSoft "
-                    "documents; kept and shown, not mapped")
+        ctx.problem(_("order {number}: MeaSoft status {status} ({title}) is not one MeaSoft documents; kept and "
+                      "shown, not mapped").format(number=number, status=repr(parcel.status), title=parcel.title))
     wanted = sync.crm_status(parcel.status, rules)
     queued = None
     if wanted is None:

@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from maorders.i18n import _
+
 from courier.measoft_order import (Invalid, Sums, address_text, measoft_order, payments_of,
                                    receiver_phone, vat_rate)
 from courier.payment_rules import PaymentAction, PaymentPlan, payment_external_id, payment_plan
@@ -137,16 +139,18 @@ def decide(shipment: ShipmentView | None, order: dict[str, Any] | None, fields: 
         return _send_or_reject("send", order, orderno, rules)
     if order is None or not wants_courier(order, rules):
         if shipment.in_work:
-            return Decision("refuse_cancel", f"MeaSoft order {shipment.orderno} is already in work "
-                                             f"({shipment.measoft_status}), cannot be cancelled")
+            return Decision("refuse_cancel", _("MeaSoft order {orderno} is already in work ({status}), cannot be "
+                                               "cancelled").format(orderno=shipment.orderno,
+                                                                   status=shipment.measoft_status))
         return Decision("cancel")
     passed_on = edit_fields(fields)
     if not passed_on:
         return Decision("none")
     if shipment.in_work:
-        return Decision("refuse_edit", f"MeaSoft order {shipment.orderno} is already in work "
-                                       f"({shipment.measoft_status}); the change of "
-                                       f"{', '.join(sorted(passed_on))} was not passed on")
+        return Decision("refuse_edit", _("MeaSoft order {orderno} is already in work ({status}); the change of "
+                                         "{fields} was not passed on").format(
+                                             orderno=shipment.orderno, status=shipment.measoft_status,
+                                             fields=", ".join(sorted(passed_on))))
     return _send_or_reject("edit", order, shipment.orderno, rules)
 
 
