@@ -4,8 +4,17 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from maorders import i18n
 from maorders.errors import InputError
 from maorders.megapteka import booking as b
+
+
+@pytest.fixture(autouse=True)
+def in_russian():
+    """The notifications as the pharmacy reads them by default: the seed's own words."""
+    i18n.set_language("ru")
+    yield
+    i18n.set_language(None)
 
 
 def line(line_id: int, sku: str, quantity: int) -> b.OrderLine:

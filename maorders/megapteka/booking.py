@@ -96,12 +96,13 @@ def book(order: Order, available: Availability) -> Decision:
     got = sum(line.booked for line in lines)
     if got == 0:
         return Decision("none", tuple(lines), STATUS_CANCELLED, "Нет товара в наличии",
-                        f"Интернет-заказ {order.number}: товара нет в наличии, заказ отменен")
+                        _("Internet order {number}: nothing in stock, the order is cancelled").format(number=order.number))
     if got < wanted:
         return Decision("partial", tuple(lines), STATUS_NEW, f"Есть {got} из {wanted}",
-                        f"Новый интернет-заказ {order.number}: частичное бронирование ({got} из {wanted})")
+                        _("New internet order {number}: booked in part ({got} of {wanted})").format(
+                            number=order.number, got=got, wanted=wanted))
     return Decision("full", tuple(lines), STATUS_NEW, "",
-                    f"Новый интернет-заказ {order.number}: полное бронирование")
+                    _("New internet order {number}: booked in full").format(number=order.number))
 
 
 def expired(booked_at: datetime, ttl_hours: float, now: datetime) -> bool:
@@ -125,11 +126,12 @@ def on_site_cancel(number: str, booking_state: str | None, order_state: str) -> 
     """Event 3. A New booking is deleted at once; an assembled one needs a person."""
     if booking_state == NEW:
         return Change(DELETED, CANCELLED, release=True,
-                      notification=f"Интернет-заказ {number} отменен на сайте, бронь удалена")
+                      notification=_("Internet order {number} was cancelled on the site; its booking is deleted").format(
+                          number=number))
     if booking_state == CLOSED:
         return Change(CLOSED, CANCELLED_BY_CLIENT, needs_person=True,
-                      notification=f"Интернет-заказ {number} аннулирован клиентом: заказ собран, "
-                                   "его необходимо расформировать (maorders bookings delete)")
+                      notification=_("Internet order {number} was cancelled by the client: the order is assembled "
+                                     "and must be disbanded (maorders bookings delete)").format(number=number))
     return Change(booking_state, CANCELLED if booking_state != ISSUED else order_state)
 
 
@@ -144,7 +146,7 @@ def on_expiry(number: str, order_state: str) -> Change:
     """Past its keeping time: deleted, stock released, status 3 unless the site cancelled."""
     status = None if order_state in (CANCELLED_BY_CLIENT, CANCELLED) else STATUS_CANCELLED
     return Change(DELETED, CANCELLED if status else order_state, status, release=True, needs_person=True,
-                  notification=f"«{number}» удален, заказ необходимо расформировать")
+                  notification=_("«{number}» deleted, the order must be disbanded").format(number=number))
 
 
 def operator_action(action: str, number: str, booking_state: str | None, order_state: str) -> Change:

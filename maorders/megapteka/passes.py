@@ -8,6 +8,7 @@ from typing import Any, Callable
 from sqlite3 import Connection
 
 from maorders.errors import PermanentError, TransientError
+from maorders.i18n import _
 from maorders.journal import Journal, now, stamp
 from maorders.megapteka import booking, store
 from maorders.megapteka.client import BadOrder, MegaptekaClient, Page, entry_id, parse_order
@@ -68,7 +69,7 @@ def receive_order(ctx: PassContext, db: Connection, raw: Any) -> None:
         order = parse_order(raw)
     except BadOrder as exc:
         store.save_rejected(db, raw, str(exc))
-        ctx.journal.notify(db, NAME, str(order_id), "rejected", f"Интернет-заказ не принят: {exc}")
+        ctx.journal.notify(db, NAME, str(order_id), "rejected", _("Internet order not accepted: {why}").format(why=exc))
         ctx.counts["rejected"] += 1
         ctx.problem(str(exc))
         _apply_waiting(ctx, db, waiting)
@@ -91,7 +92,8 @@ def _cancelled_before_received(ctx: PassContext, db: Connection, raw: dict[str, 
     and no status goes out (the site takes nothing after 3)."""
     store.save_cancelled(db, raw, order)
     ctx.journal.notify(db, NAME, str(order.id), "cancelled-before-received",
-                       f"Интернет-заказ {order.number} отменен на сайте до получения: не забронирован",
+                       _("Internet order {number} was cancelled on the site before it was fetched: not booked")
+                       .format(number=order.number),
                        problem=False)
     ctx.counts["cancelled_before_booking"] += 1
 
@@ -109,7 +111,7 @@ def _unusable_entry(ctx: PassContext, db: Connection, feed: str, raw: Any) -> No
     else:
         text = f"<not an object: {type(raw).__name__}>"
     message = f"a {feed} entry with the id {text} (not a whole number 1..{MAX_ID}) is not accepted"
-    ctx.journal.notify(db, NAME, f"{feed}:{text}", "rejected", f"Запись с сайта не принята: {message}")
+    ctx.journal.notify(db, NAME, f"{feed}:{text}", "rejected", _("A record from the site was not accepted: {why}").format(why=message))
     ctx.counts["rejected"] += 1
     ctx.problem(message)
 
@@ -157,8 +159,8 @@ def _status_refused(ctx: PassContext, item: Any, exc: PermanentError) -> None:
     with ctx.journal.write() as db:
         ctx.journal.finish_send(item, "failed", exc.status, str(exc), db=db)
         ctx.journal.notify(db, NAME, str(order_id), f"status-{status}-refused",
-                           f"Сайт не принял статус {status} ({booking.STATUS_NAMES.get(status)}) "
-                           f"заказа {order_id}: {exc}")
+                           _("The site refused status {status} ({name}) of order {order}: {why}").format(
+                               status=status, name=booking.STATUS_NAMES.get(status), order=order_id, why=exc))
     ctx.counts["statuses_refused"] += 1
     ctx.problem(f"status {status} of order {order_id} refused for good: {exc}")
 
