@@ -135,6 +135,8 @@ class General:
     busy_timeout: float = 10.0  # seconds a write waits for another program's lock on the journal
     alert_urls: tuple[str, ...] = field(default=(), repr=False)  # Apprise URLs carry tokens
     alert_level: str = "all"  # all | problems
+    alert_after: float = 60.0  # minutes a pass may keep exiting 75 before a person is told (0: at once)
+    alert_repeat: float = 24.0  # hours after which a failure that lasts is told again
     healthcheck_url: str | None = field(default=None, repr=False)
     metrics_file: Path | None = None
 
@@ -262,6 +264,10 @@ def load(env_file: Path | None = None, journal: Path | None = None,
         busy_timeout=env.number("MAORDERS_BUSY_TIMEOUT", 10, minimum=0, maximum=3600),
         alert_urls=tuple(url for url in env.text("MAORDERS_ALERT_URLS", "").replace(",", " ").split()),
         alert_level=env.choice("MAORDERS_ALERT_LEVEL", "all", ("all", "problems")),
+        # checked here so that a wrong value is a settings error (78) naming it; maorders.failures reads
+        # them raw, as it must when the settings cannot be read at all
+        alert_after=env.number("MAORDERS_ALERT_AFTER", 60, minimum=0, maximum=1e6),
+        alert_repeat=env.number("MAORDERS_ALERT_REPEAT", 24, minimum=0.01, maximum=1e6),
         healthcheck_url=env.url("MAORDERS_HEALTHCHECK_URL") if env.optional("MAORDERS_HEALTHCHECK_URL") else None,
         metrics_file=Path(metrics) if (metrics := env.optional("MAORDERS_METRICS_FILE")) else None,
     )

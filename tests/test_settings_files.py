@@ -88,3 +88,12 @@ def test_issue17_5_a_good_file_still_reads_as_python_dotenv_reads_it(tmp_path):
     assert read_values(path, {}) == {k: v for k, v in dotenv_values(path).items() if v is not None} == {
         "MAORDERS_HTTP_RETRIES": "3", "MEGAPTEKA_DEPARTMENT": "Основной  зал", "MAORDERS_HTTP_TIMEOUT": "30",
         "EMPTY": ""}
+
+
+def test_a_wrong_alert_threshold_is_a_settings_error_naming_it(cli):
+    """MAORDERS_ALERT_AFTER / _REPEAT were read raw and a bad value silently became the default."""
+    done = cli.run("export-stock", MAORDERS_ALERT_AFTER="soon")
+    assert done.returncode == 78 and "MAORDERS_ALERT_AFTER" in done.stderr, done.stderr
+    done = cli.run("--json", "doctor", MAORDERS_ALERT_REPEAT="0")
+    assert done.returncode == 78 and "MAORDERS_ALERT_REPEAT" in done.stdout
+    assert cli.run("export-stock", MAORDERS_ALERT_AFTER="0", MAORDERS_ALERT_REPEAT="0.5").returncode == 0
