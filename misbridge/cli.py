@@ -11,6 +11,7 @@ import typer
 
 from maorders.i18n import _, money, ngettext, quantity
 from maorders.operator import answer, app_state, with_journal
+from misbridge.words import in_words, list_in_words
 
 receipts = typer.Typer(help=_("Receipts at the clinic's cash desk (ТМ:МИС invoices, Pay, e-receipts).") + "\n\n"
                        + _("Example: {command}").format(command="maorders receipts list --failed"),
@@ -98,8 +99,8 @@ def receipts_list(ctx: typer.Context, failed: bool = typer.Option(
     def human(out: Any, rows: Any) -> None:
         out.table(_("Invoices"), [_("Invoice"), _("Date"), _("State"), _("To pay"), _("Receive"), _("Checks"),
                                   _("Pay"), _("Errors")],
-                  [(r["number"], r["date"], r["state"], money(r["pay_sum"]), r["receive"], r["checks"], r["pays"],
-                    "; ".join(r["errors"])) for r in rows])
+                  [(r["number"], r["date"], in_words(r["state"]), money(r["pay_sum"]), in_words(r["receive"]),
+                    r["checks"], list_in_words(r["pays"]), "; ".join(r["errors"])) for r in rows])
 
     answer(ctx, "receipts list", "invoices", fetch, human)
 
@@ -126,8 +127,8 @@ def receipts_show(ctx: typer.Context, invoice: str = INVOICE) -> None:
                    for s in d["services"]])
         out.table(_("Receipts"), [_("Check"), _("Type"), _("Bill date"), _("Total"), _("Pay"), _("Error"),
                                   _("E-receipts")],
-                  [(r["check_num"], r["type"], r["bill_date"], money(r["total"]), r["pay"], r["error"] or "",
-                    ", ".join(f"{e['id']} {e['channel']} {e['state']}" for e in r["ereceipts"]))
+                  [(r["check_num"], r["type"], r["bill_date"], money(r["total"]), in_words(r["pay"]), r["error"] or "",
+                    ", ".join(f"{e['id']} {e['channel']} {in_words(e['state'])}" for e in r["ereceipts"]))
                    for r in d["receipts"]])
         out.table(_("History of sends"), [_("Time"), _("Method"), _("Check"), _("Attempt"), _("HTTP code"),
                                           _("Result"), _("Message"), _("Payments")],
@@ -170,7 +171,7 @@ def receipts_ereceipts(ctx: typer.Context, failed: bool = typer.Option(
     def human(out: Any, rows: Any) -> None:
         out.table(_("E-receipts"), [_("Id"), _("Invoice"), _("Check"), _("Channel"), _("To"), _("State"), _("Code"),
                                     _("Status"), _("Sent at")],
-                  [(r["id"], r["invoice"], r["check_num"], r["channel"], r["recipient"], r["state"],
+                  [(r["id"], r["invoice"], r["check_num"], r["channel"], r["recipient"], in_words(r["state"]),
                     r["status_code"] or "", r["status_text"] or "", r["sent_at"] or "") for r in rows])
 
     answer(ctx, "receipts ereceipts", "ereceipts", fetch, human)

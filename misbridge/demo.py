@@ -7,6 +7,7 @@ from typing import Any, Iterator
 from maorders.demo import DemoPart, SandboxPart
 from maorders.i18n import N_, _
 from misbridge.emulator import API_ID, CASHDESK, OGRN, OID, SmtpServer, serve_mis, serve_sms, service
+from misbridge.words import in_words, list_in_words
 
 
 def environment(mis_url: str, sms_url: str, smtp_port: int) -> dict[str, str]:
@@ -76,8 +77,8 @@ class ClinicDemo(DemoPart):
             journal.close()
         self.demo.out.table("\n" + _("Invoices at the cash desk"), [_("Invoice"), _("State"), _("Receive"), _("Checks"),
                                                                     _("Pay"), _("Errors")],
-                            [(r["number"], r["state"], r["receive"], r["checks"], r["pays"], "; ".join(r["errors"]))
-                             for r in rows])
+                            [(r["number"], in_words(r["state"]), in_words(r["receive"]), r["checks"],
+                              list_in_words(r["pays"]), "; ".join(r["errors"])) for r in rows])
         self.demo.out.result(_("ТМ:МИС accepted: {mis}; e-mails: {emails} over {connections} connection(s); "
                                "SMS: {sms}").format(mis=dict(self.mis.counters), emails=len(self.smtp.messages),
                                                     connections=self.smtp.connections, sms=len(self.sms.sent)))

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from maorders.desk import Act, Actions, Button, Column, Facts, Field, Filters, Form, Note, Page, Pages, Table, View
 from maorders.errors import ConfigError, InputError
 from maorders.i18n import N_, _, money
+from misbridge.words import in_words, list_in_words
 
 FILTERS = (("waiting", N_("Waiting")), ("paid", N_("Paid")), ("annulled", N_("Annulled")),
            ("failed", N_("With errors")), ("all", N_("All")))
@@ -39,16 +40,17 @@ def invoices(view: View) -> list[Any]:
         rows = [r for r in rows if r["state"] not in DONE_STATES]
     elif which in ("paid", "annulled"):
         rows = [r for r in rows if r["state"] == which]
-    rows = [r | {"link": "invoices?" + urlencode({"ref": r["number"]}), "problems": "; ".join(r["errors"])}
-            for r in rows]
+    rows = [r | {"link": "invoices?" + urlencode({"ref": r["number"]}), "problems": "; ".join(r["errors"]),
+                 "state_shown": in_words(r["state"]), "receive_shown": in_words(r["receive"]),
+                 "pays_shown": list_in_words(r["pays"])} for r in rows]
     return [Form(_("Send everything now"), "process-all", (), _("Process all"),
                  note=_("«Обработать все»: every queued or failed Receive and Pay to ТМ:МИС, then the e-receipts "
                         "(the same as the resend-receipts pass).")),
             Filters("show", [(value, _(label)) for value, label in FILTERS], which),
             Table(_("Invoices"), [
-                Column("number", _("Invoice"), link="link"), Column("date", _("Date")), Column("state", _("State")),
-                Column("pay_sum", _("To pay"), kind="money"), Column("receive", _("Receive")), Column("checks", _("Checks")),
-                Column("pays", _("Pay")), Column("problems", _("Errors"))],
+                Column("number", _("Invoice"), link="link"), Column("date", _("Date")), Column("state_shown", _("State")),
+                Column("pay_sum", _("To pay"), kind="money"), Column("receive_shown", _("Receive")),
+                Column("checks", _("Checks")), Column("pays_shown", _("Pay")), Column("problems", _("Errors"))],
                 rows, empty=_("No invoices in this list."), problem_key="problems")]
 
 
@@ -57,18 +59,18 @@ def _detail(view: View, ref: str) -> list[Any]:
 
     d = desk.detail(view.journal, ref)
     blocks: list[Any] = [Facts(_("Invoice {number}").format(number=d["number"]), [
-        (_("Guid"), d["guid"]), (_("Date"), d["date"]), (_("State"), d["state"]), (_("Invoice sum"), money(d["invoice_sum"])),
+        (_("Guid"), d["guid"]), (_("Date"), d["date"]), (_("State"), in_words(d["state"])), (_("Invoice sum"), money(d["invoice_sum"])),
         (_("To pay"), money(d["pay_sum"])), (_("Receive"), d["receive"]), (_("Child of"), d["child_of"])])]
     blocks += [Note(flag, problem=True) for flag in d["errors"]]
     blocks.append(Actions(str(d["number"]), [Button("resend", _("Send again"))]))
     blocks.append(Table(_("Services"), [
         Column("code", _("Code")), Column("name", _("Name")), Column("count", _("Count"), kind="quantity"),
         Column("price", _("Price"), kind="money"), Column("cost", _("Cost"), kind="money"), Column("vat", _("VAT"))], d["services"]))
-    receipts = [r | {"ereceipt_list": ", ".join(f"{e['id']} {e['channel']} {e['state']}" for e in r["ereceipts"])}
-                for r in d["receipts"]]
+    receipts = [r | {"ereceipt_list": ", ".join(f"{e['id']} {e['channel']} {in_words(e['state'])}" for e in r["ereceipts"]),
+                     "pay_shown": in_words(r["pay"])} for r in d["receipts"]]
     blocks.append(Table(_("Receipts"), [
         Column("check_num", _("Check")), Column("type", _("Type")), Column("bill_date", _("Bill date")),
-        Column("total", _("Total"), kind="money"), Column("pay", _("Pay")), Column("error", _("Error")),
+        Column("total", _("Total"), kind="money"), Column("pay_shown", _("Pay")), Column("error", _("Error")),
         Column("ereceipt_list", _("E-receipts"))], receipts, empty=_("No receipt yet."), problem_key="error"))
     blocks.append(Table(_("История МИС: every send"), [
         Column("at", _("Time"), kind="time"), Column("method", _("Method")), Column("check_num", _("Check")),
@@ -134,11 +136,12 @@ def ereceipts(view: View) -> list[Any]:
     from misbridge import desk
 
     which = view.arg("show", "failed")
-    rows = [r | {"ref": r["id"]} for r in desk.ereceipt_rows(view.journal, failed=which == "failed")]
+    rows = [r | {"ref": r["id"], "state_shown": in_words(r["state"])}
+            for r in desk.ereceipt_rows(view.journal, failed=which == "failed")]
     return [Filters("show", [("failed", _("Not sent")), ("all", _("All"))], which),
             Table(_("E-receipts"), [
                 Column("id", _("Id")), Column("invoice", _("Invoice")), Column("check_num", _("Check")),
-                Column("channel", _("Channel")), Column("recipient", _("To")), Column("state", _("State")),
+                Column("channel", _("Channel")), Column("recipient", _("To")), Column("state_shown", _("State")),
                 Column("status_code", _("Code")), Column("status_text", _("Status")), Column("sent_at", _("Sent at"), kind="time")],
                 rows, [Button("resend", _("Send again"), show=lambda r: r["state"] != "sent"),
                        Button("delete", _("Delete"), danger=True,
