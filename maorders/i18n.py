@@ -286,30 +286,3 @@ def local_date(value: date | datetime | str | None) -> str:
 
     locale = babel_locale()
     return format_date(value, get_date_format("short", locale=locale).pattern, locale=locale)
-
-
-# -- domain words as the staff say them -------------------------------------------------------------
-BOOKING_STATUSES = {  # MegApteka's status table (shared/protocols/megapteka.md, the seed's names)
-    1: N_("New"),
-    2: N_("Issued"),
-    3: N_("Cancelled"),
-    5: N_("Ready for pickup"),
-    6: N_("Being assembled"),
-    7: N_("Awaiting confirmation"),
-    8: N_("Confirmed"),
-    "cancelled_by_client": N_("Cancelled by the customer"),
-}
-
-
-def booking_status(status: int | str | None, with_number: bool = False) -> str:
-    """A booking's status by its name: 5 -> «Готов к выдаче»; `with_number` adds the site's
-    number for a technician («Готов к выдаче (5)»). Also takes "cancelled_by_client" (the
-    seed's «Аннулирован клиентом», an assembled order the customer cancelled) and the number
-    as text; an unknown status is shown as it is."""
-    if status is None or status == "":
-        return ""
-    key: int | str = int(status) if isinstance(status, str) and status.isdigit() else status
-    name = BOOKING_STATUSES.get(key)
-    if name is None:
-        return str(status)
-    return f"{_(name)} ({key})" if with_number and isinstance(key, int) else _(name)

@@ -153,13 +153,15 @@ def test_money_numbers_and_local_times_as_people_read_them(lang, tz, expected):
 
 
 def test_booking_statuses_by_the_names_the_staff_use(language):
+    from maorders.megapteka.words import booking_status
+
     language("ru")
-    names = [i18n.booking_status(n) for n in (1, 7, 5, 2, 3)] + [i18n.booking_status("cancelled_by_client")]
+    names = [booking_status(n) for n in (1, 7, 5, 2, 3)] + [booking_status("cancelled_by_client")]
     assert names == ["Новый", "Ожидает подтверждения", "Готов к выдаче", "Выдан", "Отменен", "Аннулирован клиентом"]
-    assert i18n.booking_status("5", with_number=True) == "Готов к выдаче (5)"
-    assert i18n.booking_status(99) == "99"
+    assert booking_status("5", with_number=True) == "Готов к выдаче (5)"
+    assert booking_status(99) == "99"
     language("en")
-    assert i18n.booking_status(5) == "Ready for pickup"
+    assert booking_status(5) == "Ready for pickup"
 
 
 # -- nothing for people bypasses the catalog (the files of the CLI, output and demo) ----------------

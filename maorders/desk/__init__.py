@@ -27,18 +27,17 @@ class Column:
     key: str
     title: str
     link: str | None = None  # the row's key holding a desk path ("bookings?ref=1042") or a URL to open
-    kind: str = "text"  # how people read the value: text, time (local), money (₽), quantity, booking_status
+    kind: str = "text"  # how people read the value: text, time (local), money (₽), quantity
 
 
 def shown(value: Any, kind: str = "text") -> str:
     """A cell's value as people read it (maorders.i18n): a journal time in the local zone, a sum in
-    roubles, a booking status by its name; text as it is; nothing for none."""
+    roubles; text as it is (a connector puts its own words in the row); nothing for none."""
     from maorders import i18n
 
     if value is None:
         return ""
-    form = {"time": i18n.local_time, "money": i18n.money, "quantity": i18n.quantity,
-            "booking_status": i18n.booking_status}.get(kind)
+    form = {"time": i18n.local_time, "money": i18n.money, "quantity": i18n.quantity}.get(kind)
     return form(value) if form else str(value)
 
 

@@ -6,7 +6,8 @@ from typing import Any, Optional
 
 import typer
 
-from maorders.i18n import _, booking_status, money, quantity
+from maorders.i18n import _, money, quantity
+from maorders.megapteka.words import booking_status
 from maorders.operator import answer
 
 bookings = typer.Typer(help=_("Internet-order bookings at the pharmacy (MegApteka).\n\nExample: {command}").format(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from maorders.demo import DemoPart, SandboxPart
-from maorders.i18n import N_, _, booking_status
+from maorders.i18n import N_, _
+from maorders.megapteka.words import booking_status
 
 STOCK = """sku;name;manufacturer;department;quantity;price;barcode;protek_code;katren_code;egk_code;expires_at
 A-1001;Нурофен таб. 200мг №20;Reckitt;Основной;7;189,50;4601234567890;12345;;;2027-05-01

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from maorders.desk import Act, Actions, Button, Column, Facts, Filters, Note, Page, Pages, Table, View
 from maorders.errors import InputError
 from maorders.i18n import N_, _, local_time
+from maorders.megapteka.words import booking_status, in_words
 
 SOON_HOURS = 12.0  # "expiring soon": the booking's keeping time ends within this many hours
 
@@ -63,26 +64,13 @@ def _orders(view: View, state: str) -> list[dict[str, Any]]:
     return store.list_orders(journal)
 
 
-# the journal's words for a booking and its outcome, as the pharmacist says them (SmartApteka's
-# booking document states; how much of the order was booked)
-BOOKING_WORDS = {"New": N_("new booking"), "Closed": N_("closed booking"), "Issued": N_("issued booking"),
-                 "Deleted": N_("deleted booking"), "rejected": N_("order rejected"),
-                 "full": N_("in full"), "partial": N_("in part"), "none": N_("nothing in stock")}
-
-
-def _in_words(row: dict[str, Any]) -> dict[str, Any]:
-    """The row with its words for people beside the journal's (the buttons read the journal's)."""
-    return row | {f"{key}_shown": _(BOOKING_WORDS[row[key]]) if row.get(key) in BOOKING_WORDS else row.get(key)
-                  for key in ("booking_state", "outcome")}
-
-
 def bookings(view: View) -> list[Any]:
     from maorders.megapteka import desk
 
     if view.arg("ref"):
         return _detail(view, view.arg("ref"))
     state = view.arg("state", "new")
-    rows = [_in_words(desk.public(o)) | {"ref": o["number"], "link": "bookings?" + urlencode({"ref": o["number"]})}
+    rows = [in_words(desk.public(o)) | {"ref": o["number"], "link": "bookings?" + urlencode({"ref": o["number"]})}
             for o in _orders(view, state)]
     return [Filters("state", [(value, _(label)) for value, label in STATES], state),
             Table(_("Bookings"), [Column("number", _("Order"), link="link"), Column("booking_state_shown", _("Booking")),
@@ -110,9 +98,10 @@ def _detail(view: View, ref: str) -> list[Any]:
                                      Column("booked", _("Booked")), Column("missing", _("Missing")),
                                      Column("price", _("Price"), kind="money")], lines, problem_key="missing"))
     blocks.append(Table(_("Statuses sent to the site"), [
-        Column("status", _("Status")), Column("status", _("Name"), kind="booking_status"), Column("state", _("Sending")),
+        Column("status", _("Status")), Column("status_name", _("Name")), Column("state", _("Sending")),
         Column("attempts", _("Attempts")), Column("last_error", _("Last error")), Column("sent_at", _("Sent at"), kind="time")],
-        d["statuses"], empty=_("No status queued."), problem_key="last_error"))
+        [s | {"status_name": booking_status(s["status"])} for s in d["statuses"]], empty=_("No status queued."),
+        problem_key="last_error"))
     return blocks
 
 
