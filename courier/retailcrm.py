@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from maorders.errors import PermanentError, RefusedError
-from maorders.http import Remote, Retryable
+from maorders.http import Remote, Retryable, decode_json
 from maorders.i18n import _
 from maorders.redact import register_secret
 
@@ -175,8 +175,8 @@ def envelope(response: requests.Response, what: str) -> dict[str, Any]:
     reply: Any = None
     if body[:1] != b"<":
         try:
-            reply = json.loads(body)
-        except (ValueError, RecursionError):  # RecursionError: `[[[[…` nested past the decoder's depth
+            reply = decode_json(body)
+        except ValueError:  # not JSON: NaN, `[[[[…` nested past the decoder's depth, a bad byte
             reply = None
     if not isinstance(reply, dict) or not isinstance(reply.get("success"), bool):
         if failed:

@@ -15,7 +15,6 @@ range, or an id that is not a short printable string is a malformed reply (retri
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,7 +24,7 @@ import requests
 
 from loyalty.money import BadNumber, as_json, money
 from maorders.errors import PermanentError
-from maorders.http import Remote, Retryable
+from maorders.http import Remote, Retryable, decode_json
 
 # ids the service gives us (calculation_id, operation_id, client id)
 SERVICE_ID = re.compile(r"[\x21-\x7e]{1,128}")
@@ -142,15 +141,11 @@ def _parser(what: str, reader):
     """A `parse` for Remote.call: JSON with Decimal money, then the strict reader."""
     def parse(response: requests.Response):
         try:
-            body = json.loads(response.content, parse_float=Decimal, parse_constant=_no_constant)
-        except (ValueError, RecursionError) as exc:  # NaN, Infinity, cut, nested past the decoder, not UTF-8
-            raise Malformed(f"malformed reply to {what}: not JSON ({type(exc).__name__})") from None
+            body = decode_json(response.content, parse_float=Decimal)
+        except ValueError as exc:  # NaN, Infinity, cut, nested past the decoder, not UTF-8
+            raise Malformed(f"malformed reply to {what}: {exc}") from None
         return reader(_object(body, what))
     return parse
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
 
 
 def read_offer(raw: Any) -> Offer:

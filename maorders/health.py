@@ -242,7 +242,8 @@ def unparsed_rows(app: AppState) -> list[dict[str, Any]]:
     first; the technician fixes them all at once). The line's text is never shown: it may hold a secret."""
     import os
 
-    from maorders.settings import site_config_dir, unparsed_lines
+    from maorders.places import site_config_dir
+    from maorders.settings import unparsed_lines
 
     path = app.env_file or Path(os.environ.get("MAORDERS_ENV_FILE") or site_config_dir() / "maorders.env")
     try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import logging
 import random
 import socket
@@ -359,7 +360,7 @@ class Remote:
     def _follow(self, method: str, url: str, what: str, timeout: float, kwargs: dict[str, Any]
                 ) -> requests.Response:
         """The request, following only same-origin GET redirects (credentials stay with their host)."""
-        for _ in range(MAX_REDIRECTS + 1):
+        for _hop in range(MAX_REDIRECTS + 1):
             response = self.session.request(method, url, timeout=timeout, allow_redirects=False, stream=True,
                                             **kwargs)
             if not response.is_redirect:
@@ -449,13 +450,23 @@ def _error_code(response: requests.Response) -> str | None:
     return body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), str) else None
 
 
-def json_body(response: requests.Response) -> Any:
+def json_body(response: requests.Response, **decoding: Any) -> Any:
     """The JSON body; a body that cannot be decoded, whatever the decoder raises (RecursionError
-    on deep nesting, NaN or Infinity, a bad byte), is a malformed reply (retryable)."""
+    on deep nesting, NaN or Infinity, a bad byte), is a malformed reply (retryable).
+    `decoding`: json.loads's hooks (e.g. parse_float=Decimal for money)."""
     try:
-        return response.json(parse_constant=_no_constant)
+        return response.json(parse_constant=_no_constant, **decoding)  # the reply's charset, when it names one
     except Exception as exc:  # noqa: BLE001 - any failure to decode a remote's body is the remote's
         raise Retryable(f"malformed reply: not JSON ({len(response.content)} bytes, {type(exc).__name__})") from None
+
+
+def decode_json(content: bytes, **decoding: Any) -> Any:
+    """Bytes as JSON the way `json_body` reads a reply (UTF-8/16/32), or ValueError naming what was
+    wrong, whatever the decoder raised: for a parser that reads the body itself."""
+    try:
+        return json.loads(content, parse_constant=_no_constant, **decoding)
+    except Exception as exc:  # noqa: BLE001 - any failure to decode a remote's body is the remote's
+        raise ValueError(f"not JSON ({len(content)} bytes, {type(exc).__name__})") from None
 
 
 def _json_or_none(response: requests.Response) -> Any:

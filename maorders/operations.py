@@ -259,7 +259,7 @@ def _alert_url_checks(urls: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 def _default_env_file() -> Path | None:
-    from maorders.settings import site_config_dir
+    from maorders.places import site_config_dir
 
     named = os.environ.get("MAORDERS_ENV_FILE")
     return Path(named) if named else site_config_dir() / "maorders.env"

@@ -119,7 +119,7 @@ class Basics:
     @classmethod
     def of(cls, values: dict[str, str], journal: Path | None = None) -> "Basics":
         from maorders import connectors
-        from maorders.settings import default_log_dir, site_data_dir
+        from maorders.places import default_log_dir, site_data_dir
 
         path = journal or Path((values.get("MAORDERS_JOURNAL") or "").strip() or site_data_dir() / "journal.db")
         urls = tuple((values.get("MAORDERS_ALERT_URLS") or "").replace(",", " ").split())
@@ -311,7 +311,7 @@ def log_bug(app: AppState, where: str) -> None:
 def write_errors_log(app: AppState, message: str, *args: Any, exc_info: bool = False) -> Path | None:
     """One ERROR line in `errors.log` of the log folder (or the default one, or the temporary
     folder): for what happens before or outside a pass's own log. Returns the file written."""
-    from maorders.settings import default_log_dir, site_data_dir
+    from maorders.places import default_log_dir, site_data_dir
 
     try:
         basics = app.basics()

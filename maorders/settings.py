@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit
 
 from maorders.errors import ConfigError
 from maorders.i18n import _
-from maorders.places import APP, default_log_dir, site_config_dir, site_data_dir  # noqa: F401 (the places settings name)
+from maorders.places import default_log_dir, site_config_dir, site_data_dir
 
 YES = {"yes", "y", "true", "1", "on"}
 NO = {"no", "n", "false", "0", "off", ""}
