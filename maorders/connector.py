@@ -75,6 +75,12 @@ class Connector:
     sandbox: str | None = None  # "module:function(ports) -> maorders.demo.SandboxPart"
     loggers: tuple[str, ...] = ()  # loggers whose records go to the pass log (default: its package)
     desk: str | None = None  # "module:attr": a maorders.desk.Pages, its pages on the staff desk (`maorders desk`)
+    # "module:attr": {machine word: N_() word for people} for what the kernel shows of this connector:
+    # its pass counters, outbox kinds and `status` counts (the journal, --json and logs keep the machine word)
+    words: str | None = None
+
+    def words_for_people(self) -> Mapping[str, str]:
+        return load(self.words) if self.words else {}
 
     def pass_function(self, command: str) -> Any:
         return load(self.passes[command].run)

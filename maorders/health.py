@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from maorders import failures
+from maorders import failures, words
 from maorders.clock import stamp
-from maorders.i18n import _, ngettext
+from maorders.i18n import _, ngettext, word
 from maorders.journal import Journal
 from maorders.output import Output
 from maorders.errors import ConfigError
@@ -71,7 +71,7 @@ def _alive(owner: Path) -> bool:
 
 def recent_activity(journal: Journal, limit: int = 15) -> list[dict[str, Any]]:
     """Passes run and what people did by hand (the audit), newest first."""
-    runs = journal.rows("""SELECT started_at AS at, '(pass)' AS user, command AS action, '' AS arguments,
+    runs = journal.rows("""SELECT started_at AS at, NULL AS user, command AS action, '' AS arguments,
                                   exit_code FROM runs ORDER BY id DESC LIMIT ?""", (limit,))
     try:
         done = journal.rows("SELECT at, user, action, arguments, exit_code FROM audit ORDER BY id DESC LIMIT ?",
@@ -136,24 +136,27 @@ def show_status(journal: Journal, out: Output, check: bool, ack: bool = False) -
                        **({"reason": "; ".join(reasons)} if code else {})})
         return code
     out.table(_("Outbox"), [_("connector"), _("kind"), _("state"), _("count")],
-              [(r["connector"], r["kind"], r["state"], r["n"]) for r in snap["outbox"]])
+              [(r["connector"], word(words.of_connector(r["connector"]), r["kind"]), words.outbox_state(r["state"]),
+                r["n"]) for r in snap["outbox"]])
     out.table(_("Last runs"), [_("command"), _("started"), _("finished"), _("exit")],
               [(r["command"], r["started_at"], r["finished_at"] or (_("running") if r.get("running") else
                                                                     _("stopped half-way")),
                 r["exit_code"]) for r in snap["last_runs"] if r])
     for name, view in snap["connectors"].items():
-        out.table(name, [_("what"), _("count")], sorted(view["counts"].items()))
+        said = words.of_connector(name)
+        out.table(name, [_("what"), _("count")], sorted((word(said, k), n) for k, n in view["counts"].items()))
     if snap["failing"]:
         out.table(_("Failing passes"), [_("pass"), _("where"), _("exit"), _("since"), _("reason"),
                                              _("acknowledged")],
                   [(f["command"], f["scope"], f["exit_code"], f["since"], f["reason"], f["acknowledged_at"] or "")
                    for f in snap["failing"]])
     out.table(_("Recent activity"), [_("when"), _("who"), _("what"), _("arguments"), _("exit")],
-              [(a["at"], a["user"], a["action"], a["arguments"], "" if a["exit_code"] is None else a["exit_code"])
+              [(a["at"], _(words.A_PASS) if a["user"] is None else a["user"], a["action"], a["arguments"], "" if a["exit_code"] is None else a["exit_code"])
                for a in snap["activity"]])
     if snap["failed"]:
         out.table(_("Refused for good"), [_("connector"), _("kind"), _("key"), _("error")],
-                  [(f["connector"], f["kind"], f["business_key"], f["last_error"]) for f in snap["failed"]])
+                  [(f["connector"], word(words.of_connector(f["connector"]), f["kind"]), f["business_key"],
+                    f["last_error"]) for f in snap["failed"]])
     if snap["notifications"]:
         out.table(_("Notifications"), [_("when"), _("connector"), _("message")],
                   [(n["created_at"], n["connector"], n["message"]) for n in snap["notifications"]])

@@ -24,7 +24,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 if TYPE_CHECKING:  # imported where used: `decimal` alone costs a till's scan-qr ~6 ms
     from datetime import date, datetime, tzinfo
@@ -109,6 +109,15 @@ def ngettext(singular: str, plural: str, count: int) -> str:
 def N_(message: str) -> str:
     """Marks a text for the catalog without translating it now."""
     return message
+
+
+def word(words: Mapping[Any, str], key: Any) -> str:
+    """A machine word (a journal state, a counter's name) for people, from a table of `N_()` words;
+    a word the table does not know is shown as it is."""
+    if key is None or key == "":
+        return ""
+    name = words.get(key)
+    return _(name) if name is not None else str(key)
 
 
 def _catalog() -> dict[Any, Any]:

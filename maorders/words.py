@@ -1,0 +1,30 @@
+"""The kernel's machine words for people: an outbox item's state, who ran something.
+
+The journal, `--json` and the logs keep the machine word; `status`, tables and pages show these,
+through the catalog. A connector's own words (its counters, outbox kinds, journal states) are in
+its `words` module, named by `Connector.words`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from maorders.i18n import N_, word
+
+OUTBOX_STATES = {
+    "pending": N_("queued"), "retry": N_("to be sent again"), "sent": N_("sent"), "failed": N_("not sent"),
+    "unknown": N_("outcome unknown"), "dismissed": N_("dismissed"),
+}
+A_PASS = N_("(pass)")  # recent activity: a pass run, beside what a person did by hand
+
+
+def outbox_state(state: str | None) -> str:
+    return word(OUTBOX_STATES, state)
+
+
+def of_connector(name: str) -> Any:
+    """The connector's words for people ({} for a connector that has none, or is not known)."""
+    from maorders import connectors
+
+    found = connectors.registered().get(name)
+    return found.words_for_people() if found else {}
