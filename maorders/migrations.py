@@ -55,3 +55,17 @@ def m004_migration_sources(db: Database) -> None:
     # opening the journal needs no migration check (nor sqlite-utils' 70 ms import): a till waits
     db.execute("""CREATE TABLE migration_sources (
         migrations TEXT PRIMARY KEY, source_crc INTEGER NOT NULL, checked_at TEXT NOT NULL)""")
+
+
+# a stamp of a journal made before stamps were UTC: the local time with its offset
+_LOCAL_STAMP = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9][+-][0-9][0-9]:[0-9][0-9]"
+
+
+@kernel()
+def m005_stamps_in_utc(db: Database) -> None:
+    # every table's stamps (the connectors' too) to UTC, so that comparing them as text holds;
+    # SQLite's own date functions read the offset. A stamp already in UTC is left as it is.
+    for table in db.table_names():
+        for column in (c.name for c in db[table].columns if c.type.upper() in ("TEXT", "")):
+            db.execute(f"""UPDATE [{table}] SET [{column}] = strftime('%Y-%m-%dT%H:%M:%S+00:00', [{column}])
+                           WHERE [{column}] GLOB '{_LOCAL_STAMP}' AND [{column}] NOT LIKE '%+00:00'""")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -65,7 +66,12 @@ def masked(value: Any) -> Any:
 
 
 class RedactingFormatter(logging.Formatter):
-    """Formats as usual, tracebacks included, then masks the whole text."""
+    """Formats as usual, tracebacks included, then masks the whole text. A line's time is ISO-8601
+    UTC (`2026-12-06T08:41:06.447Z`), as the journal's and `--json`'s: one clock to match them by."""
+
+    converter = time.gmtime
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))

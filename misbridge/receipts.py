@@ -117,7 +117,7 @@ def check_number(value: int) -> int:
 def bill_date(raw: str | None, now: datetime) -> str:
     """`--date` (ISO, local time) or now; seconds precision, as the MIS writes dates."""
     if raw is None:
-        return now.strftime(DATE_FORMAT)
+        return now.astimezone().strftime(DATE_FORMAT)  # the MIS writes local time
     try:
         parsed = datetime.fromisoformat(raw.strip())
     except ValueError:

@@ -317,10 +317,10 @@ def pass_span(r: Round, command: str, pid: int, started: float) -> tuple[float, 
     """When the pass itself ran (its lock held, its log open), in seconds from the start
     of the process, from the `started (pid N)` line of its log and the run's last line
     (`<pass> exit <code>…`)."""
-    from datetime import datetime
+    from datetime import datetime, timezone
 
-    def at(line: str) -> float:
-        return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp() - started
+    def at(line: str) -> float:  # the log's times are UTC: 2026-12-06T08:41:06.447Z
+        return datetime.strptime(line[:24], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp() - started
 
     lines = (Path(r.env["MAORDERS_LOG_DIR"]) / f"{command}.log").read_text(encoding="utf-8").splitlines()
     first = next(n for n, line in enumerate(lines) if f"{command} started (pid {pid})" in line)
