@@ -53,9 +53,9 @@ TEST_TITLE = N_("maorders: test alert")
 
 # what each desktop target needs in maorders' own Python (docs/operations.md)
 NEEDS = {
-    "dbus": "dbus-python (apt install python3-dbus, or pip install dbus-python)",
-    "kde": "dbus-python (apt install python3-dbus, or pip install dbus-python)",
-    "qt": "dbus-python (apt install python3-dbus, or pip install dbus-python)",
+    "dbus": "dbus-python (apt install python3-dbus; pip install dbus-python)",
+    "kde": "dbus-python (apt install python3-dbus; pip install dbus-python)",
+    "qt": "dbus-python (apt install python3-dbus; pip install dbus-python)",
     "glib": "PyGObject and dbus-python (apt install python3-gi python3-dbus)",
     "gnome": "PyGObject (apt install python3-gi gir1.2-notify-0.7)",
     "windows": "pywin32 (pip install pywin32) on Windows",

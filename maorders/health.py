@@ -174,7 +174,7 @@ def doctor(app: AppState) -> int:
 
     out = app.output
     settings, checks = settings_checks(app)
-    if not any(c["check"].startswith(_("settings file")) for c in checks):  # else no value can be read
+    if not any(c["check"].startswith("settings file") for c in checks):  # else no value can be read
         basics = app.basics() if settings is not None else _basics(app)
         checks += operations.doctor_checks(settings, app.env_file, basics)
         checks.append(operations.desk_check(app.raw_values()))
@@ -195,14 +195,28 @@ def _report(out: Output, checks: list[dict[str, Any]]) -> int:
                                           and c.get("exit_code", 69) == code)} if code else {})})
     else:
         out.table(_("Doctor"), [_("check"), _("ok"), _("detail")],
-                  [(c["check"], _("WARN") if not c["ok"] and c.get("warning") else bool(c["ok"]), c["detail"])
+                  [(_title(c), _("WARN") if not c["ok"] and c.get("warning") else bool(c["ok"]), c["detail"])
                    for c in checks])
     return code
 
 
 def _shown(check: dict[str, Any]) -> dict[str, Any]:
     """A passing check carries no exit code (it would read as the code it exits with)."""
-    return {k: v for k, v in check.items() if k != "variable" and not (k == "exit_code" and check["ok"])}
+    return {k: v for k, v in check.items()
+            if k not in ("variable", "title") and not (k == "exit_code" and check["ok"])}
+
+
+def _title(check: dict[str, Any]) -> str:
+    """A check's name for people: its own title, else its name in the kernel's or a connector's words
+    (a service's name, `megapteka`, stays as it is)."""
+    from maorders import connectors
+
+    if check.get("title"):
+        return check["title"]
+    for name in connectors.registered():
+        if check["check"] in words.of_connector(name):
+            return word(words.of_connector(name), check["check"])
+    return word(words.DOCTOR_CHECKS, check["check"])
 
 
 def settings_checks(app: AppState) -> tuple[Any, list[dict[str, Any]]]:
@@ -226,7 +240,7 @@ def variable_rows(app: AppState) -> list[dict[str, Any]]:
     try:
         values = read_values(app.env_file)
     except ConfigError as exc:
-        return unparsed_rows(app) or [{"check": _("settings file"), "ok": False, "exit_code": 78, "detail": str(exc),
+        return unparsed_rows(app) or [{"check": "settings file", "ok": False, "exit_code": 78, "detail": str(exc),
                                        "variable": ""}]
     rows: list[dict[str, Any]] = []
     for name, connector in connectors.registered().items():
@@ -235,7 +249,8 @@ def variable_rows(app: AppState) -> list[dict[str, Any]]:
             connector.read_settings(env)
         except ConfigError as exc:  # a rule across settings, after each one was read
             env.noted.setdefault(str(exc).split()[0], str(exc))
-        rows += [{"check": f"setting {variable}", "ok": False, "exit_code": 78, "detail": f"{name}: {message}",
+        rows += [{"check": f"setting {variable}", "title": _("setting {variable}").format(variable=variable),
+                  "ok": False, "exit_code": 78, "detail": f"{name}: {message}",
                   "variable": variable} for variable, message in env.noted.items()]
     return rows
 
@@ -253,7 +268,8 @@ def unparsed_rows(app: AppState) -> list[dict[str, Any]]:
         lines = unparsed_lines(path)
     except ConfigError:
         return []  # unreadable: the settings file's own row says why
-    return [{"check": _("settings file, line {line}").format(line=line), "ok": False, "exit_code": 78,
+    return [{"check": f"settings file, line {line}", "title": _("settings file, line {line}").format(line=line),
+             "ok": False, "exit_code": 78,
              "detail": _("{path}, line {line}: not a KEY=value line").format(path=path, line=line),
              "variable": ""} for line in lines]
 

@@ -252,7 +252,7 @@ class Remote:
                  rate_limit: int | None = None, headers: dict[str, str] | None = None,
                  url_setting: str | None = None, max_reply_bytes: int = MAX_REPLY_BYTES):
         self.name = name
-        self.url_setting = url_setting or settings.url_setting(base_url) or "the service's URL setting"
+        self.url_setting = url_setting or settings.url_setting(base_url) or _("the service's URL setting")
         self.max_reply_bytes = max_reply_bytes
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout

@@ -253,7 +253,8 @@ def _alert_url_checks(urls: tuple[str, ...]) -> list[dict[str, Any]]:
         found = alerts.channels(urls)
     except Exception as exc:  # noqa: BLE001
         return [{"check": "alerts", "ok": False, "exit_code": 78, "detail": redact(f"{type(exc).__name__}: {exc}")}]
-    return [{"check": f"alerts {c.label}", "ok": c.server is not None, "exit_code": 78,
+    return [{"check": f"alerts {c.label}", "title": _("alerts {channel}").format(channel=c.label),
+             "ok": c.server is not None, "exit_code": 78,
              "detail": _("usable (maorders alerts test sends a test message)") if c.server else c.problem}
             for c in found]
 

@@ -163,16 +163,20 @@ def _read_line(conn: socket.socket, deadline: float) -> Any:
 def doctor_checks(configured: list[str]) -> list[dict[str, Any]]:
     """Whether this user's service answers, when a configured connector has a resident pass.
     A warning only: without it those commands still run, cold."""
+    from maorders.i18n import _
+
     commands = resident_commands(configured)
     if not commands:
         return []
     service = published()
     if service is not None and ask(service, None):
         return [{"check": "till service", "ok": True,
-                 "detail": f"maorders serve (pid {service.get('pid')}) takes {', '.join(commands)} for this user"}]
+                 "detail": _("maorders serve (pid {pid}) takes {commands} for this user").format(
+                     pid=service.get("pid"), commands=", ".join(commands))}]
     return [{"check": "till service", "ok": False, "warning": True,
-             "detail": f"maorders serve is not running for this user: {', '.join(commands)} start cold (~0.4 s); "
-                       "start `maorders serve` at the log-on of the user who runs them (README: Scheduling)"}]
+             "detail": _("maorders serve is not running for this user: {commands} start cold (~0.4 s); start "
+                         "`maorders serve` at the log-on of the user who runs them (README: Scheduling)").format(
+                             commands=", ".join(commands))}]
 
 
 def resident_commands(names: list[str] | None = None) -> list[str]:

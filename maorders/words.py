@@ -15,6 +15,12 @@ OUTBOX_STATES = {
     "pending": N_("queued"), "retry": N_("to be sent again"), "sent": N_("sent"), "failed": N_("not sent"),
     "unknown": N_("outcome unknown"), "dismissed": N_("dismissed"),
 }
+DOCTOR_CHECKS = {  # the kernel's `doctor` rows (--json keeps the name)
+    "settings": N_("settings"), "settings file": N_("settings file"), "log folder": N_("log folder"),
+    "desktop pop-ups": N_("desktop pop-ups"), "settings file access": N_("settings file access"),
+    "journal access": N_("journal access"), "staff desk": N_("staff desk"), "till service": N_("till service"),
+    "journal": N_("journal"), "services": N_("services"), "metrics file": N_("metrics file"), "alerts": N_("alerts"),
+}
 A_PASS = N_("(pass)")  # recent activity: a pass run, beside what a person did by hand
 
 

@@ -105,3 +105,15 @@ def test_issue17_point4_doctor_reads_the_stock_file_as_export_stock_does(cli):
     broken.write_bytes(b"sku;name;department;quantity;price;barcode\n1;\x98;x;1;1;46\n")
     code, check = _stock_check(cli, MEGAPTEKA_STOCK_FILE=str(broken))
     assert code == 65 and "line 2" in check["detail"] and "0x98" in check["detail"], check
+
+
+def test_doctor_names_its_checks_in_the_staffs_words_and_json_keeps_the_names(cli):
+    """Issue 18 point 1: `doctor`'s rows read in Russian (the default), a missing setting's row too;
+    `--json` keeps the machine names scripts match on."""
+    shown = cli.run("doctor", MAORDERS_LANG="ru", MEGAPTEKA_SECRET="")
+    rows = [line.split("\t")[0] for line in shown.stdout.splitlines()[2:]]
+    assert {"папка логов", "всплывающие окна", "журнал", "настройка MEGAPTEKA_SECRET"} <= set(rows), shown.stdout
+    assert not {"log folder", "desktop pop-ups", "journal", "setting MEGAPTEKA_SECRET"} & set(rows), shown.stdout
+    names = {c["check"] for c in json.loads(cli.run("--json", "doctor", MAORDERS_LANG="ru",
+                                                    MEGAPTEKA_SECRET="").stdout)["checks"]}
+    assert {"log folder", "desktop pop-ups", "journal", "setting MEGAPTEKA_SECRET"} <= names
