@@ -246,7 +246,7 @@ def demo(
     except MaordersError as exc:
         out.error(str(exc))
         if out.json_mode:
-            out.emit_json({"command": "demo", "exit_code": exc.exit_code, "error": str(exc)})
+            out.emit_json({"command": "demo", "exit_code": exc.exit_code, "error": str(exc), "reason": str(exc)})
         _exit(exc.exit_code)
 
 
@@ -302,8 +302,8 @@ def main(command: Any = None) -> None:
         if json_mode:
             names = typer.main.get_command(app).commands  # type: ignore[attr-defined]
             command = next((arg for arg in argv if arg in names), "")
-            Output(json_mode=True).emit_json({"command": command, "exit_code": code,
-                                              "error": exc.format_message()})
+            Output(json_mode=True).emit_json({"command": command, "exit_code": code,  # "reason": as every exit's
+                                              "error": exc.format_message(), "reason": exc.format_message()})
     except Exception:  # a bug outside any pass (demo, sandbox): one line, the traceback in a log file
         from maorders.runner import log_bug
 
@@ -311,7 +311,8 @@ def main(command: Any = None) -> None:
         Output().error(_("internal error (traceback in the log)"))
         code = 1
         if json_mode:
-            Output(json_mode=True).emit_json({"command": "", "exit_code": code, "error": "internal error"})
+            Output(json_mode=True).emit_json({"command": "", "exit_code": code, "error": "internal error",
+                                              "reason": "internal error"})
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -256,7 +256,8 @@ def test_a_usage_error_reads_in_the_peoples_language_and_json_keeps_clicks_words
     done = subprocess.run([MAORDERS, "sandbox", "--port", "eighty", "--json"], env=env, capture_output=True,
                           text=True, encoding="utf-8", timeout=60)
     assert done.returncode == 2 and "Неверное значение '--port': 'eighty'" in done.stderr
-    assert json.loads(done.stdout)["error"].startswith("Invalid value for '--port'")
+    answer = json.loads(done.stdout)
+    assert answer["error"].startswith("Invalid value for '--port'") and answer["reason"] == answer["error"]
 
 
 def test_a_table_cell_reads_yes_or_no_and_local_time_in_the_peoples_language(monkeypatch):
