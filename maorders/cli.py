@@ -267,8 +267,8 @@ def sandbox(
 for _connector in connectors.registered().values():  # operator groups come after the kernel's commands
     for _group, _reference in _connector.groups.items():
         app.add_typer(load(_reference), name=_group)
-from maorders.operations_cli import alerts, watch  # noqa: E402 - staff alerts and the desktop watcher (issue 9)
-app.add_typer(alerts, name="alerts"), app.command("watch")(watch)
+from maorders.operations_cli import WATCH_HELP, alerts, watch  # noqa: E402 - staff alerts, the desktop watcher
+app.add_typer(alerts, name="alerts"), app.command("watch", help=WATCH_HELP)(watch)
 from maorders.desk.command import desk as desk_command, desk_help  # noqa: E402 - the staff desk (issue 19); no Flask
 app.command("desk", help=desk_help())(desk_command)
 

@@ -17,15 +17,11 @@ alerts = typer.Typer(help=_("Staff alerts: every notification sent once through 
                      no_args_is_help=True)
 
 
-@alerts.command("test")
+@alerts.command("test", help=_(
+    "Send a test message through every alert URL now (the journal is not touched).\n\nExits 0 when every "
+    "channel accepted it, 69 when one refused or could not be reached, 78 when MAORDERS_ALERT_URLS is not "
+    "set or a URL is not one Apprise can use.\n\nExample: {command}").format(command="maorders alerts test"))
 def alerts_test(ctx: typer.Context) -> None:
-    """Send a test message through every alert URL now (the journal is not touched).
-
-    Exits 0 when every channel accepted it, 69 when one refused or could not be reached,
-    78 when MAORDERS_ALERT_URLS is not set or a URL is not one Apprise can use.
-
-    Example: maorders alerts test
-    """
     state = app_state(ctx)
 
     def action() -> int:
@@ -51,7 +47,8 @@ def alerts_test(ctx: typer.Context) -> None:
     raise typer.Exit(guarded(state, action))
 
 
-@alerts.command("list")
+@alerts.command("list", help=_("List staff alerts, newest first: the notification, whether it was delivered, "
+                                "the last error.\n\nExample: {command}").format(command="maorders alerts list --failed"))
 def alerts_list(
     ctx: typer.Context,
     failed: bool = typer.Option(False, "--failed", help=_("Only alerts not delivered yet after a failed try, "
@@ -59,10 +56,6 @@ def alerts_list(
     limit: int = typer.Option(100, "--limit", min=1, max=10000, help=_("At most this many, newest first. "
                               "Example: --limit 20")),
 ) -> None:
-    """List staff alerts, newest first: the notification, whether it was delivered, the last error.
-
-    Example: maorders alerts list --failed
-    """
     def action(journal: Any) -> int:
         from maorders import alerts as alerts_module
 
@@ -77,6 +70,14 @@ def alerts_list(
         return 0
 
     with_journal(ctx, action)
+
+
+WATCH_HELP = _(
+    "Show each new notification as a desktop pop-up, for the logged-on staff.\n\nReads the journal only (never "
+    "locks out a pass): give it `--journal` when this user cannot read the settings file. Start it at log-on "
+    "(scripts/windows/tasks/maorders-watch.xml, scripts/linux/maorders-watch.desktop). Exits 75 with --once "
+    "when a pop-up could not be shown.\n\nExample: {command}").format(
+        command="maorders --journal C:\\ProgramData\\maorders\\journal.db watch")
 
 
 def watch(
@@ -94,14 +95,7 @@ def watch(
                                               "(default: this user's state folder). "
                                               "Example: --state-file ~/.maorders-watch.json")),
 ) -> None:
-    """Show each new notification as a desktop pop-up, for the logged-on staff.
-
-    Reads the journal only (never locks out a pass): give it `--journal` when this user
-    cannot read the settings file. Start it at log-on (scripts/windows/tasks/maorders-watch.xml,
-    scripts/linux/maorders-watch.desktop). Exits 75 with --once when a pop-up could not be shown.
-
-    Example: maorders --journal C:\\ProgramData\\maorders\\journal.db watch
-    """
+    """`maorders watch` (its help: WATCH_HELP)."""
     state = app_state(ctx)
 
     def action() -> int:
