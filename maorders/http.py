@@ -315,17 +315,18 @@ class Remote:
 
     def _refusal(self, what: str, exc: PermanentError) -> Exception:
         if exc.status in (404, 405, 410):
-            return ConfigError(f"{what}: {exc.status} — no such API at {self.base_url}; check {self.url_setting}")
+            return ConfigError(_("{what}: {status} — no such API at {url}; check {setting}").format(
+                what=what, status=exc.status, url=self.base_url, setting=self.url_setting))
         return RefusedError(str(exc))
 
     def _send(self, method: str, path: str, what: str, accept: tuple[int, ...] = (),
               **kwargs: Any) -> requests.Response:
         if self.budget.left() <= 0:
-            raise TransientError(f"{what}: the pass's time budget is spent; run again later")
+            raise TransientError(_("{what}: the pass's time budget is spent; run again later").format(what=what))
         if self.limiter:
             self.limiter.wait()
             if self.budget.left() <= 0:  # the wait for the rate limit counts against the budget too
-                raise TransientError(f"{what}: the pass's time budget is spent; run again later")
+                raise TransientError(_("{what}: the pass's time budget is spent; run again later").format(what=what))
         self.calls += 1
         left = self.budget.left()
         timeout = min(self.timeout, max(left, 0.1))
@@ -368,25 +369,28 @@ class Remote:
             target = requests.compat.urljoin(url, response.headers["Location"])
             response.close()
             if method.upper() != "GET" or _origin(target) != _origin(url):
-                raise ConfigError(f"{what} was redirected ({response.status_code}) to {_shown(target)}; "
-                                  f"credentials are not sent there: put the right address in {self.url_setting}")
+                raise ConfigError(_("{what} was redirected ({status}) to {target}; credentials are not sent "
+                                    "there: put the right address in {setting}").format(
+                    what=what, status=response.status_code, target=_shown(target), setting=self.url_setting))
             url = target
             kwargs = {k: v for k, v in kwargs.items() if k != "params"}  # the Location carries the query
-        raise ConfigError(f"{what}: more than {MAX_REDIRECTS} redirects; check {self.url_setting}")
+        raise ConfigError(_("{what}: more than {count} redirects; check {setting}").format(
+            what=what, count=MAX_REDIRECTS, setting=self.url_setting))
 
     def _read(self, response: requests.Response, what: str) -> None:
         """Read the body, stopping as soon as it passes `max_reply_bytes` (decoded size)."""
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_reply_bytes:
             response.close()
-            raise TransientError(f"{what}: reply of {int(declared):,} bytes is over the "
-                                 f"{self.max_reply_bytes:,}-byte limit")
+            raise TransientError(_("{what}: reply of {size} bytes is over the {limit}-byte limit").format(
+                what=what, size=f"{int(declared):,}", limit=f"{self.max_reply_bytes:,}"))
         body = bytearray()
         for chunk in response.iter_content(64 * 1024):
             body += chunk
             if len(body) > self.max_reply_bytes:
                 response.close()
-                raise TransientError(f"{what}: reply over the {self.max_reply_bytes:,}-byte limit")
+                raise TransientError(_("{what}: reply over the {limit}-byte limit").format(
+                    what=what, limit=f"{self.max_reply_bytes:,}"))
         response._content = bytes(body)  # what requests itself does when it reads a body whole
 
     def _backoff(self, state: RetryCallState) -> float:
@@ -396,7 +400,7 @@ class Remote:
         pause = max(wished or 0.0, random.uniform(0, exponential))  # full jitter
         left = self.budget.left()
         if pause >= left:
-            raise TransientError(f"{self.name}: the pass's time budget is spent; run again later")
+            raise TransientError(_("{what}: the pass's time budget is spent; run again later").format(what=self.name))
         return pause
 
     def _before_sleep(self, what: str, state: RetryCallState) -> None:

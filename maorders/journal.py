@@ -30,6 +30,7 @@ from typing import Any, Iterable, Iterator
 
 from maorders.clock import now, stamp
 from maorders.errors import JournalError, TransientError
+from maorders.i18n import _
 from maorders.redact import masked, redact
 
 BUSY_TIMEOUT_S = 10.0
@@ -94,9 +95,9 @@ class Journal:
         except sqlite3.OperationalError as exc:
             raise _journal_error(path, exc) from exc
         except sqlite3.DatabaseError as exc:
-            raise JournalError(f"journal {path} is not a usable SQLite file: {exc}") from exc
+            raise JournalError(_("journal {path} is not a usable SQLite file: {why}").format(path=path, why=exc)) from exc
         except OSError as exc:
-            raise JournalError(f"journal {path} cannot be created: {exc.strerror}") from exc
+            raise JournalError(_("journal {path} cannot be created: {why}").format(path=path, why=exc.strerror)) from exc
         journal = cls(conn, path)
         journal.busy_seconds = timeout
         return journal
@@ -111,8 +112,8 @@ class Journal:
         if self.budget is not None:
             left = self.budget.left()
             if left <= 0:
-                raise TransientError(f"the pass's time budget is spent before writing journal {self.path}; "
-                                     "run again later")
+                raise TransientError(_("the pass's time budget is spent before writing journal {path}; "
+                                       "run again later").format(path=self.path))
             self.db.execute(f"PRAGMA busy_timeout = {int(min(self.busy_seconds, left) * 1000)}")
         try:
             with immediate(self.db):
@@ -306,5 +307,5 @@ def _apply(conn: Connection, reference: str, crc: int | None) -> None:
 def _journal_error(path: Path, exc: sqlite3.OperationalError) -> Exception:
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return TransientError(f"journal {path} is locked by another program; run again later")
-    return JournalError(f"journal {path} cannot be written: {text}")
+        return TransientError(_("journal {path} is locked by another program; run again later").format(path=path))
+    return JournalError(_("journal {path} cannot be written: {why}").format(path=path, why=text))

@@ -58,7 +58,7 @@ class Env:
         if value:
             return value
         if default is None:
-            raise ConfigError(f"{name} is not set")
+            raise ConfigError(_("{name} is not set").format(name=name))
         return default
 
     def optional(self, name: str) -> str | None:
@@ -79,9 +79,10 @@ class Env:
         try:
             value = float(raw.replace(",", "."))
         except ValueError:
-            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+            raise ConfigError(_("{name} must be a number, got {value}").format(name=name, value=repr(raw))) from None
         if not minimum <= value <= maximum:  # NaN fails both comparisons
-            raise ConfigError(f"{name} must be a number from {minimum:g} to {maximum:g}, got {raw!r}")
+            raise ConfigError(_("{name} must be a number from {minimum} to {maximum}, got {value}").format(
+                name=name, minimum=f"{minimum:g}", maximum=f"{maximum:g}", value=repr(raw)))
         return value
 
     def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
@@ -89,16 +90,17 @@ class Env:
         try:
             value = int(raw)
         except ValueError:
-            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+            raise ConfigError(_("{name} must be a whole number, got {value}").format(name=name, value=repr(raw))) from None
         if value < minimum or (maximum is not None and value > maximum):
             bounds = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
-            raise ConfigError(f"{name} must be {bounds}, got {raw!r}")
+            raise ConfigError(_("{name} must be {bounds}, got {value}").format(name=name, bounds=bounds, value=repr(raw)))
         return value
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.text(name, default).lower()
         if value not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+            raise ConfigError(_("{name} must be one of {choices}, got {value}").format(
+                name=name, choices=", ".join(choices), value=repr(value)))
         return value
 
     def flag(self, name: str, default: bool) -> bool:
@@ -107,7 +109,7 @@ class Env:
             return True
         if raw in NO:
             return False
-        raise ConfigError(f"{name} must be yes or no, got {raw!r}")
+        raise ConfigError(_("{name} must be yes or no, got {value}").format(name=name, value=repr(raw)))
 
     def items(self, name: str, default: str = "") -> tuple[str, ...]:
         raw = self.values.get(name)
@@ -119,7 +121,8 @@ class Env:
         for pair in self.items(name, default):
             key, sep, value = pair.partition("=")
             if not sep or not key.strip() or not value.strip():
-                raise ConfigError(f"{name} must be a list of CODE=value pairs, got {pair!r}")
+                raise ConfigError(_("{name} must be a list of CODE=value pairs, got {value}").format(
+                    name=name, value=repr(pair)))
             result[key.strip()] = value.strip()
         return result
 
@@ -233,13 +236,14 @@ def _env_file_text(path: Path, explicit: bool) -> str | None:
         raise ConfigError(_("env file {path} cannot be read: {reason}").format(
             path=path, reason=exc.strerror or type(exc).__name__)) from None
     if b"\0" in raw:
-        raise ConfigError(f"env file {path} is not a text file (UTF-8 or Windows-1251 KEY=value lines)")
+        raise ConfigError(_("env file {path} is not a text file (UTF-8 or Windows-1251 KEY=value lines)").format(
+            path=path))
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         if _is_cp1251(raw):
             return raw.decode("cp1251")
-    raise ConfigError(f"env file {path} is neither UTF-8 nor Windows-1251 text")
+    raise ConfigError(_("env file {path} is neither UTF-8 nor Windows-1251 text").format(path=path))
 
 
 def _is_cp1251(raw: bytes) -> bool:
