@@ -347,15 +347,15 @@ class Remote:
 
     def _failure(self, what: str, exc: requests.RequestException) -> Exception:
         if isinstance(exc, requests.exceptions.SSLError):
-            return RefusedError(f"{what}: TLS verification failed ({type(exc).__name__}); "
-                                "set REQUESTS_CA_BUNDLE for a private CA")
+            return RefusedError(_("{what}: TLS verification failed ({kind}); set REQUESTS_CA_BUNDLE for a private "
+                                  "CA").format(what=what, kind=type(exc).__name__))
         unreachable = _unreachable(exc)
         if unreachable:
             host = requests.utils.urlparse(exc.request.url if exc.request else self.base_url).netloc
             return Retryable(_("cannot connect to {host} ({reason}); check {setting}").format(
                 host=host.rpartition("@")[2], reason=unreachable, setting=self.url_setting))
         if isinstance(exc, BROKEN_TRANSFER):
-            return Retryable(f"broken transfer ({type(exc).__name__})")
+            return Retryable(_("broken transfer ({kind})").format(kind=type(exc).__name__))
         return exc
 
     def _follow(self, method: str, url: str, what: str, timeout: float, kwargs: dict[str, Any]
