@@ -58,6 +58,7 @@ def alerts_list(
 ) -> None:
     def action(journal: Any) -> int:
         from maorders import alerts as alerts_module
+        from maorders.words import outbox_state
 
         rows = alerts_module.listing(journal, failed, limit)
         out = app_state(ctx).output
@@ -65,7 +66,7 @@ def alerts_list(
             out.emit_json({"command": "alerts list", "exit_code": 0, "alerts": rows})
         else:
             out.table(_("Alerts"), ["#", _("connector"), _("state"), _("tries"), _("message"), _("last error")],
-                      [(r["notification"], r["connector"], r["state"], r["attempts"], r["message"],
+                      [(r["notification"], r["connector"], outbox_state(r["state"]), r["attempts"], r["message"],
                         r["last_error"]) for r in rows])
         return 0
 

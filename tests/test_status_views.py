@@ -105,3 +105,20 @@ def test_status_shows_times_in_the_staff_zone_and_form(cli):
     assert "06.12.2026 11:41" in shown.stdout and "2026-12-06T08:41" not in shown.stdout, shown.stdout
     _code, result, _err = cli.json("status", TZ="Europe/Moscow")
     assert any(r["started_at"] == "2026-12-06T08:41:06+00:00" for r in result["last_runs"] if r)
+
+
+def test_status_shows_the_outbox_and_the_activity_in_the_staffs_words(cli, megapteka):
+    """Issue 18 point 1: an outbox item's state and a pass in the recent activity read in Russian
+    (`в очереди`, `(проход)`), while --json keeps the journal's `pending` and no user for a pass."""
+    from conftest import order_line
+
+    _server, site = megapteka
+    site.add_order([order_line("A-1001", "4601234567890", 1)])
+    assert cli.run("export-stock").returncode == 0
+    assert cli.run("pull-orders").returncode == 0  # status 1 queued, not sent yet
+    shown = cli.run("status", MAORDERS_LANG="ru").stdout
+    assert "\tв очереди\t" in shown and "pending" not in shown, shown
+    assert "\t(проход)\tpull-orders\t" in shown and "(pass)" not in shown, shown
+    _code, result, _err = cli.json("status")
+    assert {"connector": "megapteka", "kind": "status", "state": "pending", "n": 1} in result["outbox"]
+    assert {(a["user"], a["action"]) for a in result["activity"]} >= {(None, "pull-orders")}
