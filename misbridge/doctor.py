@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from maorders.errors import MaordersError
-from maorders.i18n import _, ngettext
+from maorders.i18n import _, money, ngettext
 from maorders.http import Remote
 from misbridge.mail import MailChannelDown, MailSession
 from misbridge import replies
@@ -68,7 +68,7 @@ def _sms(config: Any, general: Any, budget: Any) -> dict[str, Any]:
             raise ValueError("malformed reply: not a JSON object")
         if body.get("status") == "OK":
             return {"check": "misbridge: sms.ru", "ok": True,
-                    "detail": _("balance {balance}").format(balance=replies.as_text(body.get("balance")))}
+                    "detail": _("balance {balance}").format(balance=_roubles(replies.as_text(body.get("balance"))))}
         said = f"{replies.as_text(body.get('status_code'))} {replies.as_text(body.get('status_text'))}"
         return {"check": "misbridge: sms.ru", "ok": False, "exit_code": 69,
                 "detail": _("sms.ru refused: {said}").format(said=said)}
@@ -77,3 +77,11 @@ def _sms(config: Any, general: Any, budget: Any) -> dict[str, Any]:
                 "exit_code": getattr(exc, "exit_code", 75) or 75}
     finally:
         remote.close()
+
+
+def _roubles(text: str) -> str:
+    """sms.ru's balance in roubles as people read sums; what is not a number, as it came."""
+    try:
+        return money(text)
+    except (ArithmeticError, ValueError):
+        return text

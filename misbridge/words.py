@@ -7,7 +7,7 @@ methods are «Получение» (Receive) and «Оплата» (Pay), the see
 
 from __future__ import annotations
 
-from maorders.i18n import N_, word
+from maorders.i18n import N_, _, word
 from maorders.words import OUTBOX_STATES
 
 RECEIVE = N_("Receive (invoice taken)")
@@ -64,7 +64,7 @@ WORDS = {**COUNTERS, **KINDS, **STATUS_COUNTS}
 STATES = {
     **OUTBOX_STATES,
     "new": N_("waiting for payment"), "received": N_("waiting for payment"), "paid": N_("paid"),
-    "partially_paid": N_("paid in part"), "refunded": N_("refunded"), "annulled": N_("annulled"),
+    "partially_paid": N_("paid in part"), "refunded": N_("payment refunded"), "annulled": N_("annulled"),
     "queued": N_("queued"), "held": N_("held"), "deleted": N_("deleted"),
 }
 RECEIPT_TYPES = {"sale": N_("sale"), "refund": N_("refund")}
@@ -102,5 +102,6 @@ def notes_in_words(notes: list[str]) -> str:
 
 
 def ereceipts_in_words(ereceipts: list[dict[str, str]]) -> str:
-    """An e-receipt list as "2 SMS sent, 3 e-mail queued"."""
-    return ", ".join(f"{e['id']} {word(CHANNELS, e['channel'])} {in_words(e['state'])}" for e in ereceipts)
+    """An e-receipt list as "2 (SMS): sent, 3 (e-mail): queued"."""
+    return ", ".join(_("{id} ({channel}): {state}").format(id=e["id"], channel=word(CHANNELS, e["channel"]),
+                                                          state=in_words(e["state"])) for e in ereceipts)

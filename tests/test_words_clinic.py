@@ -53,7 +53,7 @@ def test_the_pass_line_status_and_lists_read_in_words_while_json_keeps_the_machi
 
     shown = cli.run("receipts", "show", "6903", **RU).stdout
     assert "оплачен частично" in shown.splitlines()[0], shown  # was "…): partially_paid, к оплате …"
-    assert "\tпродажа\t" in shown and "2 SMS отправлен" in shown and "«Оплата» (Pay)\t236" in shown, shown
+    assert "\tпродажа\t" in shown and "2 (SMS): отправлен" in shown and "«Оплата» (Pay)\t236" in shown, shown
     code, body = cli.op("receipts", "show", "6903")
     assert body["invoice"]["receipts"][0]["type"] == "sale" and body["invoice"]["history"][1]["method"] == "Pay"
 
