@@ -9,9 +9,10 @@ from typing import Any, List, Optional
 
 import typer
 
-from maorders.i18n import _, money, ngettext, quantity
+from maorders.i18n import _, money, ngettext, quantity, word
 from maorders.operator import answer, app_state, with_journal
-from misbridge.words import in_words, list_in_words
+from misbridge.words import (CHANNELS, METHODS, NOTES, PAY, RECEIPT_TYPES, RECEIVE, counts_in_words,
+                             ereceipts_in_words, in_words, list_in_words, notes_in_words)
 
 receipts = typer.Typer(help=_("Receipts at the clinic's cash desk (ТМ:МИС invoices, Pay, e-receipts).") + "\n\n"
                        + _("Example: {command}").format(command="maorders receipts list --failed"),
@@ -54,8 +55,9 @@ def _record(ctx: typer.Context, command: str, invoice: str, check_num: int, paym
                   else _("Pay queued"))
         out.result(_("Receipt {check} ({type} {total}, {date}) recorded for invoice {invoice}: invoice {state}; "
                      "{queued} (resend-receipts sends them)").format(
-            check=result["check_num"], type=result["type"], total=money(result["total"]),
-            date=result["bill_date"], invoice=result["invoice"], state=result["invoice_state"], queued=queued))
+            check=result["check_num"], type=word(RECEIPT_TYPES, result["type"]), total=money(result["total"]),
+            date=result["bill_date"], invoice=result["invoice"], state=in_words(result["invoice_state"]),
+            queued=queued))
 
     answer(ctx, command, "receipt", fetch, human)
 
@@ -97,10 +99,10 @@ def receipts_list(ctx: typer.Context, failed: bool = typer.Option(
         return desk.invoice_rows(journal, failed)
 
     def human(out: Any, rows: Any) -> None:
-        out.table(_("Invoices"), [_("Invoice"), _("Date"), _("State"), _("To pay"), _("Receive"), _("Checks"),
-                                  _("Pay"), _("Errors")],
+        out.table(_("Invoices"), [_("Invoice"), _("Date"), _("State"), _("To pay"), _(RECEIVE), _("Checks"),
+                                  _(PAY), _("Errors")],
                   [(r["number"], r["date"], in_words(r["state"]), money(r["pay_sum"]), in_words(r["receive"]),
-                    r["checks"], list_in_words(r["pays"]), "; ".join(r["errors"])) for r in rows])
+                    r["checks"], list_in_words(r["pays"]), notes_in_words(r["errors"])) for r in rows])
 
     answer(ctx, "receipts list", "invoices", fetch, human)
 
@@ -117,22 +119,21 @@ def receipts_show(ctx: typer.Context, invoice: str = INVOICE) -> None:
 
     def human(out: Any, d: Any) -> None:
         out.result(_("Invoice {number} ({guid}): {state}, to pay {sum}").format(
-            number=d["number"], guid=d["guid"], state=d["state"], sum=money(d["pay_sum"]))
+            number=d["number"], guid=d["guid"], state=in_words(d["state"]), sum=money(d["pay_sum"]))
             + (_(", child of {invoice}").format(invoice=d["child_of"]) if d["child_of"] else "")
             + (_(", ANNULLED") if d["cancelled"] else ""))
         for flag in d["errors"]:
-            out.warn(flag)
+            out.warn(word(NOTES, flag))
         out.table(_("Services"), [_("Code"), _("Name"), _("Count"), _("Price"), _("Cost"), _("VAT")],
                   [(s["code"], s["name"], quantity(s["count"]), money(s["price"]), money(s["cost"]), s["vat"])
                    for s in d["services"]])
-        out.table(_("Receipts"), [_("Check"), _("Type"), _("Bill date"), _("Total"), _("Pay"), _("Error"),
+        out.table(_("Receipts"), [_("Check"), _("Type"), _("Bill date"), _("Total"), _(PAY), _("Error"),
                                   _("E-receipts")],
-                  [(r["check_num"], r["type"], r["bill_date"], money(r["total"]), in_words(r["pay"]), r["error"] or "",
-                    ", ".join(f"{e['id']} {e['channel']} {in_words(e['state'])}" for e in r["ereceipts"]))
-                   for r in d["receipts"]])
+                  [(r["check_num"], word(RECEIPT_TYPES, r["type"]), r["bill_date"], money(r["total"]),
+                    in_words(r["pay"]), r["error"] or "", ereceipts_in_words(r["ereceipts"])) for r in d["receipts"]])
         out.table(_("History of sends"), [_("Time"), _("Method"), _("Check"), _("Attempt"), _("HTTP code"),
                                           _("Result"), _("Message"), _("Payments")],
-                  [(h["at"], h["method"], h["check_num"] or "", h["attempt"], h["http_code"] or "", h["result"],
+                  [(h["at"], word(METHODS, h["method"]), h["check_num"] or "", h["attempt"], h["http_code"] or "", h["result"],
                     h["message"] or "", h["payments"] or "") for h in d["history"]])
 
     answer(ctx, "receipts show", "invoice", fetch, human)
@@ -150,7 +151,7 @@ def receipts_resend(ctx: typer.Context, invoice: str = INVOICE) -> None:
 
     def human(out: Any, result: Any) -> None:
         out.result(_("Invoice {invoice}: {counts}").format(
-            invoice=invoice, counts=" ".join(f"{k}={v}" for k, v in result["counts"].items()) or _("nothing to send")))
+            invoice=invoice, counts=counts_in_words(result["counts"]) or _("nothing to send")))
         for problem in result["problems"]:
             out.warn(problem)
 
@@ -171,8 +172,9 @@ def receipts_ereceipts(ctx: typer.Context, failed: bool = typer.Option(
     def human(out: Any, rows: Any) -> None:
         out.table(_("E-receipts"), [_("Id"), _("Invoice"), _("Check"), _("Channel"), _("To"), _("State"), _("Code"),
                                     _("Status"), _("Sent at")],
-                  [(r["id"], r["invoice"], r["check_num"], r["channel"], r["recipient"], in_words(r["state"]),
-                    r["status_code"] or "", r["status_text"] or "", r["sent_at"] or "") for r in rows])
+                  [(r["id"], r["invoice"], r["check_num"], word(CHANNELS, r["channel"]), r["recipient"],
+                    in_words(r["state"]), r["status_code"] or "", word(NOTES, r["status_text"]), r["sent_at"] or "")
+                   for r in rows])
 
     answer(ctx, "receipts ereceipts", "ereceipts", fetch, human)
 
@@ -191,7 +193,7 @@ def receipts_ereceipt_resend(ctx: typer.Context, ereceipt: int = EREC) -> None:
         return operate.resend_ereceipt(app_state(ctx), journal, _config(ctx), ereceipt)
 
     def human(out: Any, result: Any) -> None:
-        out.result(_("E-receipt {id}: {state}").format(id=ereceipt, state=result["state"]))
+        out.result(_("E-receipt {id}: {state}").format(id=ereceipt, state=in_words(result["state"])))
 
     answer(ctx, "receipts ereceipt-resend", "ereceipt", fetch, human)
 
@@ -233,7 +235,7 @@ def receipts_history(
         out.table(_("MIS history"), [_("Fetched"), _("Invoice"), _("Invoice guid"), _("Payer guid"), _("Services"),
                                      _("Annulled"), _("Taken"), _("Problem")],
                   [(r["fetched_at"], r["number"], r["invoice_guid"], r["payer_guid"], r["services"],
-                    _("yes") if r["cancelled"] else "", _("yes") if r["accepted"] else _("NO"), r["problem"] or "")
+                    _("yes") if r["cancelled"] else "", _("yes") if r["accepted"] else _("NO"), word(NOTES, r["problem"]))
                    for r in rows])
 
     answer(ctx, "receipts history", "register", fetch, human)
@@ -280,7 +282,7 @@ def cashdesks_push(ctx: typer.Context) -> None:
             out.emit_json({"command": "cashdesks push", "exit_code": 0 if result["state"] == "sent" else 69,
                            "result": result})
         else:
-            out.result(_("Cash desk {guid}: {state}").format(guid=result["cashdeskGuid"], state=result["state"]))
+            out.result(_("Cash desk {guid}: {state}").format(guid=result["cashdeskGuid"], state=in_words(result["state"])))
         return 0 if result["state"] == "sent" else 69
 
     with_journal(ctx, action)

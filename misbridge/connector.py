@@ -27,4 +27,5 @@ CONNECTOR = Connector(
     sandbox="misbridge.demo:sandbox",
     desk="misbridge.web:PAGES",
     loggers=("misbridge",),
+    words="misbridge.words:WORDS",
 )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from maorders.demo import DemoPart, SandboxPart
-from maorders.i18n import N_, _
+from maorders.i18n import N_, _, ngettext
 from misbridge.emulator import API_ID, CASHDESK, OGRN, OID, SmtpServer, serve_mis, serve_sms, service
-from misbridge.words import in_words, list_in_words
+from misbridge.words import EMULATOR_COUNTS, PAY, RECEIVE, counts_in_words, in_words, list_in_words, notes_in_words
 
 
 def environment(mis_url: str, sms_url: str, smtp_port: int) -> dict[str, str]:
@@ -75,15 +75,23 @@ class ClinicDemo(DemoPart):
             rows = desk.invoice_rows(journal)
         finally:
             journal.close()
-        self.demo.out.table("\n" + _("Invoices at the cash desk"), [_("Invoice"), _("State"), _("Receive"), _("Checks"),
-                                                                    _("Pay"), _("Errors")],
+        self.demo.out.table("\n" + _("Invoices at the cash desk"), [_("Invoice"), _("State"), _(RECEIVE), _("Checks"),
+                                                                    _(PAY), _("Errors")],
                             [(r["number"], in_words(r["state"]), in_words(r["receive"]), r["checks"],
-                              list_in_words(r["pays"]), "; ".join(r["errors"])) for r in rows])
-        self.demo.out.result(_("ТМ:МИС accepted: {mis}; e-mails: {emails} over {connections} connection(s); "
-                               "SMS: {sms}").format(mis=dict(self.mis.counters), emails=len(self.smtp.messages),
-                                                    connections=self.smtp.connections, sms=len(self.sms.sent)))
+                              list_in_words(r["pays"]), notes_in_words(r["errors"])) for r in rows])
+        self.demo.out.result(self._closing_line())
         self._summary = {"clinic_invoices": rows, "mis_counters": dict(self.mis.counters),
                          "emails": len(self.smtp.messages), "sms": len(self.sms.sent)}
+
+    def _closing_line(self) -> str:
+        """What the remotes took, in words: «ТМ:МИС приняла: «Получение» (Receive) 4, …; писем 1 …»."""
+        emails, connections = len(self.smtp.messages), self.smtp.connections
+        return _("ТМ:МИС took: {mis}; {emails}, {connections}; SMS sent: {sms}").format(
+            mis=counts_in_words(dict(self.mis.counters), EMULATOR_COUNTS) or _("nothing"),
+            emails=ngettext("{count} e-mail", "{count} e-mails", emails).format(count=emails),
+            connections=ngettext("over {count} connection to the mail server",
+                                 "over {count} connections to the mail server", connections).format(count=connections),
+            sms=len(self.sms.sent))
 
     def summary(self) -> dict[str, Any]:
         return self._summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from maorders.errors import MaordersError
-from maorders.i18n import _
+from maorders.i18n import _, money, ngettext
 from maorders.http import Remote
 from misbridge.mail import MailChannelDown, MailSession
 from misbridge import replies
@@ -37,7 +37,9 @@ def _mis(config: Any, general: Any, budget: Any) -> dict[str, Any]:
     try:
         waiting = MisClient(remote, config.ogrn, config.oid, config.cashdesk_guid).new_invoices()
         return {"check": "misbridge: ТМ:МИС", "ok": True,
-                "detail": f"{config.url}: {len(waiting)} invoice(s) waiting for this cash desk"}
+                "detail": ngettext("{url}: {count} invoice waiting for this cash desk",
+                                   "{url}: {count} invoices waiting for this cash desk", len(waiting)).format(
+                    url=config.url, count=len(waiting))}
     except MaordersError as exc:
         return {"check": "misbridge: ТМ:МИС", "ok": False, "detail": str(exc), "exit_code": exc.exit_code}
     finally:
@@ -58,18 +60,28 @@ def _smtp(config: Any) -> dict[str, Any]:
 def _sms(config: Any, general: Any, budget: Any) -> dict[str, Any]:
     """sms.ru `my/balance` (POST, api_id in the body): the key works and money is left."""
     root = config.sms.url.rsplit("/sms/", 1)[0]
-    remote = Remote("smsru", root, general.http_timeout, 0, budget)
+    remote = Remote("smsru", root, general.http_timeout, 0, budget, url_setting="SMS_URL")
     try:
         response = remote.call("POST", "/my/balance", safe=False, data={"api_id": config.sms.api_id, "json": "1"})
         body = replies.decode(response.content)  # Undecodable is a ValueError: below
         if not isinstance(body, dict):
             raise ValueError("malformed reply: not a JSON object")
         if body.get("status") == "OK":
-            return {"check": "misbridge: sms.ru", "ok": True, "detail": f"balance {replies.as_text(body.get('balance'))}"}
+            return {"check": "misbridge: sms.ru", "ok": True,
+                    "detail": _("balance {balance}").format(balance=_roubles(replies.as_text(body.get("balance"))))}
         said = f"{replies.as_text(body.get('status_code'))} {replies.as_text(body.get('status_text'))}"
-        return {"check": "misbridge: sms.ru", "ok": False, "exit_code": 69, "detail": f"sms.ru refused: {said}"}
+        return {"check": "misbridge: sms.ru", "ok": False, "exit_code": 69,
+                "detail": _("sms.ru refused: {said}").format(said=said)}
     except (MaordersError, ValueError) as exc:
         return {"check": "misbridge: sms.ru", "ok": False, "detail": str(exc),
                 "exit_code": getattr(exc, "exit_code", 75) or 75}
     finally:
         remote.close()
+
+
+def _roubles(text: str) -> str:
+    """sms.ru's balance in roubles as people read sums; what is not a number, as it came."""
+    try:
+        return money(text)
+    except (ArithmeticError, ValueError):
+        return text

@@ -18,13 +18,14 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from maorders.errors import ConfigError, MaordersError, RefusedError, TransientError
-from maorders.i18n import N_, _
+from maorders.i18n import N_, _, ngettext, word
 from maorders.journal import Journal, OutboxItem
 from misbridge import batches, intake, store
 from misbridge.mail import MailChannelDown, MailSession
 from misbridge.mis import MisClient, Reply
 from misbridge.settings import MisbridgeSettings
 from misbridge.sms import SmsClient
+from misbridge.words import CHANNELS, METHODS
 
 NAME = store.CONNECTOR
 log = logging.getLogger("misbridge")
@@ -144,9 +145,11 @@ def record(desk: Desk, db: Any, kind: str, item: OutboxItem, reply: Reply, final
         desk.journal.finish_send(item, "failed", reply.http_code, reply.message, db=db)
         desk.journal.notify(db, NAME, item.business_key, f"{kind}_refused",
                             _("{method} of invoice {invoice} refused: {code} {message}").format(
-                                method=METHOD[kind], invoice=invoice, code=reply.http_code, message=reply.message))
+                                method=word(METHODS, METHOD[kind]), invoice=invoice, code=reply.http_code,
+                                message=reply.message))
         desk.counts[f"{kind}_refused"] += 1
-        desk.problem(f"{METHOD[kind]} of invoice {invoice} refused by the MIS: {reply.http_code} {reply.message}")
+        desk.problem(_("{method} of invoice {invoice} refused by the MIS: {code} {message}").format(
+            method=word(METHODS, METHOD[kind]), invoice=invoice, code=reply.http_code, message=reply.message))
 
 
 def _is_new(db: Any, item: OutboxItem) -> bool:
@@ -201,8 +204,8 @@ def send_emails(desk: Desk, only: set[int] | None) -> MaordersError | None:
     smtp = desk.config.smtp
     if smtp is None:
         desk.counts["emails_waiting_for_smtp_settings"] += len(items)
-        return _channel_note(desk, "email", "e-receipts by e-mail wait: SMTP_HOST and SMTP_FROM are not set", True,
-                             ConfigError)
+        return _channel_note(desk, "email", _("e-receipts by e-mail wait: SMTP_HOST and SMTP_FROM are not set"),
+                             True, ConfigError)
     session = MailSession(smtp)
     try:
         for batch in batches.chunks(items):
@@ -248,7 +251,7 @@ def send_sms(desk: Desk, sms_remote: Callable[[], Any], timeout: float, only: se
         return None
     if desk.config.sms is None:
         desk.counts["sms_waiting_for_settings"] += len(items)
-        return _channel_note(desk, "sms", "e-receipts by SMS wait: SMS_API_ID is not set", True, ConfigError)
+        return _channel_note(desk, "sms", _("e-receipts by SMS wait: SMS_API_ID is not set"), True, ConfigError)
     remote = sms_remote()
     client = SmsClient(remote.session, desk.config.sms.url, desk.config.sms.api_id, desk.config.sms.sender,
                        timeout)
@@ -267,7 +270,8 @@ def send_sms(desk: Desk, sms_remote: Callable[[], Any], timeout: float, only: se
         outcome = client.send(row["recipient"], row["sms_text"])
         if outcome.state == "account":
             finish_ereceipt(desk, item, "held", outcome.code, outcome.text, retry_in=HELD_FOR)
-            return _channel_note(desk, "sms", f"sms.ru refused the account: {outcome.code} {outcome.text}", True)
+            return _channel_note(desk, "sms", _("sms.ru refused the account: {code} {text}").format(
+                code=outcome.code, text=outcome.text), True)
         finish_ereceipt(desk, item, outcome.state, outcome.code, outcome.text, outcome.sms_id, outcome.retry_in)
     return None
 
@@ -292,10 +296,11 @@ def finish_ereceipt_in(desk: Desk, db: Any, item: OutboxItem, state: str, code: 
     if result == "failed":
         desk.journal.notify(db, NAME, item.business_key, f"{item.kind}_failed",
                             _("e-receipt {id} by {channel} not sent: {code} {text}").format(
-                                id=_ereceipt_id(item), channel=item.kind, code=code or "", text=text))
+                                id=_ereceipt_id(item), channel=word(CHANNELS, item.kind), code=code or "", text=text))
     desk.counts[f"{item.kind}_{state}"] += 1
     if result == "failed":
-        desk.problem(f"e-receipt {_ereceipt_id(item)} by {item.kind}: {code or ''} {text}".replace("  ", " "))
+        desk.problem(_("e-receipt {id} by {channel} not sent: {code} {text}").format(
+            id=_ereceipt_id(item), channel=word(CHANNELS, item.kind), code=code or "", text=text).replace("  ", " "))
 
 
 def _channel_note(desk: Desk, channel: str, message: str, needs_person: bool,
@@ -319,7 +324,9 @@ def status_view(journal: Journal) -> dict[str, Any]:
     for row in journal.rows("SELECT state, COUNT(*) AS n FROM misbridge_ereceipts GROUP BY state"):
         counts[f"e-receipts {row['state']}"] = row["n"]
     held = journal.value("""SELECT COUNT(*) FROM misbridge_ereceipts WHERE state = 'held'""") or 0
-    attention = [f"{held} e-receipt(s) held: sms.ru refused the account (see notifications)"] if held else []
+    attention = [ngettext("{count} e-receipt held: sms.ru refused the account (see notifications)",
+                          "{count} e-receipts held: sms.ru refused the account (see notifications)", held)
+                 .format(count=held)] if held else []
     return {"counts": counts, "attention": attention}
 
 
