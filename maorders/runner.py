@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from maorders import errors, words
 from maorders.clock import stamp
 from maorders.errors import ConfigError, JournalError, MaordersError, TransientError, UsageError
-from maorders.i18n import _, word
+from maorders.i18n import _
 from maorders.output import Output
 from maorders.redact import RedactingFormatter, register_secret
 from maorders.settings import Settings
@@ -408,7 +408,7 @@ def _run_connector(app: AppState, journal: "Journal", command: str, name: str,
 def _print_summary(out: Output, command: str, summary: dict[str, Any]) -> None:
     for name, result in summary["connectors"].items():
         said = words.of_connector(name)  # the log's last line keeps the machine names (k=v)
-        counts = ", ".join(f"{word(said, k)} {v}" for k, v in sorted(result["counts"].items())) or _("nothing to do")
+        counts = words.counts_in_words(dict(sorted(result["counts"].items())), said) or _("nothing to do")
         out.info(_("{command} {connector}: {counts}").format(command=command, connector=name, counts=counts))
 
 

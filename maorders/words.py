@@ -7,7 +7,7 @@ its `words` module, named by `Connector.words`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from maorders.i18n import N_, word
 
@@ -26,6 +26,11 @@ A_PASS = N_("(pass)")  # recent activity: a pass run, beside what a person did b
 
 def outbox_state(state: str | None) -> str:
     return word(OUTBOX_STATES, state)
+
+
+def counts_in_words(counts: Mapping[str, int], words: Mapping[str, str]) -> str:
+    """{"pay_sent": 2} as "Pay sent 2, …" for people, in the order given ("" for none)."""
+    return ", ".join(f"{word(words, key)} {count}" for key, count in counts.items())
 
 
 def of_connector(name: str) -> Any:

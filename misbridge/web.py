@@ -100,8 +100,7 @@ def _pay_form(number: str) -> Form:
 def _process_all(act: Act) -> str:
     summary = act.run_pass("resend-receipts")
     result = summary.get("connectors", {}).get(act.connector, {})
-    # machine names as yet: tests/test_desk_pages.py and test_desk_browser.py read "pay_sent 1" here
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.get("counts", {}).items())) or _("nothing to send")
+    counts = counts_in_words(dict(sorted(result.get("counts", {}).items()))) or _("nothing to send")
     errors = result.get("errors") or []
     if result.get("exit_code"):
         raise InputError(_("Processed: {counts}. Not done: {errors}").format(counts=counts, errors="; ".join(errors)))

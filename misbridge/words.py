@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from maorders.i18n import N_, _, word
 from maorders.words import OUTBOX_STATES
+from maorders.words import counts_in_words as kernel_counts_in_words
 
 RECEIVE = N_("Receive (invoice taken)")
 PAY = N_("Pay (payment reported)")
@@ -94,7 +95,7 @@ def list_in_words(states: str) -> str:
 
 def counts_in_words(counts: dict[str, int], words: dict[str, str] = WORDS) -> str:
     """{"pay_sent": 2} as "Pay sent 2" for people ("" for none)."""
-    return ", ".join(f"{word(words, k)} {v}" for k, v in counts.items())
+    return kernel_counts_in_words(counts, words)
 
 
 def notes_in_words(notes: list[str]) -> str:

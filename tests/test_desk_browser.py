@@ -176,7 +176,7 @@ def test_failed_pay_shows_in_the_history_and_process_all_sends_it_once_the_mis_i
     browser.find_element(By.LINK_TEXT, "Clinic cash desk").click()
     browser.find_element(By.CSS_SELECTOR, "button[data-action='process-all']").click()
     category, text = flash(browser)
-    assert category == "ok" and re.search(r"pay_sent 1\b", text)
+    assert category == "ok" and re.search(r"Pay sent 1\b", text)
     assert clinic.mis.counters["pay"] == 1
     browser.get(url + "/misbridge/ereceipts")
     shot(browser, "ereceipts")

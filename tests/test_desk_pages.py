@@ -97,7 +97,7 @@ def test_pay_form_a_failed_pay_in_the_history_then_process_all_sends_it_once(des
     assert "6902" in failed
     mis.faults.error_rate = 0.0
     category, text = desk.act("/misbridge/invoices/process-all", page=page)
-    assert category == "ok" and "pay_sent 1" in text
+    assert category == "ok" and "Pay sent 1" in text
     assert mis.counters["pay"] == 1 and len(clinic.smtp.messages) == 1
     paid = desk.get("/misbridge/invoices?show=paid").get_data(as_text=True)
     assert "6902" in paid and "6902" not in desk.get("/misbridge/invoices").get_data(as_text=True)
