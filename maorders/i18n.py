@@ -278,6 +278,25 @@ def local_time(value: datetime | str | None, seconds: bool = False) -> str:
     return format_datetime(moment, f"{get_date_format('short', locale=locale).pattern} {clock}", tzinfo=time_zone(), locale=locale)
 
 
+def wall_time(value: datetime | str | None, seconds: bool = False) -> str:
+    """A time a remote wrote as its own wall clock, with no offset (the MIS's bill dates, already
+    local), as people read it and not moved to another zone: `06.12.2026 11:41`. A time with its
+    offset is shown in the people's zone (`local_time`)."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return str(value)
+    if not moment or moment.tzinfo is not None:
+        return local_time(value, seconds)
+    from babel.dates import format_datetime, get_date_format, get_time_format
+
+    locale = babel_locale()
+    clock = get_time_format("medium" if seconds else "short", locale=locale).pattern
+    return format_datetime(moment, f"{get_date_format('short', locale=locale).pattern} {clock}", locale=locale)
+
+
 def local_date(value: date | datetime | str | None) -> str:
     """`06.12.2026` (ru), `06/12/2026` (en); a datetime is taken in the people's zone first."""
     if not value:

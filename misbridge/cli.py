@@ -9,7 +9,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from maorders.i18n import _, money, ngettext, quantity, word
+from maorders.i18n import _, money, ngettext, quantity, wall_time, word
 from maorders.operator import answer, app_state, with_journal
 from misbridge.words import (CHANNELS, METHODS, NOTES, PAY, RECEIPT_TYPES, RECEIVE, counts_in_words,
                              ereceipts_in_words, in_words, list_in_words, notes_in_words)
@@ -56,7 +56,7 @@ def _record(ctx: typer.Context, command: str, invoice: str, check_num: int, paym
         out.result(_("Receipt {check} ({type} {total}, {date}) recorded for invoice {invoice}: invoice {state}; "
                      "{queued} (resend-receipts sends them)").format(
             check=result["check_num"], type=word(RECEIPT_TYPES, result["type"]), total=money(result["total"]),
-            date=result["bill_date"], invoice=result["invoice"], state=in_words(result["invoice_state"]),
+            date=wall_time(result["bill_date"]), invoice=result["invoice"], state=in_words(result["invoice_state"]),
             queued=queued))
 
     answer(ctx, command, "receipt", fetch, human)
@@ -101,7 +101,7 @@ def receipts_list(ctx: typer.Context, failed: bool = typer.Option(
     def human(out: Any, rows: Any) -> None:
         out.table(_("Invoices"), [_("Invoice"), _("Date"), _("State"), _("To pay"), _(RECEIVE), _("Checks"),
                                   _(PAY), _("Errors")],
-                  [(r["number"], r["date"], in_words(r["state"]), money(r["pay_sum"]), in_words(r["receive"]),
+                  [(r["number"], wall_time(r["date"]), in_words(r["state"]), money(r["pay_sum"]), in_words(r["receive"]),
                     r["checks"], list_in_words(r["pays"]), notes_in_words(r["errors"])) for r in rows])
 
     answer(ctx, "receipts list", "invoices", fetch, human)
@@ -129,7 +129,7 @@ def receipts_show(ctx: typer.Context, invoice: str = INVOICE) -> None:
                    for s in d["services"]])
         out.table(_("Receipts"), [_("Check"), _("Type"), _("Bill date"), _("Total"), _(PAY), _("Error"),
                                   _("E-receipts")],
-                  [(r["check_num"], word(RECEIPT_TYPES, r["type"]), r["bill_date"], money(r["total"]),
+                  [(r["check_num"], word(RECEIPT_TYPES, r["type"]), wall_time(r["bill_date"]), money(r["total"]),
                     in_words(r["pay"]), r["error"] or "", ereceipts_in_words(r["ereceipts"])) for r in d["receipts"]])
         out.table(_("History of sends"), [_("Time"), _("Method"), _("Check"), _("Attempt"), _("HTTP code"),
                                           _("Result"), _("Message"), _("Payments")],

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from maorders.desk import Act, Actions, Button, Column, Facts, Field, Filters, Form, Note, Page, Pages, Table, View
 from maorders.errors import ConfigError, InputError
-from maorders.i18n import N_, _, money, word
+from maorders.i18n import N_, _, money, wall_time, word
 from misbridge.words import (CHANNELS, METHODS, NOTES, PAY, RECEIPT_TYPES, RECEIVE, counts_in_words,
                              ereceipts_in_words, in_words, list_in_words, notes_in_words)
 
@@ -49,7 +49,7 @@ def invoices(view: View) -> list[Any]:
                         "(the same as the resend-receipts pass).")),
             Filters("show", [(value, _(label)) for value, label in FILTERS], which),
             Table(_("Invoices"), [
-                Column("number", _("Invoice"), link="link"), Column("date", _("Date")), Column("state_shown", _("State")),
+                Column("number", _("Invoice"), link="link"), Column("date", _("Date"), kind="wall time"), Column("state_shown", _("State")),
                 Column("pay_sum", _("To pay"), kind="money"), Column("receive_shown", _(RECEIVE)),
                 Column("checks", _("Checks")), Column("pays_shown", _(PAY)), Column("problems", _("Errors"))],
                 rows, empty=_("No invoices in this list."), problem_key="problems")]
@@ -60,7 +60,7 @@ def _detail(view: View, ref: str) -> list[Any]:
 
     d = desk.detail(view.journal, ref)
     blocks: list[Any] = [Facts(_("Invoice {number}").format(number=d["number"]), [
-        (_("Guid"), d["guid"]), (_("Date"), d["date"]), (_("State"), in_words(d["state"])), (_("Invoice sum"), money(d["invoice_sum"])),
+        (_("Guid"), d["guid"]), (_("Date"), wall_time(d["date"])), (_("State"), in_words(d["state"])), (_("Invoice sum"), money(d["invoice_sum"])),
         (_("To pay"), money(d["pay_sum"])), (_(RECEIVE), in_words(d["receive"])), (_("Child of"), d["child_of"])])]
     blocks += [Note(word(NOTES, flag), problem=True) for flag in d["errors"]]
     blocks.append(Actions(str(d["number"]), [Button("resend", _("Send again"))]))
@@ -71,7 +71,7 @@ def _detail(view: View, ref: str) -> list[Any]:
                      "type_shown": word(RECEIPT_TYPES, r["type"])} for r in d["receipts"]]
     history = [h | {"method_shown": word(METHODS, h["method"])} for h in d["history"]]
     blocks.append(Table(_("Receipts"), [
-        Column("check_num", _("Check")), Column("type_shown", _("Type")), Column("bill_date", _("Bill date")),
+        Column("check_num", _("Check")), Column("type_shown", _("Type")), Column("bill_date", _("Bill date"), kind="wall time"),
         Column("total", _("Total"), kind="money"), Column("pay_shown", _(PAY)), Column("error", _("Error")),
         Column("ereceipt_list", _("E-receipts"))], receipts, empty=_("No receipt yet."), problem_key="error"))
     blocks.append(Table(_("История МИС: every send"), [

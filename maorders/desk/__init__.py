@@ -27,7 +27,7 @@ class Column:
     key: str
     title: str
     link: str | None = None  # the row's key holding a desk path ("bookings?ref=1042") or a URL to open
-    kind: str = "text"  # how people read the value: text, time (local), money (₽), quantity
+    kind: str = "text"  # how people read the value: text, time (local), wall time (a remote's, as written), money (₽), quantity
 
 
 def shown(value: Any, kind: str = "text") -> str:
@@ -37,7 +37,8 @@ def shown(value: Any, kind: str = "text") -> str:
 
     if value is None:
         return ""
-    form = {"time": i18n.local_time, "money": i18n.money, "quantity": i18n.quantity}.get(kind)
+    form = {"time": i18n.local_time, "wall time": i18n.wall_time, "money": i18n.money,
+            "quantity": i18n.quantity}.get(kind)
     return form(value) if form else str(value)
 
 
