@@ -90,6 +90,10 @@ def test_an_action_at_the_pharmacy_says_the_booking_in_words(cli, day):
     assert "Closed" not in said
     assert run_json(cli, "bookings", "show", day["part"])["booking"]["booking_state"] == "Closed"
 
+    refused = cli.run("bookings", "ready", day["none"], **RU)
+    assert refused.returncode == 65
+    assert f"у заказа {day['none']} нет действующей брони (брони нет, заказ «Отменен»)" in refused.stderr
+
 
 def test_status_counts_and_attention_lines_read_in_russian_while_json_keeps_the_keys(cli, megapteka, day):
     _, site = megapteka

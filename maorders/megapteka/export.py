@@ -324,8 +324,9 @@ def upload(ctx: PassContext, snapshot_id: str, spool: PartSpool, pharmacy: dict[
     finally:
         writer.join()
     if reply.get("complete") is not True:
-        raise TransientError(f"megapteka: the site has not completed snapshot {snapshot_id} after its last "
-                             f"part ({reply.get('received_parts')} of {parts} parts received); run again")
+        raise TransientError(_("megapteka: the site has not completed the stock upload {snapshot} after its last "
+                               "part ({received} of {parts} parts received); run again").format(
+            snapshot=snapshot_id, received=reply.get("received_parts"), parts=parts))
 
 
 def _rejected(entry: Any) -> str:

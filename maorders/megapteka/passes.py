@@ -279,7 +279,8 @@ def doctor_checks(settings: Any, budget: Any) -> list[dict[str, Any]]:
         client.check_credentials()
         site = client.fetch_stock()
         checks.append({"check": "megapteka", "ok": True,
-                       "detail": f"{mp.url}: credentials accepted; the site shows {len(site['items'])} item(s)"})
+                       "detail": _("{url}: credentials accepted; the site shows {count} stock item(s)").format(
+                           url=mp.url, count=len(site["items"]))})
     except MaordersError as exc:
         checks.append({"check": "megapteka", "ok": False, "exit_code": exc.exit_code, "detail": str(exc)})
     finally:
