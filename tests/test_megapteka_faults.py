@@ -240,7 +240,7 @@ def test_bad_orders_are_rejected_and_shown_the_rest_of_the_page_is_booked(cli, m
     code, listed, _ = cli.json("bookings", "list", "--state", "rejected")
     assert sorted(b["id"] for b in listed["bookings"]) == sorted(o["id"] for o in rejected)
     check = cli.run("status", "--check")
-    assert check.returncode == 1 and "4 order(s) not accepted" in check.stderr
+    assert check.returncode == 1 and "4 orders not accepted" in check.stderr
 
     site.resend_order(zero["id"])  # the site sends it again: still one row, still rejected
     assert counts(ok(cli, "pull-orders"))["already_known"] == 1

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from maorders.i18n import _
+from maorders.megapteka.words import booking_word
 from maorders.errors import InputError
 
 # booking document states
@@ -152,8 +153,8 @@ def on_expiry(number: str, order_state: str) -> Change:
 def operator_action(action: str, number: str, booking_state: str | None, order_state: str) -> Change:
     """What a person at the pharmacy does with a booking: each checked before it is queued."""
     if booking_state not in ACTIVE:
-        raise InputError(_("order {number} has no active booking (booking {booking}, order {order_state})")
-            .format(number=number, booking=booking_state or 'none', order_state=order_state))
+        raise InputError(_("order {number} has no active booking ({booking}, order «{order_state}»)")
+            .format(number=number, booking=booking_word(booking_state), order_state=order_state))
     if action == "request-confirmation":
         if order_state != ORDER_NEW:
             raise InputError(_("order {number} is «{order_state}»: confirmation is asked only of a new order")

@@ -7,7 +7,7 @@ from typing import Any, Optional
 import typer
 
 from maorders.i18n import _, money, quantity
-from maorders.megapteka.words import booking_status
+from maorders.megapteka.words import booking_status, booking_word, outcome_word, sending_word
 from maorders.operator import answer
 
 bookings = typer.Typer(help=_("Internet-order bookings at the pharmacy (MegApteka).\n\nExample: {command}").format(
@@ -54,7 +54,8 @@ def bookings_list(
 
     answer(ctx, "bookings list", "bookings", fetch, lambda out, rows: out.table(
         _("Bookings"), [_("Order"), _("Id"), _("Booking"), _("Order state"), _("Booked"), _("Booked at")],
-        [(r["number"], r["id"], r["booking_state"] or "-", r["order_state"], r["outcome"], r["booked_at"] or "")
+        [(r["number"], r["id"], booking_word(r["booking_state"]), r["order_state"], outcome_word(r["outcome"]),
+          r["booked_at"] or "")
          for r in rows]))
 
 
@@ -67,16 +68,16 @@ def bookings_show(ctx: typer.Context, order: str = ORDER_ARG) -> None:
         return desk.detail(journal, order)
 
     def human(out: Any, detail: dict[str, Any]) -> None:
-        out.result(_("{number} (id {id}): booking {booking}, «{state}», booked: {outcome}").format(
-            number=detail["number"], id=detail["id"], booking=detail["booking_state"] or "-",
-            state=detail["order_state"], outcome=detail["outcome"]))
+        out.result(_("{number} (id {id}): {booking}, «{state}», booked: {outcome}").format(
+            number=detail["number"], id=detail["id"], booking=booking_word(detail["booking_state"]),
+            state=detail["order_state"], outcome=outcome_word(detail["outcome"])))
         if detail["problem"]:
             out.warn(detail["problem"])
         out.table(_("Lines"), [_("Line"), _("Name"), _("Stock item"), _("Ordered"), _("Booked"), _("Price")],
                   [(line["line_id"], line["name"], line["stock_sku"], quantity(line["ordered"]),
                     quantity(line["booked"]), money(line["price"])) for line in detail["lines"]])
         out.table(_("Statuses"), [_("Status"), _("Sending"), _("Attempts"), _("Last error"), _("Sent at")],
-                  [(booking_status(s["status"], with_number=True), s["state"], s["attempts"], s["last_error"],
+                  [(booking_status(s["status"], with_number=True), sending_word(s["state"]), s["attempts"], s["last_error"],
                     s["sent_at"]) for s in detail["statuses"]])
 
     answer(ctx, "bookings show", "booking", fetch, human)
@@ -91,8 +92,8 @@ def _booking_action(ctx: typer.Context, order: str, action_name: str) -> None:
     def human(out: Any, result: dict[str, Any]) -> None:
         queued = (_("; status «{status}» queued for push-statuses").format(
             status=booking_status(result["queued_status"], with_number=True)) if result["queued_status"] else "")
-        out.result(_("{number}: booking {booking}, «{state}»").format(
-            number=result["number"], booking=result["booking_state"], state=result["order_state"]) + queued)
+        out.result(_("{number}: {booking}, «{state}»").format(
+            number=result["number"], booking=booking_word(result["booking_state"]), state=result["order_state"]) + queued)
 
     answer(ctx, f"bookings {action_name}", "booking", fetch, human)
 

@@ -43,4 +43,5 @@ CONNECTOR = Connector(
     demo="maorders.megapteka.demo:PharmacyDemo",
     sandbox="maorders.megapteka.demo:sandbox",
     desk="maorders.megapteka.web:PAGES",
+    words="maorders.megapteka.words:WORDS",
 )

@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 from maorders.demo import DemoPart, SandboxPart
 from maorders.i18n import N_, _
-from maorders.megapteka.words import booking_status
+from maorders.megapteka.words import booking_status, booking_word, outcome_word
 
 STOCK = """sku;name;manufacturer;department;quantity;price;barcode;protek_code;katren_code;egk_code;expires_at
 A-1001;Нурофен таб. 200мг №20;Reckitt;Основной;7;189,50;4601234567890;12345;;;2027-05-01
@@ -65,8 +65,8 @@ class PharmacyDemo(DemoPart):
             result = desk.act(journal, number, action)
         finally:
             journal.close()
-        self.demo.out.info(_("{number}: booking {booking}, «{state}»").format(
-            number=number, booking=result["booking_state"], state=result["order_state"]))
+        self.demo.out.info(_("{number}: {booking}, «{state}»").format(
+            number=number, booking=booking_word(result["booking_state"]), state=result["order_state"]))
         self.demo.record(title, f"bookings {action} {number}", 0)
 
     def run(self) -> list[int]:
@@ -107,10 +107,13 @@ class PharmacyDemo(DemoPart):
         out = self.demo.out
         out.table("\n" + _("Bookings in the journal"), [_("Order"), _("Booking"), _("Order state"), _("Booked"),
                                                          _("Site statuses")],
-                  [(r["number"], r["booking_state"] or "-", r["order_state"], r["outcome"],
+                  [(r["number"], booking_word(r["booking_state"]), r["order_state"], outcome_word(r["outcome"]),
                     " → ".join(booking_status(s) for s in statuses.get(r["number"], []))) for r in rows])
-        out.result(_("The site shows {count} stock items; effects it accepted: {effects}").format(
-            count=len(self.site.stock_items), effects=dict(self.site.counters)))
+        accepted = self.site.counters
+        out.result(_("MegApteka: stock items on the site {count}; the site accepted stock parts {parts}, "
+                     "completed stock uploads {uploads}, statuses {statuses}").format(
+            count=len(self.site.stock_items), parts=accepted["stock_part"],
+            uploads=accepted["stock_snapshot_complete"], statuses=accepted["status"]))
         self._summary = {"bookings": rows, "site_statuses": statuses, "site_counters": dict(self.site.counters)}
 
     def summary(self) -> dict[str, Any]:

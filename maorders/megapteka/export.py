@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from maorders.errors import ConfigError, InputError, TransientError
-from maorders.i18n import _
+from maorders.i18n import N_, _, ngettext
 from maorders.journal import Journal, stamp
 from maorders.megapteka import store
 from maorders.megapteka.client import PART_SIZE, MegaptekaClient
@@ -48,7 +48,8 @@ def export_stock(ctx: PassContext) -> None:
     settings = ctx.settings.megapteka
     path = ctx.options.get("stock_file") or settings.stock_file
     if path is None:
-        raise ConfigError("MEGAPTEKA_STOCK_FILE is not set (or give --stock-file)")
+        raise ConfigError(_("{setting} is not set (or give {option})").format(setting="MEGAPTEKA_STOCK_FILE",
+                                                                              option="--stock-file"))
     held = store.reserved(ctx.journal.db)  # a read: bookings made meanwhile show at the next export
     pharmacy, started = _pharmacy(settings), time.perf_counter()
     with PartSpool(pharmacy) as spool, RecordSpool() as records:
@@ -77,7 +78,7 @@ def read_stock_file(ctx: PassContext, path: Path, department: str, held: dict[st
     read = other_department = 0
     for read, row in enumerate(StockFile(path).rows(), 1):
         if type(row) is BadRow:
-            _bad_row(ctx, str(row))
+            _bad_row(ctx, row)
             if row.department and row.department != department:
                 others[row.department] += 1
             continue
@@ -86,7 +87,7 @@ def read_stock_file(ctx: PassContext, path: Path, department: str, held: dict[st
             other_department += 1
             others[row_department] += 1
         elif sku in seen:
-            _bad_row(ctx, f"line {row.line} (sku {sku}): duplicated sku; the first row is exported")
+            _bad_row(ctx, BadRow(row.line, sku, N_("duplicated sku; the first row is exported")))
         else:
             remember(sku)
             items.append(item_json(row, held))
@@ -131,26 +132,30 @@ def stock_file_check(path: Path, department: str) -> dict[str, Any]:
 
 def nothing_to_export(path: Path, department: str, rows: int, others: Counter) -> str:
     """Why a file would empty the site's stock: it is refused instead (65)."""
-    unchanged = "nothing exported; the site's stock and the journal are unchanged"
+    unchanged = _("nothing exported; the site's stock and the journal are unchanged")
     if not rows:
-        return f"{path}: the stock file has a header but no rows; {unchanged}"
+        return _("{path}: the stock file has a header but no rows; {unchanged}").format(path=path, unchanged=unchanged)
     in_department = rows - sum(others.values())
     if in_department:
-        return (f"{path}: none of the {in_department} row(s) of the department «{department}» can be "
-                f"exported (see the bad rows); {unchanged}")
-    shown = ", ".join(f"«{name}» ({n} row{'s' if n > 1 else ''})" for name, n in others.most_common(SHOWN_DEPARTMENTS))
-    more = f" and {len(others) - SHOWN_DEPARTMENTS} more" if len(others) > SHOWN_DEPARTMENTS else ""
+        return _("{path}: none of the {count} row(s) of the department «{department}» can be exported "
+                 "(see the bad rows); {unchanged}").format(path=path, count=in_department, department=department,
+                                                           unchanged=unchanged)
+    shown = ", ".join(ngettext("«{name}» ({count} row)", "«{name}» ({count} rows)", n).format(name=name, count=n)
+                      for name, n in others.most_common(SHOWN_DEPARTMENTS))
+    more = (_(" and {count} more").format(count=len(others) - SHOWN_DEPARTMENTS)
+            if len(others) > SHOWN_DEPARTMENTS else "")
     alike = [name for name in others if name.strip().casefold() == department.strip().casefold()]
-    hint = f"; did you mean «{alike[0]}»?" if alike else ""
-    return (f"{path}: no row belongs to the department «{department}» (MEGAPTEKA_DEPARTMENT); the file has "
-            f"{shown}{more}{hint}; {unchanged}")
+    hint = _("; did you mean «{name}»?").format(name=alike[0]) if alike else ""
+    return _("{path}: no row belongs to the department «{department}» (MEGAPTEKA_DEPARTMENT); the file has "
+             "{departments}{more}{hint}; {unchanged}").format(path=path, department=department, departments=shown,
+                                                             more=more, hint=hint, unchanged=unchanged)
 
 
-def _bad_row(ctx: PassContext, message: str) -> None:
+def _bad_row(ctx: PassContext, row: BadRow) -> None:
     ctx.counts["skipped_rows"] += 1
-    log.warning("stock file: %s", message)
+    log.warning("stock file: %s", row)  # the log's English; people read the row in their words
     if ctx.counts["skipped_rows"] <= SHOWN_BAD_ROWS:
-        ctx.problems.append(f"stock file {message}")
+        ctx.problems.append(_("stock file {row}").format(row=row.shown()))
 
 
 # A stock row as the site gets it, written the way json.dumps writes that object (the same
@@ -312,15 +317,16 @@ def upload(ctx: PassContext, snapshot_id: str, spool: PartSpool, pharmacy: dict[
                     writer.committed()  # the last part makes the site show it: the journal first
                 reply = client.put_stock_part(snapshot_id, part, parts, generated_at, pharmacy, items)
                 for rejected in reply["rejected"]:
-                    ctx.problem(f"the site rejected {_rejected(rejected)}")
+                    ctx.problem(_("the site rejected {item}").format(item=_rejected(rejected)))
                 ctx.counts["exported"] += max(0, count - len(reply["rejected"]))
                 ctx.counts["parts"] += 1
                 progress.advance(1)
     finally:
         writer.join()
     if reply.get("complete") is not True:
-        raise TransientError(f"megapteka: the site has not completed snapshot {snapshot_id} after its last "
-                             f"part ({reply.get('received_parts')} of {parts} parts received); run again")
+        raise TransientError(_("megapteka: the site has not completed the stock upload {snapshot} after its last "
+                               "part ({received} of {parts} parts received); run again").format(
+            snapshot=snapshot_id, received=reply.get("received_parts"), parts=parts))
 
 
 def _rejected(entry: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from sqlite3 import Connection
 
 from maorders.errors import PermanentError, TransientError
-from maorders.i18n import _
+from maorders.i18n import _, ngettext
 from maorders.journal import Journal, now, stamp
 from maorders.megapteka import booking, store
 from maorders.megapteka.client import BadOrder, MegaptekaClient, Page, entry_id, parse_order
@@ -110,7 +110,8 @@ def _unusable_entry(ctx: PassContext, db: Connection, feed: str, raw: Any) -> No
         text = repr(raw.get("id")) if len(repr(raw.get("id"))) <= 40 else repr(raw.get("id"))[:37] + "..."
     else:
         text = f"<not an object: {type(raw).__name__}>"
-    message = f"a {feed} entry with the id {text} (not a whole number 1..{MAX_ID}) is not accepted"
+    message = _("a {feed} entry with the id {id} (not a whole number 1..{most}) is not accepted"
+                ).format(feed=feed, id=text, most=MAX_ID)
     ctx.journal.notify(db, NAME, f"{feed}:{text}", "rejected", _("A record from the site was not accepted: {why}").format(why=message))
     ctx.counts["rejected"] += 1
     ctx.problem(message)
@@ -162,7 +163,8 @@ def _status_refused(ctx: PassContext, item: Any, exc: PermanentError) -> None:
                            _("The site refused status {status} ({name}) of order {order}: {why}").format(
                                status=status, name=booking.STATUS_NAMES.get(status), order=order_id, why=exc))
     ctx.counts["statuses_refused"] += 1
-    ctx.problem(f"status {status} of order {order_id} refused for good: {exc}")
+    ctx.problem(_("status {status} of order {order} refused for good: {why}").format(status=status, order=order_id,
+                                                                                     why=exc))
 
 
 def apply_events(ctx: PassContext, client: MegaptekaClient) -> None:
@@ -177,8 +179,8 @@ def apply_event(ctx: PassContext, db: Connection, event: Any) -> None:
     order_id, status = event.get("order_id"), event.get("status")
     if not is_id(order_id) or type(status) is not int or status not in (booking.STATUS_CANCELLED,
                                                                         booking.STATUS_CONFIRMED):
-        ctx.problem(f"site event {event['id']}: order {order_id!r:.40}, status {status!r:.20} is not an event "
-                    "the site sends; ignored")
+        ctx.problem(_("site event {event}: order {order}, status {status} is not an event the site sends; ignored")
+                    .format(event=event["id"], order=f"{order_id!r:.40}", status=f"{status!r:.20}"))
         return
     order = store.order_by_id(db, order_id)
     if order is None:  # not received yet: applied when it arrives
@@ -251,9 +253,12 @@ def status_view(journal: Journal) -> dict[str, Any]:
     counts.update({"stock rows": journal.value("SELECT COUNT(*) FROM mp_stock"),
                    "site events waiting for their order": journal.value("SELECT COUNT(*) FROM mp_waiting_events"),
                    "cancelled by client, to unbook": to_unbook, "orders rejected": rejected})
-    attention = [f"{to_unbook} booking(s) «Аннулирован клиентом» to unbook"] if to_unbook else []
-    attention += [f"{rejected} order(s) not accepted (see bookings list --state rejected and the "
-                  "notifications; then status --ack)"
+    attention = [ngettext("{count} booking «Аннулирован клиентом» to unbook ({command})",
+                          "{count} bookings «Аннулирован клиентом» to unbook ({command})", to_unbook).format(
+        count=to_unbook, command="maorders bookings list --cancelled-by-client")] if to_unbook else []
+    attention += [ngettext("{count} order not accepted (see {command} and the notifications; then status --ack)",
+                           "{count} orders not accepted (see {command} and the notifications; then status --ack)",
+                           rejected).format(count=rejected, command="bookings list --state rejected")
                   ] if rejected else []
     return {"counts": counts, "attention": attention}
 
@@ -274,7 +279,8 @@ def doctor_checks(settings: Any, budget: Any) -> list[dict[str, Any]]:
         client.check_credentials()
         site = client.fetch_stock()
         checks.append({"check": "megapteka", "ok": True,
-                       "detail": f"{mp.url}: credentials accepted; the site shows {len(site['items'])} item(s)"})
+                       "detail": _("{url}: credentials accepted; the site shows {count} stock item(s)").format(
+                           url=mp.url, count=len(site["items"]))})
     except MaordersError as exc:
         checks.append({"check": "megapteka", "ok": False, "exit_code": exc.exit_code, "detail": str(exc)})
     finally:

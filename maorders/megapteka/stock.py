@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import Iterator, NamedTuple
 
 from maorders.errors import InputError
-from maorders.i18n import _
+from maorders.i18n import N_, _
 from maorders.megapteka.limits import MAX_PACKS, MAX_PRICE
 
 CODE_COLUMNS = ("barcode", "protek_code", "katren_code", "egk_code")
@@ -48,12 +48,24 @@ class StockRow(NamedTuple):  # a tuple: 200,000 of them are made per export
 class BadRow:
     line: int
     sku: str
-    reason: str
+    text: str  # why, an N_() text: the log gets it in English, people in their language
     department: str = ""  # as the row says: a refusal names the departments the file has
+    values: tuple[tuple[str, object], ...] = ()  # the text's placeholders
 
-    def __str__(self) -> str:
+    @property
+    def reason(self) -> str:
+        return self.text.format(**dict(self.values))
+
+    def __str__(self) -> str:  # for the log
         sku = f" (sku {self.sku})" if self.sku else ""
         return f"line {self.line}{sku}: {self.reason}"
+
+    def shown(self) -> str:
+        """For people: the file's line, its sku and why, in their language."""
+        reason = _(self.text).format(**dict(self.values))
+        if self.sku:
+            return _("line {line} (sku {sku}): {reason}").format(line=self.line, sku=self.sku, reason=reason)
+        return _("line {line}: {reason}").format(line=self.line, reason=reason)
 
 
 def detect_encoding(head: bytes, path: Path) -> str:
@@ -180,23 +192,25 @@ class StockFile:
             if not any((name, manufacturer, department, quantity_text, price_text, barcode, protek, katren,
                         egk, expires_at)):
                 return None
-            return BadRow(line, "", "no sku", department)
+            return BadRow(line, "", N_("no sku"), department)
         try:
             quantity = parse_number(quantity_text)
         except ValueError:
-            return BadRow(line, sku, f"quantity {quantity_text!r} is not a number", department)
+            return BadRow(line, sku, N_("quantity {value} is not a number"), department, (("value", repr(quantity_text)),))
         if not 0 <= quantity <= MAX_PACKS:
-            return BadRow(line, sku, f"quantity {quantity_text} is " + ("negative" if quantity < 0 else
-                          f"out of range (at most {MAX_PACKS} packs)"), department)
+            return BadRow(line, sku, N_("quantity {value} is negative") if quantity < 0 else
+                          N_("quantity {value} is out of range (at most {most} packs)"), department,
+                          (("value", quantity_text), ("most", MAX_PACKS)))
         try:
             price = parse_number(price_text)
         except ValueError:
-            return BadRow(line, sku, f"price {price_text!r} is not a number", department)
+            return BadRow(line, sku, N_("price {value} is not a number"), department, (("value", repr(price_text)),))
         if not 0 <= price <= MAX_PRICE:
-            return BadRow(line, sku, f"price {price_text} is " + ("negative" if price < 0 else
-                          f"out of range (at most {MAX_PRICE:.0f})"), department)
+            return BadRow(line, sku, N_("price {value} is negative") if price < 0 else
+                          N_("price {value} is out of range (at most {most})"), department,
+                          (("value", price_text), ("most", f"{MAX_PRICE:.0f}")))
         if not (barcode or protek or katren or egk):
-            return BadRow(line, sku, "no barcode, protek_code, katren_code or egk_code; not exported", department)
+            return BadRow(line, sku, N_("no barcode, protek_code, katren_code or egk_code; not exported"), department)
         # whole packs: a broken pack is not sold on the site. (tuple.__new__: the namedtuple's
         # own __new__ is a Python function, and this runs 200,000 times a file)
         return _new_row(StockRow, (line, sku, name, manufacturer, department, int(quantity), round(price, 2),

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from maorders.desk import Act, Actions, Button, Column, Facts, Filters, Note, Page, Pages, Table, View
 from maorders.errors import InputError
 from maorders.i18n import N_, _, local_time
-from maorders.megapteka.words import booking_status, in_words
+from maorders.megapteka.words import booking_status, booking_word, in_words, outcome_word, sending_word
 
 SOON_HOURS = 12.0  # "expiring soon": the booking's keeping time ends within this many hours
 
@@ -86,8 +86,8 @@ def _detail(view: View, ref: str) -> list[Any]:
     d = desk.detail(view.journal, ref)
     lines = [line | {"missing": line["ordered"] - line["booked"]} for line in d["lines"]]
     blocks: list[Any] = [Facts(_("Order {number}").format(number=d["number"]), [
-        (_("Site id"), d["id"]), (_("Booking"), d["booking_state"] or "-"), (_("Order state"), d["order_state"]),
-        (_("Booked"), d["outcome"]), (_("Received"), local_time(d["received_at"])), (_("Booked at"), local_time(d["booked_at"])),
+        (_("Site id"), d["id"]), (_("Booking"), booking_word(d["booking_state"])), (_("Order state"), d["order_state"]),
+        (_("Booked"), outcome_word(d["outcome"])), (_("Received"), local_time(d["received_at"])), (_("Booked at"), local_time(d["booked_at"])),
         (_("Updated"), local_time(d["updated_at"]))])]
     if d["problem"]:
         blocks.append(Note(d["problem"], problem=True))
@@ -100,7 +100,7 @@ def _detail(view: View, ref: str) -> list[Any]:
     blocks.append(Table(_("Statuses sent to the site"), [
         Column("status", _("Status")), Column("status_name", _("Name")), Column("state", _("Sending")),
         Column("attempts", _("Attempts")), Column("last_error", _("Last error")), Column("sent_at", _("Sent at"), kind="time")],
-        [s | {"status_name": booking_status(s["status"])} for s in d["statuses"]], empty=_("No status queued."),
+        [s | {"status_name": booking_status(s["status"]), "state": sending_word(s["state"])} for s in d["statuses"]], empty=_("No status queued."),
         problem_key="last_error"))
     return blocks
 
@@ -112,8 +112,8 @@ def _action(name: str) -> Any:
         result = desk.act(act.journal, act.field("ref"), name)
         queued = (_("; status {status} queued for push-statuses").format(status=result["queued_status"])
                   if result["queued_status"] else "")
-        return _("{number}: booking {booking}, «{state}»").format(
-            number=result["number"], booking=result["booking_state"], state=result["order_state"]) + queued
+        return _("{number}: {booking}, «{state}»").format(
+            number=result["number"], booking=booking_word(result["booking_state"]), state=result["order_state"]) + queued
 
     return run
 
