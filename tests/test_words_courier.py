@@ -170,3 +170,26 @@ def test_the_demo_says_what_measoft_and_retailcrm_accepted_in_words(tmp_path):
                           env={**base_env(tmp_path), **RU}, capture_output=True, text=True, encoding="utf-8",
                           timeout=300, stdin=subprocess.DEVNULL)
     assert {s["state"] for s in json.loads(done.stdout)["shipments"]} == {"sent", "cancelled"}
+
+
+# -- the staff desk --------------------------------------------------------------------------------
+def test_the_desk_shipments_page_says_the_state_kind_and_pay_type_in_words(courier_cli, courier_emulators):
+    from desk_fixtures import DeskClient
+    from maorders import i18n
+
+    emu = courier_emulators
+    good, bad = emu.crm.create_order(status="SentMeaSoft"), emu.crm.create_order(status="SentMeaSoft", phone="1")
+    assert courier_cli.run("pull-orders").returncode == 0
+    emu.measoft.set_status(good["number"], "COMPLETE", paytype="CASH")
+    assert courier_cli.run("push-statuses").returncode == 0
+    i18n.set_language("ru")
+    try:
+        desk = DeskClient(courier_cli)
+        listed = desk.get("/courier/shipments?show=all").get_data(as_text=True)
+        detail = desk.get(f"/courier/shipments?ref={good['number']}").get_data(as_text=True)
+    finally:
+        i18n.set_language(None)
+    assert "передан в MeaSoft" in listed and "не отправлен в MeaSoft" in listed and ">sent<" not in listed
+    assert bad["number"] in listed
+    assert "наличными курьеру" in detail and "новый заказ в MeaSoft" in detail and "статус в CRM" in detail
+    assert ">neworder<" not in detail and ">CASH<" not in detail
