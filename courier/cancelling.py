@@ -19,8 +19,8 @@ def queue_cancel(ctx: PassContext, db: Connection, change: OrderChange) -> None:
     shipment = change.shipment
     unsent = unsent_item(db, "neworder", shipment["orderno"])
     if unsent is not None:  # never sent: withdrawn here, MeaSoft never hears of it
-        drop(db, "neworder", shipment["orderno"], "the delivery type changed before it was sent")
-        drop(db, "editorder", shipment["orderno"], "the delivery type changed before it was sent")
+        drop(db, "neworder", shipment["orderno"], _("the delivery type changed before it was sent"))
+        drop(db, "editorder", shipment["orderno"], _("the delivery type changed before it was sent"))
         store.set_state(db, shipment["id"], "cancelled")
         ctx.counts["shipments_withdrawn"] += 1
         return

@@ -6,7 +6,9 @@ from typing import Any, Optional
 
 import typer
 
+from courier import words
 from maorders.i18n import _, money
+from maorders.words import outbox_state
 from maorders.operator import answer
 
 shipments = typer.Typer(help=_("Courier shipments: RetailCRM orders sent to MeaSoft and their delivery statuses.\n\n"
@@ -35,7 +37,7 @@ def shipments_list(
     answer(ctx, "shipments list", "shipments", fetch, lambda out, rows: out.table(
         _("Shipments"), [_("CRM order"), _("CRM id"), _("MeaSoft orderno"), _("State"), _("MeaSoft status"),
                          _("CRM status"), _("Problem")],
-        [(r["crm_number"], r["crm_order_id"], r["orderno"], r["state"],
+        [(r["crm_number"], r["crm_order_id"], r["orderno"], words.shipment_state(r["state"]),
           f"{r['measoft_status'] or '-'} {r['measoft_title'] or ''}".strip(), r["crm_status"] or "-", r["error"] or "")
          for r in rows]))
 
@@ -52,15 +54,17 @@ def shipments_show(ctx: typer.Context, shipment: str = SHIPMENT_ARG) -> None:
         out.result(_("CRM order {number} (id {id}) ↔ MeaSoft {orderno}{awb}: {state}, MeaSoft {measoft}, "
                      "CRM {crm}").format(number=detail["crm_number"], id=detail["crm_order_id"],
                                          orderno=detail["orderno"], awb=f" ({detail['awb']})" if detail["awb"] else "",
-                                         state=detail["state"], measoft=detail["measoft_status"] or "-",
+                                         state=words.shipment_state(detail["state"]),
+                                         measoft=detail["measoft_status"] or "-",
                                          crm=detail["crm_status"] or "-"))
         if detail["error"]:
             out.warn(detail["error"])
         out.table(_("MeaSoft statuses"), [_("Status"), _("Title"), _("Event time"), _("Pay type"), _("Price"),
                                           _("Refused items"), _("CRM status")],
-                  [(s["status"], s["title"], s["event_time"], s["paytype"], money(s["price"]), s["returns"],
-                    s["crm_status"] or "-") for s in detail["statuses"]])
+                  [(s["status"], s["title"], s["event_time"], words.pay_type(s["paytype"]), money(s["price"]),
+                    s["returns"], s["crm_status"] or "-") for s in detail["statuses"]])
         out.table(_("Sends"), [_("Kind"), _("State"), _("Attempts"), _("Last error"), _("Sent at")],
-                  [tuple(s.values()) for s in detail["sends"]])
+                  [(words.send_kind(s["kind"]), outbox_state(s["state"]), s["attempts"], s["last_error"],
+                    s["sent_at"]) for s in detail["sends"]])
 
     answer(ctx, "shipments show", "shipment", fetch, human)

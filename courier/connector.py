@@ -23,4 +23,5 @@ CONNECTOR = Connector(
     demo="courier.demo:CourierDemo",
     sandbox="courier.demo:sandbox",
     desk="courier.web:PAGES",
+    words="courier.words:WORDS",
 )

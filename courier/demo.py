@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from courier import words
 from maorders.demo import DemoPart, SandboxPart
 from maorders.i18n import N_, _, money
 
@@ -72,12 +73,19 @@ class CourierDemo(DemoPart):
         out = self.demo.out
         out.table("\n" + _("Shipments in the journal"), [_("CRM order"), _("MeaSoft orderno"), _("State"),
                                                           _("MeaSoft status"), _("CRM status"), _("CRM payments")],
-                  [(r["crm_number"], r["orderno"], r["state"], r["measoft_status"] or "-", r["crm_status"] or "-",
-                    ", ".join(f"{p['type']} {money(p['amount'])} {p['status']}" for p in self.crm.orders[
-                        r["crm_order_id"]]["payments"].values())) for r in rows])
-        out.result(_("MeaSoft accepted: {measoft}; RetailCRM: {crm}").format(measoft=dict(self.measoft.counters),
-                                                                            crm=dict(self.crm.counters)))
+                  [(r["crm_number"], r["orderno"], words.shipment_state(r["state"]),
+                    f"{r['measoft_status'] or '-'} {r['measoft_title'] or ''}".strip(), r["crm_status"] or "-",
+                    self._payments(r["crm_order_id"])) for r in rows])
+        out.result(_("MeaSoft accepted: {measoft}; RetailCRM: {crm}").format(
+            measoft=words.counted(words.EMULATOR_COUNTS, self.measoft.counters),
+            crm=words.counted(words.EMULATOR_COUNTS, self.crm.counters)))
         self._summary = {"shipments": rows}
+
+    def _payments(self, crm_order_id: int) -> str:
+        """The order's payments in the CRM: the shop's payment type code, the sum, the status
+        (RetailCRM's standard ones in words, a shop's own code as it is)."""
+        return "; ".join(f"{p['type']} {money(p['amount'])}, {words.payment_status(p['status'])}"
+                         for p in self.crm.orders[crm_order_id]["payments"].values())
 
     def summary(self) -> dict[str, Any]:
         return self._summary

@@ -9,7 +9,7 @@ from typing import Any
 from courier import store
 from courier.measoft import FAIR_USAGE, MeasoftClient
 from courier.retailcrm import RATE_LIMIT, RetailcrmClient
-from maorders.i18n import _
+from maorders.i18n import _, ngettext
 from maorders.ratelimit import paced, window_file
 
 
@@ -17,8 +17,9 @@ def status_view(journal: Any) -> dict[str, Any]:
     counts = {f"shipments {state}": n for state, n in sorted(store.state_counts(journal).items())}
     counts["shipments with a problem"] = store.with_problems(journal)
     unseen = store.with_problems(journal, unseen_only=True)
-    attention = ([f"{unseen} shipment(s) need a person (maorders shipments list --problems)"]
-                 if unseen else [])
+    attention = ([ngettext("{count} shipment needs a person ({command})",
+                           "{count} shipments need a person ({command})", unseen).format(
+                               count=unseen, command="maorders shipments list --problems")] if unseen else [])
     return {"counts": counts, "attention": attention}
 
 
@@ -66,10 +67,15 @@ def stream_check(stream_id: int | None) -> dict[str, Any]:
 
 def _measoft_probe(client: MeasoftClient, s: Any) -> str:
     client.find("maorders-doctor")  # a lookup that changes nothing; auth is checked on the way
-    stream = f", stream {s.measoft_stream_id}" if s.measoft_stream_id else ""
-    return f"{s.measoft_url}: credentials accepted (extra {s.measoft_extra}{stream})"
+    if s.measoft_stream_id:
+        return _("{url}: login accepted (extra {extra}, stream {stream})").format(
+            url=s.measoft_url, extra=s.measoft_extra, stream=s.measoft_stream_id)
+    return _("{url}: login accepted (extra {extra})").format(url=s.measoft_url, extra=s.measoft_extra)
 
 
 def _crm_probe(client: RetailcrmClient, s: Any) -> str:
     page = client.history(0)
-    return f"{s.retailcrm_url}: API key accepted, site {s.retailcrm_site}; history readable ({len(page.records)} record(s) on the first page)"
+    return ngettext("{url}: API key accepted, shop {site}; the change history is readable ({count} change on "
+                    "the first page)", "{url}: API key accepted, shop {site}; the change history is readable "
+                    "({count} changes on the first page)", len(page.records)).format(
+                        url=s.retailcrm_url, site=s.retailcrm_site, count=len(page.records))

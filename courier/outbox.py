@@ -80,7 +80,7 @@ def failed(ctx: PassContext, item: OutboxItem, message: str, state: str | None =
         else:
             store.set_error(db, shipment_id, text)
         if item.kind.startswith("crm-payment"):  # the later steps of this payment change wait too
-            drop(db, "crm-payment-%", store.by_id(db, shipment_id)["orderno"], "an earlier payment step failed")
+            drop(db, "crm-payment-%", store.by_id(db, shipment_id)["orderno"], _("an earlier payment step failed"))
         tell(ctx, db, str(number), item.kind, text)
     ctx.counts[counter or f"{item.kind.replace('-', '_')}_refused"] += 1
 

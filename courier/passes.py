@@ -46,7 +46,7 @@ def pull_orders(ctx: PassContext) -> None:
     start = None if cursor else first_read_start()
     cursor = int(cursor or 0)
     while True:
-        with whole_pass("reading the CRM changes"):
+        with whole_pass(_("reading the CRM changes")):
             page = crm.history(cursor, start)
         start = None
         if page.last_id is None:
@@ -60,7 +60,7 @@ def pull_orders(ctx: PassContext) -> None:
         by_order: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for record in theirs:
             by_order[record["order"]["id"]].append(record)
-        with whole_pass("reading the changed CRM orders"):
+        with whole_pass(_("reading the changed CRM orders")):
             current = crm.orders(by_order) if by_order else {}
         with ctx.journal.write() as db:  # the decisions and the cursor they cover, together
             for order_id, records in by_order.items():
@@ -126,7 +126,7 @@ def _queue_edit(ctx: PassContext, db: Connection, change: OrderChange) -> None:
                                                                   unsent["id"]))
         ctx.counts["unsent_orders_updated"] += 1
         return
-    drop(db, "editorder", shipment["orderno"], "a newer change replaced it")
+    drop(db, "editorder", shipment["orderno"], _("a newer change replaced it"))
     ctx.journal.enqueue(db, NAME, "editorder", f"{shipment['orderno']}/edit/{change.mark}",
                         {"shipment_id": shipment["id"], "number": change.number, "order": change.decision.order})
     ctx.counts["edits_queued"] += 1

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from maorders.i18n import _
+from maorders.i18n import _, money as people_money
 
 from courier.rules import Rules
-from courier.values import DELIVERED, PAID, json_number, money
+from courier.values import DELIVERED, PAID, json_number
 
 @dataclass(frozen=True)
 class PaymentAction:
@@ -63,11 +63,11 @@ def _follow_measoft(open_payments: list[dict[str, Any]], payments: list[dict[str
     amount = json_number(price)
     if len(open_payments) > 1:
         return PaymentPlan(note=_("{count} unpaid payments: MeaSoft collected {sum} as {type}; set the payments "
-                                  "by hand").format(count=len(open_payments), sum=money(price), type=wanted_type))
+                                  "by hand").format(count=len(open_payments), sum=people_money(price), type=wanted_type))
     if not open_payments:
         if payments:
             return PaymentPlan(note=_("every payment is already settled, yet MeaSoft collected {sum} as {type}; "
-                                      "check the payments by hand").format(sum=money(price), type=wanted_type))
+                                      "check the payments by hand").format(sum=people_money(price), type=wanted_type))
         return PaymentPlan((PaymentAction("create", fields=_ours(external_id, wanted_type, amount, rules)),))
     payment = open_payments[0]
     if payment.get("externalId") == external_id:

@@ -214,7 +214,8 @@ def history_page(reply: dict[str, Any]) -> HistoryPage:
         order = record.get("order")
         if not isinstance(order, dict) or not _valid_id(order.get("id")):
             shown = str(order.get("id"))[:30] if isinstance(order, dict) else type(order).__name__
-            rejected.append(f"history record {record['id']}: no valid order id ({shown!r}); skipped")
+            rejected.append(_("CRM change {id}: no valid order id ({value}); skipped").format(id=record["id"],
+                                                                                             value=repr(shown)))
             continue
         records.append(record)
     pagination = reply.get("pagination")

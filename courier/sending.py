@@ -102,7 +102,7 @@ def _take_results(ctx: PassContext, measoft: MeasoftClient, items: list[OutboxIt
 
 
 def _words(result: ItemResult) -> str:
-    return f"error {result.code}: {result.message}"
+    return _("error {code}: {message}").format(code=result.code, message=result.message)
 
 
 def _recognise(ctx: PassContext, measoft: MeasoftClient, items: list[OutboxItem]) -> None:
@@ -123,7 +123,8 @@ def _recognise(ctx: PassContext, measoft: MeasoftClient, items: list[OutboxItem]
                    state="rejected", counter="shipments_refused")
             continue
         with ctx.journal.recording() as db:  # ours, in MeaSoft already: recorded even past the budget
-            ctx.journal.finish_send(item, "sent", 200, message="error 17: already in MeaSoft, recognised", db=db)
+            ctx.journal.finish_send(item, "sent", 200, db=db,
+                                    message=_("error 17: already in MeaSoft, recognised as ours"))
             store.accepted(db, item.payload["shipment_id"], parcel.ordercode, parcel.awb)
         ctx.counts["shipments_recognised"] += 1
 

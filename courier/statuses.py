@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from maorders.i18n import _
+from maorders.i18n import _, ngettext
 
 from sqlite3 import Connection
 
@@ -27,13 +27,13 @@ def push_statuses(ctx: PassContext) -> None:
     """MeaSoft's changed statuses to the CRM; the poll is committed only when all is done."""
     measoft, crm = measoft_client(ctx), crm_client(ctx)
     rules = sync.Rules.of(ctx.config)
-    with whole_pass("polling MeaSoft's changed statuses"):
+    with whole_pass(_("polling MeaSoft's changed statuses")):
         parcels = measoft.changed()
     ctx.counts["statuses_received"] += len(parcels)
     fresh = _fresh(ctx, parcels)
-    released = _released(ctx, {shipment["id"] for shipment, _ in fresh})
+    released = _released(ctx, {shipment["id"] for shipment, _parcel in fresh})
     wanted = {s["crm_order_id"] for s, p in fresh + released if rules.sync_payments and p.status in sync.DELIVERED}
-    with whole_pass("reading the delivered CRM orders"):
+    with whole_pass(_("reading the delivered CRM orders")):
         crm_orders = crm.orders(wanted) if wanted else {}
     with ctx.journal.write() as db:
         for shipment, parcel in fresh:
@@ -44,9 +44,11 @@ def push_statuses(ctx: PassContext) -> None:
     left = ctx.journal.value(f"""SELECT COUNT(*) FROM outbox WHERE connector = ? AND state IN {OPEN}
                                  AND kind IN {CRM_KINDS}""", (NAME,))
     if left:
-        raise TransientError(f"{left} CRM change(s) still to send; MeaSoft's statuses are not committed "
-                             "and come again at the next run")
-    with whole_pass("committing MeaSoft's statuses"):
+        raise TransientError(ngettext("{count} CRM change still to send; MeaSoft's statuses are not confirmed "
+                                      "as read and come again at the next run",
+                                      "{count} CRM changes still to send; MeaSoft's statuses are not confirmed "
+                                      "as read and come again at the next run", left).format(count=left))
+    with whole_pass(_("committing MeaSoft's statuses")):
         measoft.commit()
     ctx.counts["polls_committed"] += 1
 
@@ -117,7 +119,7 @@ def take_status(ctx: PassContext, db: Connection, shipment: dict[str, Any], parc
     if wanted is None:
         ctx.counts["statuses_unmapped"] += 1
     elif wanted != shipment["crm_status"]:
-        drop(db, "crm-status", orderno, "a newer MeaSoft status replaced it")
+        drop(db, "crm-status", orderno, _("a newer MeaSoft status replaced it"))
         ctx.journal.enqueue(db, NAME, "crm-status", f"{orderno}/status/{parcel.event_key}",
                             {"shipment_id": shipment["id"], "crm_order_id": shipment["crm_order_id"],
                              "number": number, "status": wanted, "measoft_status": parcel.status})

@@ -8,6 +8,8 @@ import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from maorders.i18n import _, number as people_number
+
 
 # MeaSoft statuses in which an order is not yet in work: it may still be changed or cancelled.
 NOT_IN_WORK = ("NEW", "AWAITING_SYNC")
@@ -64,19 +66,16 @@ def sane_measoft_number(text: str | None) -> Decimal | None:
 def decimal_of(value: Any, where: str, problems: list[str]) -> Decimal | None:
     if value is None or value == "":
         return Decimal(0)
-    if isinstance(value, bool):
-        problems.append(f"field [{where}] is not a number: {value!r}")
-        return None
     try:
-        number = Decimal(str(value).replace(",", "."))
+        number = None if isinstance(value, bool) else Decimal(str(value).replace(",", "."))
     except InvalidOperation:
-        problems.append(f"field [{where}] is not a number: {value!r}")
-        return None
-    if not number.is_finite():
-        problems.append(f"field [{where}] is not a number: {value!r}")
+        number = None
+    if number is None or not number.is_finite():
+        problems.append(_("field [{where}] is not a number: {value}").format(where=where, value=repr(value)))
         return None
     if abs(number) > SANE_LIMIT:
-        problems.append(f"field [{where}] is out of range: {_short(value)} (at most {SANE_LIMIT:,.0f})")
+        problems.append(_("field [{where}] is out of range: {value} (at most {limit})").format(
+            where=where, value=_short(value), limit=people_number(SANE_LIMIT)))
         return None
     return number
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 from urllib.parse import quote, urlencode
 
+from courier import words
 from maorders.desk import Column, Facts, Filters, Note, Page, Pages, Table, View
 from maorders.i18n import N_, _, local_time
+from maorders.words import outbox_state
 
 FILTERS = (("problems", N_("With errors")), ("all", N_("All")))
 
@@ -28,6 +30,7 @@ def shipments(view: View) -> list[Any]:
         return _detail(view, view.arg("ref"))
     which = view.arg("show", "problems")
     rows = [r | {"measoft": f"{r['measoft_status'] or '-'} {r['measoft_title'] or ''}".strip(),
+                 "state": words.shipment_state(r["state"]),
                  "link": "shipments?" + urlencode({"ref": r["crm_number"]}), "crm": _("open"),
                  "crm_link": _crm_link(view, r["crm_order_id"])}
             for r in desk.rows(view.journal, problems=which == "problems")]
@@ -47,7 +50,7 @@ def _detail(view: View, ref: str) -> list[Any]:
     crm = _crm_link(view, d["crm_order_id"])
     blocks: list[Any] = [Facts(_("CRM order {number}").format(number=d["crm_number"]), [
         (_("CRM order id"), d["crm_order_id"]), (_("MeaSoft orderno"), d["orderno"]), (_("AWB"), d["awb"]),
-        (_("State"), d["state"]), (_("MeaSoft status"), f"{d['measoft_status'] or '-'} {d['measoft_title'] or ''}"),
+        (_("State"), words.shipment_state(d["state"])), (_("MeaSoft status"), f"{d['measoft_status'] or '-'} {d['measoft_title'] or ''}"),
         (_("CRM status"), d["crm_status"]), (_("Updated"), local_time(d["updated_at"]))])]
     if d["error"]:
         blocks.append(Note(d["error"], problem=True))
@@ -57,10 +60,13 @@ def _detail(view: View, ref: str) -> list[Any]:
     blocks.append(Table(_("MeaSoft statuses"), [
         Column("status", _("Status")), Column("title", _("Title")), Column("event_time", _("Event time")),
         Column("paytype", _("Pay type")), Column("price", _("Price"), kind="money"), Column("returns", _("Refused items")),
-        Column("crm_status", _("CRM status"))], d["statuses"], empty=_("No status from MeaSoft yet.")))
+        Column("crm_status", _("CRM status"))], [s | {"paytype": words.pay_type(s["paytype"])} for s in d["statuses"]],
+        empty=_("No status from MeaSoft yet.")))
     blocks.append(Table(_("Sends"), [
         Column("kind", _("Kind")), Column("state", _("State")), Column("attempts", _("Attempts")),
-        Column("last_error", _("Last error")), Column("sent_at", _("Sent at"), kind="time")], d["sends"], problem_key="last_error"))
+        Column("last_error", _("Last error")), Column("sent_at", _("Sent at"), kind="time")],
+        [s | {"kind": words.send_kind(s["kind"]), "state": outbox_state(s["state"])} for s in d["sends"]],
+        problem_key="last_error"))
     return blocks
 
 

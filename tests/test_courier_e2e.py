@@ -157,7 +157,7 @@ def test_cancel_allowed_and_refused_and_sent_again_under_a_new_number(courier_cl
         assert "already in work" in error and "cannot be cancelled" in error
     assert shipment(courier_cli, fresh["number"])["state"] == "cancelled"
     status, summary, _ = courier_cli.json("status", "--check")
-    assert status == 1 and any("shipment(s) need a person" in r for r in summary["needs_attention"])
+    assert status == 1 and any("2 shipments need a person" in r for r in summary["needs_attention"])
     assert courier_cli.run("status", "--ack").returncode == 0    # a person has seen them
     status, summary, _ = courier_cli.json("status", "--check")
     assert status == 0 and summary["connectors"]["courier"]["counts"]["shipments with a problem"] == 2
