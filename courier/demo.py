@@ -7,6 +7,7 @@ from typing import Any, Iterator
 from courier import words
 from maorders.demo import DemoPart, SandboxPart
 from maorders.i18n import N_, _, money
+from maorders.words import counts_in_words
 
 
 def environment(measoft_url: str, retailcrm_url: str) -> dict[str, str]:
@@ -77,8 +78,8 @@ class CourierDemo(DemoPart):
                     f"{r['measoft_status'] or '-'} {r['measoft_title'] or ''}".strip(), r["crm_status"] or "-",
                     self._payments(r["crm_order_id"])) for r in rows])
         out.result(_("MeaSoft accepted: {measoft}; RetailCRM: {crm}").format(
-            measoft=words.counted(words.EMULATOR_COUNTS, self.measoft.counters),
-            crm=words.counted(words.EMULATOR_COUNTS, self.crm.counters)))
+            measoft=counts_in_words(self.measoft.counters, words.EMULATOR_COUNTS),
+            crm=counts_in_words(self.crm.counters, words.EMULATOR_COUNTS)))
         self._summary = {"shipments": rows}
 
     def _payments(self, crm_order_id: int) -> str:

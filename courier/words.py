@@ -9,8 +9,6 @@ the shop names them in its CRM, we do not.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 from maorders.i18n import N_, word
 
 # A shipment's state (courier.store), as the shop says it of the order it carries
@@ -95,8 +93,3 @@ def pay_type(code: str | None) -> str:
 
 def payment_status(code: str | None) -> str:
     return word(PAYMENT_STATUSES, code)
-
-
-def counted(words: Mapping[str, str], counts: Mapping[str, Any]) -> str:
-    """{"requests": 5, "order_created": 3} -> "requests 5, orders created 3" in people's words."""
-    return ", ".join(f"{word(words, key)} {n}" for key, n in counts.items())

@@ -14,6 +14,7 @@ from maorders.i18n import N_, word
 OUTBOX_STATES = {
     "pending": N_("queued"), "retry": N_("to be sent again"), "sent": N_("sent"), "failed": N_("not sent"),
     "unknown": N_("outcome unknown"), "dismissed": N_("dismissed"),
+    "dropped": N_("withdrawn"),  # a connector withdrew it (the order was cancelled, an earlier step failed)
 }
 DOCTOR_CHECKS = {  # the kernel's `doctor` rows (--json keeps the name)
     "settings": N_("settings"), "settings file": N_("settings file"), "log folder": N_("log folder"),
