@@ -63,7 +63,7 @@ class LoyaltyDemo(DemoPart):
         return [0 if code == 75 and n == 5 else code for n, code in enumerate(codes)]
 
     def _show(self) -> None:
-        from loyalty import desk
+        from loyalty import desk, words
 
         journal = self.demo.app().open_journal()
         try:
@@ -71,13 +71,14 @@ class LoyaltyDemo(DemoPart):
         finally:
             journal.close()
         self.demo.out.table("\n" + _("Loyalty sales in the journal"),
-                            [_("receipt"), _("state"), _("operation"), _("to pay"), _("redeemed"), _("accrued"),
-                             _("balance")],
-                            [(s["receipt_number"], s["state"], s["operation_id"] or "-", money(s["total_to_pay"]),
-                              points(s["points_redeemed"]) or "-", points(s["points_accrued"]) or "-",
-                              points(s["balance"]) or "-") for s in reversed(sales)])
-        self.demo.out.info(_("Megainsight applied: {counters}; the client's balance now {balance}").format(
-            counters=dict(self.app.counters), balance=points(self.client.balance)))
+                            [_("Receipt"), _("State"), _("Operation"), _("To pay"), _("Redeemed"), _("Accrued"),
+                             _("Balance")],
+                            [(s["receipt_number"], words.sale_state(s["state"]), s["operation_id"] or "-",
+                              money(s["total_to_pay"]), points(s["points_redeemed"]) or "-",
+                              points(s["points_accrued"]) or "-", points(s["balance"]) or "-")
+                             for s in reversed(sales)])
+        self.demo.out.info(_("Megainsight: {counters}; the client's balance now {balance}").format(
+            counters=words.counted(words.EMULATOR_COUNTERS, self.app.counters), balance=points(self.client.balance)))
         self._summary = {"loyalty_sales": sales, "loyalty_counters": dict(self.app.counters)}
 
     def summary(self) -> dict[str, Any]:
