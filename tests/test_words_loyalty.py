@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import time
 from pathlib import Path
 
+from conftest import MAORDERS, base_env
 from loyalty_fixtures import CARD, journal_rows, loyalty_cli, megainsight  # noqa: F401
 
 RU = {"MAORDERS_LANG": "ru"}
@@ -108,6 +110,8 @@ def test_words_summary_line_and_till_lines_in_staff_words(loyalty_cli, megainsig
     assert "scan-qr loyalty: продаж уже подтверждено 1" in again
     code, machine, _ = cli.json("scan-qr", "--code", megainsight.qr(), *SALE)
     assert code == 0 and machine["connectors"]["loyalty"]["counts"] == {"sales_already_confirmed": 1}
+    other = cli.run("scan-qr", "--code", CARD, "--amount", "10", "--receipt-number", "0042", "--yes", **RU)
+    assert other.returncode == 65 and "чек 0042: уже подтверждено как операция" in other.stderr
 
 
 def test_words_reconcile_and_orphan_refund_in_staff_words(loyalty_cli, megainsight):
@@ -153,3 +157,19 @@ def test_words_every_counter_and_status_key_has_words(loyalty_cli, megainsight):
     crash_then_reconcile(loyalty_cli, megainsight)
     code, machine, _ = loyalty_cli.json("status")
     assert set(machine["connectors"]["loyalty"]["counts"]) - set(words) == set()
+
+
+def test_words_demo_loyalty_part_in_staff_words(tmp_path):
+    """The demo's loyalty tables, summary lines and closing line, as a person reads them in Russian;
+    its reconcile step refunds the operation the dead till never finished, as its title says."""
+    done = subprocess.run([MAORDERS, "demo", "--workdir", str(tmp_path / "demo")], env={**base_env(tmp_path), **RU},
+                          capture_output=True, text=True, encoding="utf-8", timeout=300, stdin=subprocess.DEVNULL)
+    text = done.stdout + done.stderr
+    assert done.returncode == 0, text
+    closing = next(line for line in text.splitlines() if line.startswith("Megainsight: "))
+    assert "{'" not in closing and "продаж подтверждено 3" in closing and "возвратов проведено 2" in closing
+    assert "Чек\tСостояние\tОперация" in text and "Код\tЦена\tСумма\tСкидка" in text
+    assert states_column(text) == ["подтверждено", "возвращено: не завершено на кассе"]
+    passes = [line for line in text.splitlines() if line.startswith("scan-qr loyalty: ")]
+    assert "scan-qr loyalty: незавершённых продаж возвращено 1" in passes
+    assert not [line for line in passes if re.search(r"[a-z]+_[a-z]+", line)]  # no counter's machine name
