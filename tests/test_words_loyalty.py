@@ -173,3 +173,21 @@ def test_words_demo_loyalty_part_in_staff_words(tmp_path):
     passes = [line for line in text.splitlines() if line.startswith("scan-qr loyalty: ")]
     assert "scan-qr loyalty: незавершённых продаж возвращено 1" in passes
     assert not [line for line in passes if re.search(r"[a-z]+_[a-z]+", line)]  # no counter's machine name
+
+
+def test_words_desk_loyalty_page_in_staff_words(loyalty_cli, megainsight):
+    """The desk's loyalty page: states, payment and figures as `maorders loyalty` shows them."""
+    from desk_fixtures import DeskClient
+    from maorders import i18n
+
+    assert loyalty_cli.run("scan-qr", "--code", megainsight.qr(), *SALE).returncode == 0
+    i18n.set_language("ru")
+    try:
+        desk = DeskClient(loyalty_cli)
+        listed = desk.get("/loyalty/operations?show=all").get_data(as_text=True)
+        detail = desk.get("/loyalty/operations?ref=0042").get_data(as_text=True)
+    finally:
+        i18n.set_language(None)
+    assert "подтверждено" in listed and "наличные" in listed and "2\xa0115,00\xa0₽" in listed
+    assert ">confirmed<" not in listed and ">cash<" not in listed and "2115.00" not in listed
+    assert "подтверждение продажи" in detail and "операция op-1" in detail and ">confirm<" not in detail
