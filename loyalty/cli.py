@@ -37,11 +37,12 @@ def loyalty_list(
 
 
 def _list(out: Any, sales: list[dict[str, Any]]) -> None:
+    from loyalty.words import sale_state
     from maorders.i18n import _, money
 
-    out.table(_("Loyalty sales"), [_("receipt"), _("state"), _("operation"), _("to pay"), _("redeemed"),
-                                   _("accrued"), _("balance"), _("at")],
-              [(s["receipt_number"], s["state"], s["operation_id"] or "-", money(s["total_to_pay"]) or "-",
+    out.table(_("Loyalty sales"), [_("Receipt"), _("State"), _("Operation"), _("To pay"), _("Redeemed"),
+                                   _("Accrued"), _("Balance"), _("At")],
+              [(s["receipt_number"], sale_state(s["state"]), s["operation_id"] or "-", money(s["total_to_pay"]) or "-",
                 _points(s["points_redeemed"]), _points(s["points_accrued"]), _points(s["balance"]),
                 s["confirmed_at"] or s["updated_at"]) for s in sales])
 
@@ -67,25 +68,29 @@ def loyalty_show(ctx: typer.Context, operation: str = OPERATION_ARG) -> None:
 
 
 def _show(out: Any, detail: dict[str, Any]) -> None:
+    from loyalty import words
     from maorders.i18n import _, money
 
     out.info(_("receipt {receipt}: {state}, operation {operation}, request id {request}, {payment}").format(
-        receipt=detail["receipt_number"], state=detail["state"], operation=detail["operation_id"] or "-",
-        request=detail["request_id"], payment=detail["payment_type"]))
+        receipt=detail["receipt_number"], state=words.sale_state(detail["state"]),
+        operation=detail["operation_id"] or "-", request=detail["request_id"],
+        payment=words.payment_type(detail["payment_type"])))
     out.info(_("balance before {before}, to pay {total}, redeemed {redeemed}, accrued {accrued}, "
                "balance {balance}").format(
         before=_points(detail["balance_before"]), total=money(detail["total_to_pay"]) or "-",
         redeemed=_points(detail["points_redeemed"]), accrued=_points(detail["points_accrued"]),
         balance=_points(detail["balance"])))
     if detail["error"]:
-        out.warn(detail["error"])
-    out.table(_("Lines"), [_("code"), _("price"), _("amount"), _("discount")],
-              [(l["code"], money(l["price"]), money(l["amount"]), money(l["discount"])) for l in detail["lines"]])
-    out.table(_("Refunds"), [_("refund"), _("state"), _("reason"), _("amount"), _("return receipt"), _("returned"),
-                             _("revoked"), _("balance")],
-              [(r["refund_operation_id"] or "-", r["state"], r["reason"], money(r["amount"]) or _("all"),
-                r["return_receipt"] or "-", _points(r["points_returned"]), _points(r["points_revoked"]),
-                _points(r["balance"])) for r in detail["refunds"]])
-    out.table(_("Sends"), [_("kind"), _("state"), _("attempt at"), _("HTTP"), _("result"), _("message")],
-              [(s["kind"], s["state"], s["at"] or "-", s["http_code"] or "-", s["result"] or "-",
-                s["message"] or "") for s in detail["sends"]])
+        out.warn(words.note(detail["error"]))
+    out.table(_("Lines"), [_("Code"), _("Price"), _("Amount"), _("Discount")],
+              [(words.line_code(l["code"]), money(l["price"]), money(l["amount"]), money(l["discount"]))
+               for l in detail["lines"]])
+    out.table(_("Refunds"), [_("Refund"), _("State"), _("Reason"), _("Amount"), _("Return receipt"), _("Returned"),
+                             _("Revoked"), _("Balance")],
+              [(r["refund_operation_id"] or "-", words.refund_state(r["state"]), words.refund_reason(r["reason"]),
+                money(r["amount"]) or _("all"), r["return_receipt"] or "-", _points(r["points_returned"]),
+                _points(r["points_revoked"]), _points(r["balance"])) for r in detail["refunds"]])
+    out.table(_("Sends"), [_("Kind"), _("State"), _("Attempt at"), _("HTTP"), _("Result"), _("Message")],
+              [(words.send_kind(s["kind"]), words.send_state(s["state"]), s["at"] or "-",
+                s["http_code"] or "-", words.send_state(s["result"]) or "-", words.note(s["message"]))
+               for s in detail["sends"]])

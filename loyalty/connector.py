@@ -76,4 +76,5 @@ CONNECTOR = Connector(
     demo="loyalty.demo:LoyaltyDemo",
     sandbox="loyalty.demo:sandbox",
     desk="loyalty.web:PAGES",
+    words="loyalty.words:WORDS",
 )

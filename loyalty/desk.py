@@ -11,6 +11,7 @@ from typing import Any
 
 from loyalty import store
 from maorders.errors import InputError
+from maorders.i18n import _
 from maorders.journal import Journal
 
 SALE_FIELDS = ("receipt_number", "state", "operation_id", "request_id", "client_id", "payment_type",
@@ -38,8 +39,8 @@ def find(journal: Journal, ref: str) -> dict[str, Any] | None:
 def detail(journal: Journal, ref: str) -> dict[str, Any]:
     sale = find(journal, ref)
     if sale is None:
-        raise InputError(f"no loyalty sale {ref!r} in the journal (give the operation id, the receipt number "
-                         "or the request id)")
+        raise InputError(_("no loyalty sale {ref} in the journal (give the operation id, the receipt number "
+                           "or the request id)").format(ref=repr(ref)))
     refunds = store.refunds_of(journal, sale["operation_id"]) if sale["operation_id"] else []
     calculation = json.loads(sale["calculation"]) if sale["calculation"] else {}
     sends = journal.rows("""SELECT o.kind, o.business_key, o.state, o.attempts, a.at, a.http_code, a.result,

@@ -27,6 +27,7 @@ from typing import Any
 from loyalty import checkout, exchange, store, till
 from loyalty.megainsight import Calculation, Identity, MegainsightClient, Operation
 from loyalty.money import as_json
+from loyalty.words import sale_state
 from maorders.clock import now, stamp
 from maorders.errors import ConfigError, InputError, PermanentError, RefusedError, TransientError, UsageError
 from maorders.http import Budget
@@ -156,7 +157,7 @@ def same_sale(ctx, sale_row: dict[str, Any], fingerprint: str) -> None:
     number, state = sale_row["receipt_number"], sale_row["state"]
     if state == "intent":
         return
-    what = _("receipt {number} is already {state}").format(number=number, state=state) + (
+    what = _("receipt {number}: already {state}").format(number=number, state=sale_state(state)) + (
         _(" as operation {operation}").format(operation=sale_row["operation_id"]) if sale_row["operation_id"] else "")
     if sale_row["fingerprint"] != fingerprint:
         raise InputError(_("{what} with other lines, offers, points or payment type; a new sale needs a new "
@@ -174,9 +175,9 @@ def same_sale(ctx, sale_row: dict[str, Any], fingerprint: str) -> None:
 
 def same_customer(sale_row: dict[str, Any], identity: Identity) -> None:
     if sale_row["state"] != "intent" and sale_row["client_id"] != identity.client_id:
-        raise InputError(_("receipt {number} is already {state} for another customer; a new sale needs a new "
+        raise InputError(_("receipt {number}: already {state} for another customer; a new sale needs a new "
                            "--receipt-number (e.g. the shift with the number)").format(
-                               number=sale_row["receipt_number"], state=sale_row["state"]))
+                               number=sale_row["receipt_number"], state=sale_state(sale_row["state"])))
 
 
 def settling(number: str) -> TransientError:

@@ -25,6 +25,7 @@ from typing import Any
 
 from loyalty import checkout, exchange, store, till
 from loyalty.megainsight import MegainsightClient, Refund
+from loyalty.words import refund_state
 from maorders.clock import now, stamp
 from maorders.errors import InputError, TransientError
 from maorders.i18n import _
@@ -81,7 +82,7 @@ def _one_without_receipt(journal, operation: str) -> None:
         raise InputError(_("operation {operation} already has a refund without a return receipt ({amount}, "
                            "{refund}); a further refund needs its own --receipt-number (the return receipt)").format(
                                operation=operation, amount=_money(row["amount"]),
-                               refund=row["refund_operation_id"] or row["state"]))
+                               refund=row["refund_operation_id"] or refund_state(row["state"])))
 
 
 def send_refund(ctx, mi: MegainsightClient, row: dict[str, Any], amount: Decimal | None,

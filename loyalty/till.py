@@ -48,7 +48,7 @@ def show_client(ctx, identity: Identity) -> None:
         from rich.table import Table
 
         table = Table(show_header=True, box=None)
-        for column in ("#", _("offer"), _("product"), _("personal price")):
+        for column in ("#", _("Offer"), _("Product"), _("Personal price")):
             table.add_column(column)
         for number, offer in enumerate(identity.offers, 1):
             table.add_row(str(number), offer.title, offer.product_name, rub(offer.personal_price))
@@ -61,8 +61,18 @@ def show_client(ctx, identity: Identity) -> None:
     out.info(_("client {client} (card {card}): balance {points} points").format(
         client=identity.client_id, card=masked_card(identity.card), points=points(identity.balance)))
     for offer in identity.offers:
-        out.info(_("  offer {id}: {title} — {product} {price}").format(
-            id=offer.id, title=offer.title, product=offer.product_name, price=rub(offer.personal_price)))
+        out.info("  " + offer_line(offer, rub(offer.personal_price)))
+
+
+def offer_line(offer: Offer, price: str) -> str:
+    """«АИ-95 по 52.90 — 52,90 ₽ (--offer of-1)»: the product only when the title does not name it;
+    the id as the option that applies the offer (the cashier types it, a till program reads --json)."""
+    from maorders.i18n import _
+
+    what = offer.title or offer.product_name
+    if offer.title and offer.product_name.casefold() not in offer.title.casefold():
+        what = _("{title}: {product}").format(title=offer.title, product=offer.product_name)
+    return _("{offer} — {price} (--offer {id})").format(offer=what, price=price, id=offer.id)
 
 
 def ask_offers(ctx, offers: Sequence[Offer]) -> list[str]:
@@ -125,8 +135,10 @@ def show_calculation(ctx, calc: Calculation) -> None:
         return
     from maorders.i18n import _, money as rub, points
 
-    out.table(_("Receipt with loyalty"), [_("code"), _("price"), _("amount"), _("discount")],
-              [(line.code, rub(line.price), rub(line.amount), rub(line.discount)) for line in calc.lines])
+    from loyalty.words import line_code
+
+    out.table(_("Receipt with loyalty"), [_("Code"), _("Price"), _("Amount"), _("Discount")],
+              [(line_code(line.code), rub(line.price), rub(line.amount), rub(line.discount)) for line in calc.lines])
     out.info(_("discount {discount}, redeem {redeemed} points, accrue {accrued}, to pay {total}").format(
         discount=rub(calc.discount), redeemed=points(calc.points_redeemed), accrued=points(calc.points_to_accrue),
         total=rub(calc.total_to_pay)))
