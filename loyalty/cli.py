@@ -17,17 +17,14 @@ OPERATION_ARG = typer.Argument(..., help=_("The operation id scan-qr printed (op
                                          "request id. Example: op-17"))
 
 
-@app.command("list")
+@app.command("list", help=_("List the till's loyalty sales, newest first: receipt, state, operation, points."
+                           "\n\nExample: {command}").format(command="maorders loyalty list --unfinished"))
 def loyalty_list(
     ctx: typer.Context,
     unfinished: bool = typer.Option(False, "--unfinished", help=_("Only sales whose outcome is not known yet "
                                     "(sent, unanswered): `scan-qr --reconcile` settles them. "
                                     "Example: maorders loyalty list --unfinished")),
 ) -> None:
-    """List the till's loyalty sales, newest first: receipt, state, operation, points.
-
-    Example: maorders loyalty list --unfinished
-    """
     def fetch(journal: Any) -> list[dict[str, Any]]:
         from loyalty import desk
 
@@ -53,12 +50,9 @@ def _points(value: Any) -> str:
     return points(value) or "-"
 
 
-@app.command("show")
+@app.command("show", help=_("Show one sale: receipt, request id, lines, points, refunds and every send."
+                           "\n\nExample: {command}").format(command="maorders loyalty show op-17"))
 def loyalty_show(ctx: typer.Context, operation: str = OPERATION_ARG) -> None:
-    """Show one sale: receipt, request id, lines, points, refunds and every send.
-
-    Example: maorders loyalty show op-17
-    """
     def fetch(journal: Any) -> dict[str, Any]:
         from loyalty import desk
 

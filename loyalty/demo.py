@@ -6,6 +6,7 @@ from typing import Any, Iterator
 
 from maorders.demo import DemoPart, SandboxPart
 from maorders.i18n import _, money, points
+from maorders.words import counts_in_words
 
 SANDBOX_QR_TTL_S = 24 * 3600
 SANDBOX_CARD = "2600000012345"
@@ -98,7 +99,7 @@ class LoyaltyDemo(DemoPart):
                               points(s["points_accrued"]) or "-", points(s["balance"]) or "-")
                              for s in reversed(sales)])
         self.demo.out.info(_("Megainsight: {counters}; the client's balance now {balance}").format(
-            counters=words.counted(words.EMULATOR_COUNTERS, self.app.counters), balance=points(self.client.balance)))
+            counters=counts_in_words(dict(sorted(self.app.counters.items())), words.EMULATOR_COUNTERS), balance=points(self.client.balance)))
         self._summary = {"loyalty_sales": sales, "loyalty_counters": dict(self.app.counters)}
 
     def summary(self) -> dict[str, Any]:

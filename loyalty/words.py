@@ -9,7 +9,6 @@ Imported by the till's summary line: nothing heavy here.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
 
 from maorders.i18n import N_, _, word
 from maorders.words import outbox_state
@@ -106,8 +105,3 @@ def note(text: str | None) -> str:
         return _("refund {refund}").format(refund=ref)
     return (_("operation {operation} (found in the service)") if again else _("operation {operation}")).format(
         operation=ref)
-
-
-def counted(words: Mapping[str, str], counts: Mapping[str, Any]) -> str:
-    """{'requests': 12, 'confirm': 3} -> «запросов 12, продаж подтверждено 3» (as the summary line)."""
-    return ", ".join(f"{word(words, k)} {v}" for k, v in sorted(counts.items()))

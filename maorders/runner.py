@@ -407,6 +407,8 @@ def _run_connector(app: AppState, journal: "Journal", command: str, name: str,
 
 def _print_summary(out: Output, command: str, summary: dict[str, Any]) -> None:
     for name, result in summary["connectors"].items():
+        if not result["ok"] and not result["counts"]:
+            continue  # its error line says it all: not "nothing to do"
         said = words.of_connector(name)  # the log's last line keeps the machine names (k=v)
         counts = words.counts_in_words(dict(sorted(result["counts"].items())), said) or _("nothing to do")
         out.info(_("{command} {connector}: {counts}").format(command=command, connector=name, counts=counts))
