@@ -53,8 +53,9 @@ def test_version_and_short_help(cli):
 
 
 def test_shell_completion_is_typers_own(cli):
-    # typer finds the shell among the command's parents (shellingham), as in a person's bash
-    done = subprocess.run(["bash", "-c", f"'{MAORDERS}' --show-completion"], env=cli.env, capture_output=True,
+    # typer finds the shell among the command's parents (shellingham), as in a person's bash; not a
+    # lone command, which bash would exec in its own place (then no shell is left to find)
+    done = subprocess.run(["bash", "-c", f"'{MAORDERS}' --show-completion; exit $?"], env=cli.env, capture_output=True,
                           text=True, encoding="utf-8", timeout=60)
     assert done.returncode == 0 and "_MAORDERS_COMPLETE" in done.stdout, done.stderr
     done = subprocess.run([MAORDERS], env={**cli.env, "_MAORDERS_COMPLETE": "complete_bash",
