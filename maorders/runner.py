@@ -410,7 +410,7 @@ def _print_summary(out: Output, command: str, summary: dict[str, Any]) -> None:
         if not result["ok"] and not result["counts"]:
             continue  # its error line says it all: not "nothing to do"
         said = words.of_connector(name)  # the log's last line keeps the machine names (k=v)
-        counts = words.counts_in_words(dict(sorted(result["counts"].items())), said) or _("nothing to do")
+        counts = words.counts_in_words(words.in_table_order(result["counts"], said), said) or _("nothing to do")
         out.info(_("{command} {connector}: {counts}").format(command=command, connector=name, counts=counts))
 
 

@@ -34,6 +34,13 @@ def counts_in_words(counts: Mapping[str, int], words: Mapping[str, str]) -> str:
     return ", ".join(f"{word(words, key)} {count}" for key, count in counts.items())
 
 
+def in_table_order(counts: Mapping[str, int], words: Mapping[str, str]) -> dict[str, int]:
+    """The counts in the order the connector's table names them (read first, then what came of it);
+    a count the table does not name comes last, by name."""
+    place = {key: n for n, key in enumerate(words)}
+    return dict(sorted(counts.items(), key=lambda item: (place.get(item[0], len(place)), item[0])))
+
+
 def of_connector(name: str) -> Any:
     """The connector's words for people ({} for a connector that has none, or is not known)."""
     from maorders import connectors

@@ -55,8 +55,9 @@ def day(cli, megapteka) -> dict[str, Any]:
 def test_the_pass_summary_and_the_stock_files_bad_row_read_in_russian(cli):
     said = shown(cli, "export-stock")
 
-    assert "export-stock megapteka: позиций выгружено 5, строк других отделов 1, частей отправлено 1, " \
-           "строк остатков прочитано 7, строк пропущено 1" in said
+    # in the order the connector's table names them: what was read, then what came of it
+    assert "export-stock megapteka: строк остатков прочитано 7, позиций выгружено 5, частей отправлено 1, " \
+           "строк пропущено 1, строк других отделов 1" in said
     assert "файл остатков, строка 8 (sku A-1007): нет ни barcode, ни protek_code, ни katren_code, ни egk_code; " \
            "не выгружена" in said
     assert "exported" not in said and "skipped_rows" not in said and "stock file line" not in said
