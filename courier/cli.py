@@ -7,7 +7,7 @@ from typing import Any, Optional
 import typer
 
 from courier import words
-from maorders.i18n import _, money
+from maorders.i18n import _, money, wall_time
 from maorders.words import outbox_state
 from maorders.operator import answer
 
@@ -61,7 +61,7 @@ def shipments_show(ctx: typer.Context, shipment: str = SHIPMENT_ARG) -> None:
             out.warn(detail["error"])
         out.table(_("MeaSoft statuses"), [_("Status"), _("Title"), _("Event time"), _("Pay type"), _("Price"),
                                           _("Refused items"), _("CRM status")],
-                  [(s["status"], s["title"], s["event_time"], words.pay_type(s["paytype"]), money(s["price"]),
+                  [(s["status"], s["title"], wall_time(s["event_time"]), words.pay_type(s["paytype"]), money(s["price"]),
                     s["returns"], s["crm_status"] or "-") for s in detail["statuses"]])
         out.table(_("Sends"), [_("Kind"), _("State"), _("Attempts"), _("Last error"), _("Sent at")],
                   [(words.send_kind(s["kind"]), outbox_state(s["state"]), s["attempts"], s["last_error"],

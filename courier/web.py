@@ -58,7 +58,7 @@ def _detail(view: View, ref: str) -> list[Any]:
         blocks.append(Table(_("In the CRM"), [Column("text", _("Order"), link="url")],
                             [{"text": d["crm_number"], "url": crm}]))
     blocks.append(Table(_("MeaSoft statuses"), [
-        Column("status", _("Status")), Column("title", _("Title")), Column("event_time", _("Event time")),
+        Column("status", _("Status")), Column("title", _("Title")), Column("event_time", _("Event time"), kind="wall time"),
         Column("paytype", _("Pay type")), Column("price", _("Price"), kind="money"), Column("returns", _("Refused items")),
         Column("crm_status", _("CRM status"))], [s | {"paytype": words.pay_type(s["paytype"])} for s in d["statuses"]],
         empty=_("No status from MeaSoft yet.")))
