@@ -144,7 +144,8 @@ def show_status(journal: Journal, out: Output, check: bool, ack: bool = False) -
                 r["exit_code"]) for r in snap["last_runs"] if r])
     for name, view in snap["connectors"].items():
         said = words.of_connector(name)
-        out.table(name, [_("what"), _("count")], sorted((word(said, k), n) for k, n in view["counts"].items()))
+        out.table(name, [_("what"), _("count")],
+                  [(word(said, k), n) for k, n in words.in_table_order(view["counts"], said).items()])
     if snap["failing"]:
         out.table(_("Failing passes"), [_("pass"), _("where"), _("exit"), _("since"), _("reason"),
                                              _("acknowledged")],
