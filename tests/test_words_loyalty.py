@@ -35,6 +35,14 @@ def states_column(text: str) -> list[str]:
     return [line.split("\t")[1] for line in text.splitlines() if line.startswith(("0042\t", "0044\t"))]
 
 
+def one_confirmed_one_unknown(cli, megainsight) -> None:
+    """Receipt 0042 confirmed; 0044's confirm applied by the service but its answer lost (75)."""
+    assert cli.run("scan-qr", "--code", megainsight.qr(), *SALE).returncode == 0
+    megainsight.app.faults.drop_after_effect = 1
+    assert cli.run("scan-qr", "--code", CARD, "--amount", "500.00", "--receipt-number", "0044", "--yes",
+                   MAORDERS_HTTP_RETRIES="0").returncode == 75
+
+
 def crash_then_reconcile(cli, megainsight) -> None:
     """Receipt 0044: the service applies the confirm, the till never hears back (75, outcome
     unknown); then the scheduled reconcile refunds it once the till's lease is over."""
@@ -52,10 +60,7 @@ def crash_then_reconcile(cli, megainsight) -> None:
 
 def test_words_sales_list_and_show_in_staff_words_json_keeps_journal_states(loyalty_cli, megainsight):
     cli = loyalty_cli
-    assert cli.run("scan-qr", "--code", megainsight.qr(), *SALE).returncode == 0
-    megainsight.app.faults.drop_after_effect = 1
-    assert cli.run("scan-qr", "--code", CARD, "--amount", "500.00", "--receipt-number", "0044", "--yes",
-                   MAORDERS_HTTP_RETRIES="0").returncode == 75
+    one_confirmed_one_unknown(cli, megainsight)
     listed = said(cli, "loyalty", "list")
     assert "Чек\tСостояние\tОперация" in listed  # headings capitalised, as the other connectors' tables
     assert states_column(listed) == ["отправлено, ответа нет", "подтверждено"]
@@ -82,10 +87,7 @@ def test_words_sales_list_and_show_in_staff_words_json_keeps_journal_states(loya
 
 def test_words_status_counts_and_outbox_kinds_in_staff_words_json_keeps_keys(loyalty_cli, megainsight):
     cli = loyalty_cli
-    assert cli.run("scan-qr", "--code", megainsight.qr(), *SALE).returncode == 0
-    megainsight.app.faults.drop_after_effect = 1
-    assert cli.run("scan-qr", "--code", CARD, "--amount", "500.00", "--receipt-number", "0044", "--yes",
-                   MAORDERS_HTTP_RETRIES="0").returncode == 75
+    one_confirmed_one_unknown(cli, megainsight)
     status = said(cli, "status")
     assert "продаж подтверждено\t1" in status and "продаж отправлено, ответа нет\t1" in status
     assert "loyalty\tподтверждение продажи\tисход неизвестен\t1" in status  # the Outbox table
