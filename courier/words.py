@@ -60,6 +60,8 @@ WORDS = {
     "shipments rejected": N_("orders not sent to MeaSoft"), "shipments cancelling": N_("orders being cancelled"),
     "shipments cancelled": N_("orders withdrawn from the courier"),
     "shipments with a problem": N_("orders with a problem"),
+    # doctor's rows (the services' own names, `measoft` and `retailcrm`, stay as they are)
+    "measoft stream": N_("MeaSoft status stream"),
 }
 
 # MeaSoft's pay types: fixed codes with a documented meaning (research courier_apis.md 1.3)

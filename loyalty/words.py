@@ -34,6 +34,7 @@ WORDS: dict[str, str] = {
     "refunds_found_applied": N_("refunds found applied by the service"),
     "refunds_abandoned": REFUND_COUNTS["abandoned"], "orphans_refunded": SALE_COUNTS["orphan_refunded"],
     "confirm": N_("sale confirmation"), "refund": N_("refund"),
+    "scanner": N_("QR scanner"),  # doctor's row (`megainsight`, the service's name, stays as it is)
     **{f"sales {state}": said for state, said in SALE_COUNTS.items()},
     **{f"refunds {state}": said for state, said in REFUND_COUNTS.items()},
 }

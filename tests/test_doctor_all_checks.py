@@ -114,6 +114,9 @@ def test_doctor_names_its_checks_in_the_staffs_words_and_json_keeps_the_names(cl
     rows = [line.split("\t")[0] for line in shown.stdout.splitlines()[2:]]
     assert {"папка логов", "всплывающие окна", "журнал", "настройка MEGAPTEKA_SECRET"} <= set(rows), shown.stdout
     assert not {"log folder", "desktop pop-ups", "journal", "setting MEGAPTEKA_SECRET"} & set(rows), shown.stdout
+    shown = cli.run("doctor", MAORDERS_LANG="ru")  # whole settings: the connector's own rows, in its words
+    rows = [line.split("\t")[0] for line in shown.stdout.splitlines()[2:]]
+    assert "файл остатков для МегАптеки" in rows and "megapteka stock file" not in rows, shown.stdout
     names = {c["check"] for c in json.loads(cli.run("--json", "doctor", MAORDERS_LANG="ru",
                                                     MEGAPTEKA_SECRET="").stdout)["checks"]}
     assert {"log folder", "desktop pop-ups", "journal", "setting MEGAPTEKA_SECRET"} <= names

@@ -95,4 +95,6 @@ WORDS = {
     "stock rows": N_("stock rows"), "site events waiting for their order": N_("site events waiting for their order"),
     "cancelled by client, to unbook": N_("cancelled by the customer, to unbook"),
     "orders rejected": N_("orders not accepted"),
+    # doctor's rows (a service's own name, `megapteka`, stays as it is)
+    "megapteka stock file": N_("MegApteka stock file"),
 }
