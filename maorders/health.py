@@ -209,14 +209,15 @@ def _shown(check: dict[str, Any]) -> dict[str, Any]:
 
 def _title(check: dict[str, Any]) -> str:
     """A check's name for people: its own title, else its name in the kernel's or a connector's words
-    (a service's name, `megapteka`, stays as it is)."""
+    (a service's own name stays as it is)."""
     from maorders import connectors
 
     if check.get("title"):
         return check["title"]
     for name in connectors.registered():
-        if check["check"] in words.of_connector(name):
-            return word(words.of_connector(name), check["check"])
+        said = words.of_connector(name)
+        if check["check"] in said:
+            return word(said, check["check"])
     return word(words.DOCTOR_CHECKS, check["check"])
 
 

@@ -271,11 +271,17 @@ def local_time(value: datetime | str | None, seconds: bool = False) -> str:
         moment = _as_datetime(value)
     except ValueError:
         return str(value)
+    return _date_and_clock(moment, seconds, time_zone())
+
+
+def _date_and_clock(moment: datetime, seconds: bool, zone: tzinfo | None) -> str:
+    """`06.12.2026 11:41` in the people's locale; in `zone`, or as it is written when None."""
     from babel.dates import format_datetime, get_date_format, get_time_format
 
     locale = babel_locale()
     clock = get_time_format("medium" if seconds else "short", locale=locale).pattern
-    return format_datetime(moment, f"{get_date_format('short', locale=locale).pattern} {clock}", tzinfo=time_zone(), locale=locale)
+    return format_datetime(moment, f"{get_date_format('short', locale=locale).pattern} {clock}", tzinfo=zone,
+                           locale=locale)
 
 
 def wall_time(value: datetime | str | None, seconds: bool = False) -> str:
@@ -290,11 +296,7 @@ def wall_time(value: datetime | str | None, seconds: bool = False) -> str:
         return str(value)
     if not moment or moment.tzinfo is not None:
         return local_time(value, seconds)
-    from babel.dates import format_datetime, get_date_format, get_time_format
-
-    locale = babel_locale()
-    clock = get_time_format("medium" if seconds else "short", locale=locale).pattern
-    return format_datetime(moment, f"{get_date_format('short', locale=locale).pattern} {clock}", locale=locale)
+    return _date_and_clock(moment, seconds, None)
 
 
 def local_date(value: date | datetime | str | None) -> str:
